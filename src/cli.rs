@@ -1,0 +1,206 @@
+//! The binary's commands: Lambda (no command, under the Lambda runtime), `serve` (local
+//! HTTP), and the operator's `keys create|list|revoke`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Settings, StartupError, build_app};
+use crate::domain::apikey::{ApiKeyRecord, KeyScope};
+use crate::domain::ids::TenantId;
+use crate::domain::timestamp::Timestamp;
+use crate::service::App;
+
+#[derive(Parser, Debug)]
+#[command(name = "connectors", version, about = "The VideoVector Connectors API")]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: Settings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the API over HTTP (default 127.0.0.1:3000).
+    Serve {
+        #[arg(long, env = "BIND", default_value = "127.0.0.1:3000")]
+        bind: SocketAddr,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Mint a key and print it once.
+    Create {
+        #[arg(long, value_parser = |s: &str| TenantId::parse(s).map_err(|e| e.to_string()))]
+        tenant: TenantId,
+        /// Comma-separated: read, write, admin (search grants nothing here).
+        #[arg(long, value_delimiter = ',', value_parser = |s: &str| KeyScope::parse(s).map_err(|e| e.to_string()))]
+        scopes: Vec<KeyScope>,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+    },
+    /// List keys (never their plaintext).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Revoke a key by its id.
+    Revoke { key_id: String },
+}
+
+/// Parses the command line and runs it.
+pub async fn run() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let outcome = match cli.command {
+        None if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() => {
+            serve_lambda(&cli.settings).await
+        }
+        None => serve_local(&cli.settings, default_bind()).await,
+        Some(Command::Serve { bind }) => serve_local(&cli.settings, bind).await,
+        Some(Command::Keys(cmd)) => keys(&cli.settings, cmd).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_bind() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+
+async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
+    let app = build_app(settings)?;
+    lambda_http::run(crate::http::router(app))
+        .await
+        .map_err(|e| StartupError(format!("lambda runtime stopped: {e}")))
+}
+
+/// Mints the first admin key of an empty store, for tenant `local`, and shows it once.
+async fn first_run_key(app: &App, bind: SocketAddr) -> Result<(), StartupError> {
+    let keys = app
+        .store
+        .list_api_keys()
+        .await
+        .map_err(|e| StartupError(e.to_string()))?;
+    if !keys.is_empty() {
+        return Ok(());
+    }
+    let tenant = TenantId::parse("local").map_err(|e| StartupError(e.to_string()))?;
+    let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
+    app.store
+        .put_api_key(&key.record)
+        .await
+        .map_err(|e| StartupError(e.to_string()))?;
+    println!("Created an admin API key for tenant 'local'. It is shown only this once:");
+    println!();
+    println!("    {}", key.reveal());
+    println!();
+    println!(
+        "Try: curl -H \"X-API-Key: {}\" http://{bind}/api/v2/connectors",
+        key.reveal()
+    );
+    Ok(())
+}
+
+async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), StartupError> {
+    let app = build_app(settings)?;
+    first_run_key(&app, bind).await?;
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| StartupError(format!("cannot listen on {bind}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| StartupError(e.to_string()))?;
+    println!("listening on http://{addr}");
+    axum::serve(listener, crate::http::router(Arc::clone(&app)))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| StartupError(format!("server stopped: {e}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}
+
+async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError> {
+    let app = build_app(settings)?;
+    let fail = |e: crate::store::StoreError| StartupError(e.to_string());
+    match cmd {
+        KeysCommand::Create {
+            tenant,
+            scopes,
+            expires_in_days,
+        } => {
+            if scopes.is_empty() {
+                return Err(StartupError(
+                    "--scopes needs at least one of read, write, admin".into(),
+                ));
+            }
+            let expires =
+                expires_in_days.map(|d| Timestamp::now().plus_seconds(i64::from(d) * 86_400));
+            let key = ApiKeyRecord::mint(tenant, scopes, expires);
+            app.store.put_api_key(&key.record).await.map_err(fail)?;
+            println!("key_id: {}", key.record.key_id);
+            println!("key:    {}", key.reveal());
+            println!("(the key is shown only this once)");
+        }
+        KeysCommand::List { tenant } => {
+            println!(
+                "{:<32} {:<20} {:<18} {:<21} {:<21} revoked",
+                "key_id", "tenant", "scopes", "created", "expires"
+            );
+            for k in app.store.list_api_keys().await.map_err(fail)? {
+                if tenant.as_deref().is_some_and(|t| t != k.tenant.as_str()) {
+                    continue;
+                }
+                let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+                let show = |t: Option<Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
+                println!(
+                    "{:<32} {:<20} {:<18} {:<21} {:<21} {}",
+                    k.key_id,
+                    k.tenant,
+                    scopes.join(","),
+                    k.created_at,
+                    show(k.expires_at),
+                    show(k.revoked_at)
+                );
+            }
+        }
+        KeysCommand::Revoke { key_id } => {
+            app.store
+                .revoke_api_key(&key_id, Timestamp::now())
+                .await
+                .map_err(|e| match e {
+                    crate::store::StoreError::NotFound => {
+                        StartupError(format!("no key has id {key_id}"))
+                    }
+                    other => fail(other),
+                })?;
+            println!("revoked {key_id}");
+        }
+    }
+    Ok(())
+}

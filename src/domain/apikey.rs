@@ -1,0 +1,178 @@
+//! API keys: the plaintext shown once, the hash that is stored, and what a key may do.
+
+use base64::Engine;
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::ids::TenantId;
+use super::timestamp::Timestamp;
+use super::{Invalid, Parsed};
+
+/// Every key starts with this.
+pub const KEY_PREFIX: &str = "sk_live_";
+const MIN_RANDOM_CHARS: usize = 32;
+const MAX_KEY_LEN: usize = 256;
+
+/// What a key is allowed to do. `Admin` includes `Write`, which includes `Read`; `Search`
+/// belongs to another API and grants nothing here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyScope {
+    Search,
+    Read,
+    Write,
+    Admin,
+}
+
+impl KeyScope {
+    /// # Errors
+    /// When the word is not a key scope.
+    pub fn parse(s: &str) -> Parsed<Self> {
+        match s {
+            "read" => Ok(Self::Read),
+            "write" => Ok(Self::Write),
+            "admin" => Ok(Self::Admin),
+            "search" => Ok(Self::Search),
+            _ => Err(Invalid::new("must be one of: read, write, admin, search")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+            Self::Search => "search",
+        }
+    }
+}
+
+/// The SHA-256 of a presented key, hex-encoded: the only form in which keys are stored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KeyHash(String);
+
+impl KeyHash {
+    pub fn of(plaintext: &str) -> Self {
+        Self(hex::encode(Sha256::digest(plaintext.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether a presented credential is shaped like one of our keys (checked before hashing,
+/// so garbage is refused cheaply and never looked up).
+pub fn looks_like_key(s: &str) -> bool {
+    s.len() <= MAX_KEY_LEN
+        && s.strip_prefix(KEY_PREFIX).is_some_and(|rest| {
+            rest.len() >= MIN_RANDOM_CHARS
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// A newly minted key: the plaintext (to show once) and the record to store.
+pub struct NewKey {
+    pub plaintext: SecretString,
+    pub record: ApiKeyRecord,
+}
+
+/// A stored API key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub key_id: String,
+    pub hash: KeyHash,
+    pub tenant: TenantId,
+    pub scopes: Vec<KeyScope>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKeyRecord {
+    /// Mints a key with 32 random bytes (43 URL-safe characters after the prefix).
+    pub fn mint(tenant: TenantId, scopes: Vec<KeyScope>, expires_at: Option<Timestamp>) -> NewKey {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let plaintext = format!(
+            "{KEY_PREFIX}{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        let record = ApiKeyRecord {
+            key_id: format!("key_{}", ulid::Ulid::new().to_string().to_lowercase()),
+            hash: KeyHash::of(&plaintext),
+            tenant,
+            scopes,
+            created_at: Timestamp::now(),
+            expires_at,
+            revoked_at: None,
+        };
+        NewKey {
+            plaintext: SecretString::from(plaintext),
+            record,
+        }
+    }
+
+    /// Whether the key can be used at `now`.
+    pub fn is_usable(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    /// Whether the key grants `needed` (scopes are ordered: admin ⊇ write ⊇ read).
+    pub fn grants(&self, needed: KeyScope) -> bool {
+        self.scopes
+            .iter()
+            .any(|&s| s != KeyScope::Search && s >= needed)
+    }
+}
+
+impl NewKey {
+    pub fn reveal(&self) -> &str {
+        self.plaintext.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").expect("valid")
+    }
+
+    #[test]
+    fn minted_keys_look_like_keys_and_hash_to_their_record() {
+        let k = ApiKeyRecord::mint(tenant(), vec![KeyScope::Read], None);
+        assert!(looks_like_key(k.reveal()));
+        assert_eq!(KeyHash::of(k.reveal()), k.record.hash);
+        assert!(!looks_like_key("sk_live_short"));
+        assert!(!looks_like_key(
+            "sk_test_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
+    }
+
+    #[test]
+    fn scopes_are_ordered_and_search_grants_nothing_here() {
+        let admin = ApiKeyRecord::mint(tenant(), vec![KeyScope::Admin], None).record;
+        assert!(admin.grants(KeyScope::Read) && admin.grants(KeyScope::Write));
+        let read = ApiKeyRecord::mint(tenant(), vec![KeyScope::Read], None).record;
+        assert!(read.grants(KeyScope::Read) && !read.grants(KeyScope::Write));
+        let search = ApiKeyRecord::mint(tenant(), vec![KeyScope::Search], None).record;
+        assert!(!search.grants(KeyScope::Read));
+    }
+
+    #[test]
+    fn revoked_or_expired_keys_are_not_usable() {
+        let now = Timestamp::now();
+        let mut k =
+            ApiKeyRecord::mint(tenant(), vec![KeyScope::Read], Some(now.plus_seconds(60))).record;
+        assert!(k.is_usable(now));
+        assert!(!k.is_usable(now.plus_seconds(61)));
+        k.revoked_at = Some(now);
+        assert!(!k.is_usable(now));
+    }
+}

@@ -1,0 +1,107 @@
+//! The connector record: what the store keeps about one connector (never its credentials,
+//! only a reference to them in the secret vault).
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{ConnectorId, TenantId};
+use super::names::{
+    AwsRegion, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, S3BucketName,
+    StorageAccount,
+};
+use super::paths::ExportBasePath;
+use super::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
+use super::timestamp::Timestamp;
+
+/// Where the connector's objects live; the variant is the provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum Location {
+    S3 {
+        bucket: S3BucketName,
+        region: AwsRegion,
+    },
+    Gcs {
+        bucket: GcsBucketName,
+        gcp_project_id: Option<GcpProjectId>,
+    },
+    Azure {
+        storage_account: StorageAccount,
+        container: ContainerName,
+    },
+}
+
+impl Location {
+    pub fn provider(&self) -> Provider {
+        match self {
+            Location::S3 { .. } => Provider::S3,
+            Location::Gcs { .. } => Provider::Gcs,
+            Location::Azure { .. } => Provider::Azure,
+        }
+    }
+
+    /// The bucket or container name, for messages.
+    pub fn bucket_name(&self) -> &str {
+        match self {
+            Location::S3 { bucket, .. } => bucket.as_str(),
+            Location::Gcs { bucket, .. } => bucket.as_str(),
+            Location::Azure { container, .. } => container.as_str(),
+        }
+    }
+}
+
+/// Where a connector's credentials are kept: a secret name and the version in use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretRef {
+    pub name: String,
+    pub version: String,
+}
+
+/// One connector as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connector {
+    pub id: ConnectorId,
+    pub tenant: TenantId,
+    pub name: ConnectorName,
+    pub location: Location,
+    pub status: Status,
+    pub scopes: Scopes,
+    pub import_mode: ImportMode,
+    pub export_base_path: Option<ExportBasePath>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_tested_at: Option<Timestamp>,
+    pub last_test_result: Option<TestResult>,
+    pub last_test_error: Option<String>,
+    /// A masked identity safe to show (`AKIA…WXYZ`, a service account's email).
+    pub credential_hint: String,
+    pub secret: SecretRef,
+    /// Bumped by every write; the ETag is derived from it.
+    pub version: u64,
+}
+
+impl Connector {
+    pub fn provider(&self) -> Provider {
+        self.location.provider()
+    }
+
+    /// The strong entity tag of this version of the record.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.version)
+    }
+}
+
+/// Filters of a list request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    pub provider: Option<Provider>,
+    pub scope: Option<super::scopes::Scope>,
+    pub status: Option<Status>,
+}
+
+impl ListFilter {
+    pub fn accepts(&self, c: &Connector) -> bool {
+        self.provider.is_none_or(|p| c.provider() == p)
+            && self.scope.is_none_or(|s| c.scopes.contains(s))
+            && self.status.is_none_or(|s| c.status == s)
+    }
+}

@@ -1,0 +1,115 @@
+//! The connector object as the contract shows it, and JSON response helpers.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::domain::connector::{Connector, Location};
+use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
+use crate::domain::timestamp::Timestamp;
+
+/// Every field of the contract's connector object, always present, plus the masked
+/// `credential_hint` (and a GCS connector's `client_email`).
+#[derive(Serialize)]
+struct ConnectorView<'a> {
+    connector_id: &'a str,
+    name: &'a str,
+    provider: Provider,
+    status: Status,
+    scopes: Vec<&'static str>,
+    import_mode: ImportMode,
+    export_base_path: Option<&'a str>,
+    bucket: Option<&'a str>,
+    region: Option<&'a str>,
+    storage_account: Option<&'a str>,
+    container: Option<&'a str>,
+    gcp_project_id: Option<&'a str>,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    last_tested_at: Option<Timestamp>,
+    last_test_result: Option<TestResult>,
+    last_test_error: Option<&'a str>,
+    credential_hint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_email: Option<&'a str>,
+}
+
+fn view(c: &Connector) -> ConnectorView<'_> {
+    let (mut bucket, mut region, mut account, mut container, mut project) =
+        (None, None, None, None, None);
+    match &c.location {
+        Location::S3 {
+            bucket: b,
+            region: r,
+        } => {
+            bucket = Some(b.as_str());
+            region = Some(r.as_str());
+        }
+        Location::Gcs {
+            bucket: b,
+            gcp_project_id,
+        } => {
+            bucket = Some(b.as_str());
+            project = gcp_project_id.as_ref().map(|p| p.as_str());
+        }
+        Location::Azure {
+            storage_account,
+            container: k,
+        } => {
+            account = Some(storage_account.as_str());
+            container = Some(k.as_str());
+        }
+    }
+    ConnectorView {
+        connector_id: c.id.as_str(),
+        name: c.name.as_str(),
+        provider: c.provider(),
+        status: c.status,
+        scopes: c.scopes.to_vec(),
+        import_mode: c.import_mode,
+        export_base_path: c.export_base_path.as_ref().map(|p| p.as_str()),
+        bucket,
+        region,
+        storage_account: account,
+        container,
+        gcp_project_id: project,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
+        last_tested_at: c.last_tested_at,
+        last_test_result: c.last_test_result,
+        last_test_error: c.last_test_error.as_deref(),
+        credential_hint: &c.credential_hint,
+        client_email: (c.provider() == Provider::Gcs).then_some(c.credential_hint.as_str()),
+    }
+}
+
+/// The connector object as JSON text.
+pub fn connector_json(c: &Connector) -> String {
+    serde_json::to_string(&view(c)).unwrap_or_default()
+}
+
+/// A list of connectors as one JSON array.
+pub fn connectors_json(items: &[Connector]) -> Vec<u8> {
+    let views: Vec<ConnectorView<'_>> = items.iter().map(view).collect();
+    serde_json::to_vec(&views).unwrap_or_default()
+}
+
+/// A JSON response with the given status and body.
+pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    r
+}
+
+/// Adds a header whose value is known to be valid ASCII (ids, ETags, cursors).
+pub fn with_header(mut r: Response, name: &'static str, value: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        r.headers_mut().insert(name, v);
+    }
+    r
+}

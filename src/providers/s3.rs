@@ -1,0 +1,229 @@
+//! The Amazon S3 [`ObjectStore`]: an `aws-sdk-s3` client built per call from the connector's
+//! bucket, region and keys, over one shared HTTPS client.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_types::body::SdkBody;
+use bytes::Bytes;
+use secrecy::ExposeSecret;
+
+use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
+use crate::domain::credentials::S3Credentials;
+use crate::domain::names::{AwsRegion, S3BucketName};
+use crate::domain::timestamp::Timestamp;
+
+/// Process-wide S3 settings.
+#[derive(Debug, Clone, Default)]
+pub struct S3Settings {
+    /// An endpoint to use instead of AWS (an emulator), with path-style addressing.
+    pub endpoint_url: Option<String>,
+}
+
+/// Builds per-call clients that share one connection pool.
+pub struct S3Factory {
+    settings: S3Settings,
+    http: aws_sdk_s3::config::SharedHttpClient,
+}
+
+impl S3Factory {
+    pub fn new(settings: S3Settings) -> Self {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .build_https();
+        Self { settings, http }
+    }
+
+    pub fn open(
+        &self,
+        bucket: &S3BucketName,
+        region: &AwsRegion,
+        creds: &S3Credentials,
+    ) -> S3Store {
+        let credentials = aws_credential_types::Credentials::new(
+            creds.access_key_id(),
+            creds.secret_access_key().expose_secret(),
+            None,
+            None,
+            "connector",
+        );
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_attempt_timeout(Duration::from_secs(5))
+            .operation_timeout(Duration::from_secs(8))
+            .build();
+        let mut config = aws_sdk_s3::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .credentials_provider(credentials)
+            .http_client(self.http.clone())
+            .timeout_config(timeouts)
+            .retry_config(RetryConfig::standard().with_max_attempts(2));
+        if let Some(endpoint) = &self.settings.endpoint_url {
+            config = config.endpoint_url(endpoint).force_path_style(true);
+        }
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(config.build()),
+            bucket: bucket.to_string(),
+            region: region.to_string(),
+        }
+    }
+}
+
+/// One bucket, reached with one connector's keys.
+pub struct S3Store {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    region: String,
+}
+
+impl S3Store {
+    /// Turns an SDK failure into a stable code and a message naming what to fix.
+    fn classify<E: ProvideErrorMetadata>(
+        &self,
+        err: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+        permission: &str,
+    ) -> ProviderError {
+        use ProviderErrorKind as K;
+        let bucket = &self.bucket;
+        match err {
+            SdkError::TimeoutError(_) => {
+                return ProviderError::new(K::Timeout, "S3 did not answer in time; try again");
+            }
+            SdkError::DispatchFailure(f) if f.is_timeout() => {
+                return ProviderError::new(K::Timeout, "S3 did not answer in time; try again");
+            }
+            SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                return ProviderError::new(
+                    K::ProviderUnavailable,
+                    "S3 could not be reached; try again later",
+                );
+            }
+            _ => {}
+        }
+        let status = err.raw_response().map(|r| r.status().as_u16()).unwrap_or(0);
+        let header_region = err
+            .raw_response()
+            .and_then(|r| r.headers().get("x-amz-bucket-region"))
+            .map(str::to_owned);
+        match (err.code(), status) {
+            (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "InvalidToken"), _) => {
+                ProviderError::new(
+                    K::InvalidCredentials,
+                    "the AWS credentials were rejected: check aws_access_key_id and aws_secret_access_key",
+                )
+            }
+            (Some("NoSuchBucket"), _) | (_, 404) => ProviderError::new(
+                K::BucketNotFound,
+                format!("bucket {bucket} does not exist (or is not visible to these credentials)"),
+            ),
+            (Some("PermanentRedirect" | "AuthorizationHeaderMalformed"), _) | (_, 301) => {
+                let message = match &header_region {
+                    Some(actual) => format!(
+                        "bucket {bucket} is in region {actual}, not {}: update the connector's region",
+                        self.region
+                    ),
+                    None => format!(
+                        "bucket {bucket} is not in region {}: update the connector's region",
+                        self.region
+                    ),
+                };
+                ProviderError {
+                    kind: K::WrongRegion,
+                    message,
+                    actual_region: header_region,
+                }
+            }
+            (Some("AccessDenied" | "AllAccessDisabled"), _) | (_, 403) => ProviderError::new(
+                K::AccessDenied,
+                format!("access denied: the credentials need {permission} on bucket {bucket}"),
+            ),
+            (code, status) => ProviderError::new(
+                K::ProviderUnavailable,
+                format!(
+                    "S3 answered {} ({status}); try again later",
+                    code.unwrap_or("an error")
+                ),
+            ),
+        }
+    }
+}
+
+fn timestamp(t: Option<&aws_sdk_s3::primitives::DateTime>) -> Option<Timestamp> {
+    t.map(|t| Timestamp::from_unix(t.secs()))
+}
+
+#[async_trait]
+impl ObjectStore for S3Store {
+    async fn authenticate(&self) -> Result<(), ProviderError> {
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(&e, "s3:ListBucket"))
+    }
+
+    async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, ProviderError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(request.prefix)
+            .set_delimiter(request.delimiter.map(str::to_owned))
+            .set_continuation_token(request.page_token.map(str::to_owned))
+            .max_keys(i32::try_from(request.max_results).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| self.classify(&e, "s3:ListBucket"))?;
+        let objects = out
+            .contents()
+            .iter()
+            .filter_map(|o| {
+                Some(ObjectEntry {
+                    key: o.key()?.to_owned(),
+                    size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                    last_modified: timestamp(o.last_modified()),
+                    content_type: None,
+                })
+            })
+            .collect();
+        let next_token = if out.is_truncated() == Some(true) {
+            out.next_continuation_token().map(str::to_owned)
+        } else {
+            None
+        };
+        Ok(ListPage {
+            objects,
+            next_token,
+        })
+    }
+
+    async fn put_object(&self, key: &str, body: Bytes) -> Result<(), ProviderError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::new(SdkBody::from(body)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(&e, "s3:PutObject"))
+    }
+
+    async fn delete_object(&self, key: &str) -> Result<(), ProviderError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| self.classify(&e, "s3:DeleteObject"))
+    }
+}

@@ -1,0 +1,185 @@
+//! `POST /connectors/{id}/test`: checks the stored credentials against the provider
+//! (authenticate; list with the import scope; write and delete a probe with the export
+//! scope), records the outcome on the connector, and reports every check with its timing.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use super::App;
+use crate::domain::connector::Connector;
+use crate::domain::ids::{ConnectorId, TenantId};
+use crate::domain::scopes::{Scope, Status, TestResult};
+use crate::domain::timestamp::Timestamp;
+use crate::error::ApiError;
+use crate::providers::{ListRequest, ObjectStore, OpenError, ProviderError, ProviderErrorKind};
+
+/// The most one check may take.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
+/// The most the whole test may take (API Gateway stops waiting at 29 s).
+const TEST_BUDGET: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CheckError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub duration_ms: u64,
+    pub error: Option<CheckError>,
+}
+
+/// The answer of a test: `success` and `error_message` are what every client reads.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TestReport {
+    pub success: bool,
+    pub error_message: Option<String>,
+    pub checks: Vec<Check>,
+    pub duration_ms: u64,
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs one check under its own timeout and the overall deadline.
+async fn check<F>(name: &'static str, deadline: Instant, f: F) -> Check
+where
+    F: Future<Output = Result<(), ProviderError>>,
+{
+    let started = Instant::now();
+    let budget = CHECK_TIMEOUT.min(deadline.saturating_duration_since(started));
+    let outcome = match tokio::time::timeout(budget, f).await {
+        Ok(r) => r,
+        Err(_) => Err(ProviderError::new(
+            ProviderErrorKind::Timeout,
+            format!(
+                "the {name} check did not finish within {} s",
+                budget.as_secs()
+            ),
+        )),
+    };
+    Check {
+        name,
+        ok: outcome.is_ok(),
+        duration_ms: millis(started.elapsed()),
+        error: outcome.err().map(|e| CheckError {
+            code: e.kind.code(),
+            message: e.message,
+        }),
+    }
+}
+
+/// The probe's key: under the export boundary, unique per test.
+fn probe_key(c: &Connector) -> String {
+    let base = c.export_base_path.as_ref().map_or("", |p| p.as_str());
+    format!(
+        "{base}.videovector-probe-{}",
+        ulid::Ulid::new().to_string().to_lowercase()
+    )
+}
+
+async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -> Vec<Check> {
+    let auth = check("authenticate", deadline, store.authenticate()).await;
+    let authenticated = auth.ok;
+    let mut checks = vec![auth];
+    if !authenticated {
+        return checks;
+    }
+    if c.scopes.contains(Scope::Import) {
+        let request = ListRequest {
+            prefix: "",
+            delimiter: Some("/"),
+            page_token: None,
+            max_results: 1,
+        };
+        checks.push(
+            check("list", deadline, async {
+                store.list_page(request).await.map(|_| ())
+            })
+            .await,
+        );
+    }
+    if c.scopes.contains(Scope::Export) {
+        let key = probe_key(c);
+        let body = Bytes::from_static(b"VideoVector connector write probe; safe to delete.\n");
+        let write = check("write", deadline, store.put_object(&key, body)).await;
+        let written = write.ok;
+        checks.push(write);
+        if written {
+            checks.push(check("delete", deadline, store.delete_object(&key)).await);
+        }
+    }
+    checks
+}
+
+impl App {
+    /// Tests a connector's access and records the result on it.
+    ///
+    /// # Errors
+    /// 404, 501 for providers this build cannot reach yet, 503 when the store fails.
+    #[tracing::instrument(skip_all, fields(connector_id = %id))]
+    pub async fn test_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<TestReport, ApiError> {
+        let connector = self.get_connector(tenant, id).await?;
+        let credentials = self.credentials(&connector).await?;
+        let store = self
+            .providers
+            .open(&connector, &credentials)
+            .map_err(open_error)?;
+        let started = Instant::now();
+        let checks = run_checks(store.as_ref(), &connector, started + TEST_BUDGET).await;
+        let failure = checks
+            .iter()
+            .find_map(|c| c.error.as_ref())
+            .map(|e| e.message.clone());
+        let report = TestReport {
+            success: failure.is_none(),
+            error_message: failure,
+            checks,
+            duration_ms: millis(started.elapsed()),
+        };
+        let now = Timestamp::now();
+        self.modify_connector(tenant, id, |c| {
+            c.last_tested_at = Some(now);
+            c.last_test_result = Some(if report.success {
+                TestResult::Success
+            } else {
+                TestResult::Failure
+            });
+            c.last_test_error = report.error_message.clone();
+            // A connector someone disabled stays disabled whatever a test finds.
+            if c.status != Status::Disabled {
+                c.status = if report.success {
+                    Status::Active
+                } else {
+                    Status::Failed
+                };
+            }
+        })
+        .await?;
+        tracing::info!(success = report.success, "connector tested");
+        Ok(report)
+    }
+}
+
+/// The error for a connector no client can be built for.
+pub(crate) fn open_error(e: OpenError) -> ApiError {
+    match e {
+        OpenError::NotSupported(p) => ApiError::NotImplemented(format!(
+            "testing and browsing {p} connectors is not available in this version yet; the connector itself is stored and usable"
+        )),
+        OpenError::CredentialsMismatch => ApiError::Internal(anyhow::anyhow!(
+            "stored credentials belong to another provider"
+        )),
+    }
+}

@@ -1,0 +1,311 @@
+//! Storage ports: [`ConnectorStore`] (connectors, API keys, idempotency records) and
+//! [`SecretVault`] (credentials), with the embedded adapters used for local runs.
+
+pub mod embedded;
+pub mod vault;
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::apikey::{ApiKeyRecord, KeyHash};
+use crate::domain::connector::{Connector, ListFilter, SecretRef};
+use crate::domain::ids::{ConnectorId, TenantId};
+use crate::domain::timestamp::Timestamp;
+
+/// A storage failure. `Conflict` and `NotFound` are answers; the others are faults.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write found a different version (or an existing item).
+    #[error("conditional write failed")]
+    Conflict,
+    #[error("item not found")]
+    NotFound,
+    /// The backend failed or timed out; retryable.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One page of a tenant's connectors, newest first.
+#[derive(Debug, Clone)]
+pub struct ConnectorPage {
+    pub items: Vec<Connector>,
+    /// Set when more matching connectors follow the last item.
+    pub more: bool,
+}
+
+/// What a response to replay looks like, as the idempotency layer keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// The state of an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum IdempotencyState {
+    /// A request holds the key until `lease_until`; after that another may take it over.
+    InProgress {
+        lease_until: Timestamp,
+    },
+    Done {
+        response: StoredResponse,
+    },
+}
+
+/// An idempotency record: one per tenant and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub fingerprint: String,
+    /// The id reserved for what the request creates, so a takeover reuses it.
+    pub resource_id: String,
+    pub state: IdempotencyState,
+    pub expires_at: Timestamp,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller now holds the key and should create `resource_id`.
+    Acquired { resource_id: String },
+    /// The same request already finished: replay this.
+    Replay(StoredResponse),
+    /// The same request is still running elsewhere.
+    InProgress,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+/// Connectors, API keys and idempotency records.
+#[async_trait]
+pub trait ConnectorStore: Send + Sync {
+    /// Stores a new connector. `Conflict` if the id exists.
+    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError>;
+    async fn get_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<Option<Connector>, StoreError>;
+    /// Connectors of `tenant` older than `after` (newest first), at most `limit`.
+    async fn list_connectors(
+        &self,
+        tenant: &TenantId,
+        filter: &ListFilter,
+        after: Option<&ConnectorId>,
+        limit: usize,
+    ) -> Result<ConnectorPage, StoreError>;
+    /// Replaces a connector if its stored version is `expected_version`.
+    /// `NotFound` if it is gone, `Conflict` if the version differs.
+    async fn replace_connector(
+        &self,
+        connector: &Connector,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+    /// Deletes a connector if its stored version is `expected_version`.
+    async fn delete_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        expected_version: u64,
+    ) -> Result<(), StoreError>;
+    /// Every stored connector of every tenant (operator commands only).
+    async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError>;
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks a key revoked; `NotFound` if no key has that id.
+    async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// Claims `key_hash` for a request with `fingerprint`, atomically: of two concurrent
+    /// identical claims exactly one is `Acquired`. An expired record, or an in-progress one
+    /// whose lease ran out, is taken over (keeping its `resource_id`).
+    async fn claim_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        fingerprint: &str,
+        new_resource_id: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError>;
+    /// Records the finished response for the key.
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Forgets an in-progress claim, so a retry runs afresh.
+    async fn release_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// A vault failure.
+#[derive(Debug, thiserror::Error)]
+pub enum VaultError {
+    #[error("secret not found")]
+    NotFound,
+    #[error("secret store unavailable: {0}")]
+    Unavailable(String),
+    /// The secret exists but cannot be decrypted or read.
+    #[error("secret unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// Tags stored beside a secret, so an operator can tell whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretTags {
+    pub tenant: TenantId,
+    pub connector_id: ConnectorId,
+}
+
+/// Where credentials live.
+#[async_trait]
+pub trait SecretVault: Send + Sync {
+    /// Stores a new version of secret `name` and returns a reference to it.
+    async fn put(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &SecretTags,
+    ) -> Result<SecretRef, VaultError>;
+    async fn get(&self, reference: &SecretRef) -> Result<SecretString, VaultError>;
+    /// Removes one version (after a rotation, or to undo a failed one).
+    async fn delete_version(&self, reference: &SecretRef) -> Result<(), VaultError>;
+    /// Removes every version of `name`. Deleting a missing secret is not an error.
+    async fn delete(&self, name: &str) -> Result<(), VaultError>;
+    /// The names of all stored secrets (operator commands and tests).
+    async fn names(&self) -> Result<Vec<String>, VaultError>;
+}
+
+/// How long an in-progress idempotency claim blocks others before it may be taken over
+/// (longer than any request may run).
+pub const IDEMPOTENCY_LEASE_SECONDS: i64 = 60;
+/// How long a finished idempotency record is remembered.
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
+
+/// The claim rules, shared by every adapter: given what is stored under the key, what the
+/// claim answers and what (if anything) must be written.
+pub fn decide_claim(
+    existing: Option<IdempotencyRecord>,
+    fingerprint: &str,
+    new_resource_id: &str,
+    now: Timestamp,
+) -> (Claim, Option<IdempotencyRecord>) {
+    let fresh = |resource_id: &str| IdempotencyRecord {
+        fingerprint: fingerprint.to_owned(),
+        resource_id: resource_id.to_owned(),
+        state: IdempotencyState::InProgress {
+            lease_until: now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS),
+        },
+        expires_at: now.plus_seconds(IDEMPOTENCY_TTL_SECONDS),
+    };
+    let acquire = |resource_id: &str| {
+        (
+            Claim::Acquired {
+                resource_id: resource_id.to_owned(),
+            },
+            Some(fresh(resource_id)),
+        )
+    };
+    match existing {
+        None => acquire(new_resource_id),
+        Some(rec) if rec.expires_at <= now => acquire(new_resource_id),
+        Some(rec) if rec.fingerprint != fingerprint => (Claim::Mismatch, None),
+        Some(IdempotencyRecord {
+            state: IdempotencyState::Done { response },
+            ..
+        }) => (Claim::Replay(response), None),
+        Some(IdempotencyRecord {
+            state: IdempotencyState::InProgress { lease_until },
+            ..
+        }) if lease_until > now => (Claim::InProgress, None),
+        // The holder died without finishing: take over, creating the same resource.
+        Some(rec) => acquire(&rec.resource_id),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(fp: &str, now: Timestamp) -> IdempotencyRecord {
+        IdempotencyRecord {
+            fingerprint: fp.into(),
+            resource_id: "r1".into(),
+            state: IdempotencyState::Done {
+                response: StoredResponse {
+                    status: 201,
+                    body: "{}".into(),
+                    location: None,
+                    etag: None,
+                },
+            },
+            expires_at: now.plus_seconds(10),
+        }
+    }
+
+    #[test]
+    fn a_new_key_is_acquired_with_the_new_resource_id() {
+        let now = Timestamp::now();
+        let (claim, write) = decide_claim(None, "fp", "r2", now);
+        assert_eq!(
+            claim,
+            Claim::Acquired {
+                resource_id: "r2".into()
+            }
+        );
+        assert!(write.is_some());
+    }
+
+    #[test]
+    fn a_finished_key_replays_for_the_same_request_and_refuses_another() {
+        let now = Timestamp::now();
+        assert!(matches!(
+            decide_claim(Some(done("fp", now)), "fp", "r2", now).0,
+            Claim::Replay(_)
+        ));
+        assert_eq!(
+            decide_claim(Some(done("fp", now)), "other", "r2", now).0,
+            Claim::Mismatch
+        );
+    }
+
+    #[test]
+    fn an_expired_record_is_forgotten() {
+        let now = Timestamp::now();
+        let (claim, _) = decide_claim(Some(done("fp", now)), "other", "r2", now.plus_seconds(11));
+        assert_eq!(
+            claim,
+            Claim::Acquired {
+                resource_id: "r2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_running_claim_blocks_until_its_lease_ends_then_is_taken_over_with_its_resource() {
+        let now = Timestamp::now();
+        let (_, written) = decide_claim(None, "fp", "r1", now);
+        let (claim, _) = decide_claim(written.clone(), "fp", "r2", now);
+        assert_eq!(claim, Claim::InProgress);
+        let later = now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
+        let (claim, _) = decide_claim(written, "fp", "r2", later);
+        assert_eq!(
+            claim,
+            Claim::Acquired {
+                resource_id: "r1".into()
+            }
+        );
+    }
+}

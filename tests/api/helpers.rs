@@ -1,0 +1,413 @@
+//! Test harness: a fresh app per test on its own data directory, driven through the router
+//! with `oneshot`; generated credentials that every response and log line is checked for.
+
+use std::io::Write as _;
+use std::sync::{Arc, Mutex, Once, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use base64::Engine;
+use connectors::config::{Settings, build_app};
+use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
+use connectors::domain::ids::TenantId;
+use connectors::service::App;
+use http_body_util::BodyExt;
+use rand::Rng;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// Every credential a test generated; none may appear in a response or a log line.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// Log lines that contained a registered credential.
+static LEAKS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// How many log lines the suite produced (to show the scan saw something).
+pub static LOG_LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn registered() -> Vec<String> {
+    SECRETS.lock().map(|s| s.clone()).unwrap_or_default()
+}
+
+/// Remembers a credential so the suite can prove it never leaks.
+pub fn register_secret(s: &str) {
+    if let Ok(mut v) = SECRETS.lock() {
+        v.push(s.to_owned());
+    }
+}
+
+/// A log writer that scans every line for registered credentials.
+struct ScanningWriter;
+
+impl std::io::Write for ScanningWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf);
+        LOG_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for s in registered() {
+            if line.contains(&s) {
+                if let Ok(mut l) = LEAKS.lock() {
+                    l.push(line.to_string());
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn init_logs() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter("debug,aws_smithy_runtime=info,aws_smithy_runtime_api=info,hyper=info,h2=info,rustls=info")
+            .with_writer(|| ScanningWriter)
+            .try_init();
+    });
+}
+
+/// Asserts that no registered credential was logged so far.
+pub fn assert_no_leaks() {
+    let leaks = LEAKS.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(leaks.is_empty(), "credentials leaked into logs: {leaks:?}");
+}
+
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// A fresh AWS key pair, registered as secret.
+pub fn s3_keys() -> (String, String) {
+    let id = format!(
+        "{}{}",
+        "AKIA",
+        random_string(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    );
+    let secret = random_string(
+        40,
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/",
+    );
+    register_secret(&id);
+    register_secret(&secret);
+    (id, secret)
+}
+
+/// A fresh Azure client secret, registered.
+pub fn azure_secret() -> String {
+    let s = format!(
+        "az~{}",
+        random_string(34, b"abcdefghijklmnopqrstuvwxyz0123456789.-_")
+    );
+    register_secret(&s);
+    s
+}
+
+/// A generated PKCS#8 RSA key in PEM; its base64 body is registered.
+pub fn private_key_pem() -> String {
+    use aws_lc_rs::encoding::AsDer;
+    static KEY: OnceLock<String> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair =
+            aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+        let der = pair.as_der().expect("der");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        // Any 64-character line of the key body must not leak.
+        for chunk in b64.as_bytes().chunks(64).skip(1).take(3) {
+            register_secret(std::str::from_utf8(chunk).expect("ascii"));
+        }
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).expect("ascii"))
+            .collect();
+        format!(
+            "-----BEGIN {}-----\n{}\n-----END {}-----\n",
+            "PRIVATE KEY",
+            lines.join("\n"),
+            "PRIVATE KEY"
+        )
+    })
+    .clone()
+}
+
+/// A service-account key file.
+pub fn service_account_json(token_uri: &str) -> Value {
+    json!({
+        "type": "service_account",
+        "project_id": "media-prod-1",
+        "private_key_id": random_string(40, b"0123456789abcdef"),
+        "private_key": private_key_pem(),
+        "client_email": "importer@media-prod-1.iam.gserviceaccount.com",
+        "client_id": "1234567890",
+        "token_uri": token_uri,
+    })
+}
+
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// A multipart body with a chosen boundary: text fields, then an optional key file.
+pub fn multipart(boundary: &str, fields: &[(&str, &str)], file: Option<&[u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+        .expect("write");
+    }
+    if let Some(bytes) = file {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"credentials_file\"; filename=\"key.json\"\r\nContent-Type: application/json\r\n\r\n"
+        )
+        .expect("write");
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{boundary}--\r\n").expect("write");
+    body
+}
+
+/// A response, with its body read.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The error code of an error envelope, after checking the envelope's shape.
+    pub fn error_code(&self) -> String {
+        let v = self.json();
+        let request_id = v["error"]["request_id"]
+            .as_str()
+            .expect("request_id in envelope");
+        assert_eq!(
+            Some(request_id),
+            self.header("x-request-id"),
+            "envelope id matches header"
+        );
+        assert!(
+            v["error"]["message"].is_string(),
+            "message in envelope: {v}"
+        );
+        v["error"]["code"].as_str().expect("code").to_owned()
+    }
+
+    /// The fields named in a validation error.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.json()["error"]["details"]["fields"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One app with its own data directory and an admin key for tenant `acme`.
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub key: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn moto_endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run the suite with `bash infra/test.sh`, which starts moto",
+    )
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            secret_prefix: "videovector/connectors".into(),
+            s3_endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
+        };
+        let app = build_app(&settings).expect("app");
+        let router = connectors::http::router(Arc::clone(&app));
+        let mut t = Self {
+            app,
+            router,
+            key: String::new(),
+            _dir: dir,
+        };
+        t.key = t.key_for("acme", &[KeyScope::Admin]).await;
+        t
+    }
+
+    /// Mints a key for a tenant with scopes.
+    pub async fn key_for(&self, tenant: &str, scopes: &[KeyScope]) -> String {
+        let key = ApiKeyRecord::mint(
+            TenantId::parse(tenant).expect("tenant"),
+            scopes.to_vec(),
+            None,
+        );
+        self.app
+            .store
+            .put_api_key(&key.record)
+            .await
+            .expect("store key");
+        key.reveal().to_owned()
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("body").to_bytes().to_vec();
+        let text = String::from_utf8_lossy(&body);
+        for s in registered() {
+            assert!(
+                !text.contains(&s),
+                "a credential leaked into a response body: {text}"
+            );
+            for v in parts.headers.values() {
+                assert!(
+                    !v.to_str().unwrap_or("").contains(&s),
+                    "a credential leaked into a header"
+                );
+            }
+        }
+        assert!(
+            parts.headers.contains_key("x-request-id"),
+            "every response has X-Request-Id"
+        );
+        assert_no_leaks();
+        TestResponse {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> axum::http::request::Builder {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            b = b.header("x-api-key", k);
+        }
+        b
+    }
+
+    pub async fn json(&self, method: Method, path: &str, key: &str, body: &Value) -> TestResponse {
+        let req = self
+            .request(method, path, Some(key))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        self.send(req).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> TestResponse {
+        self.send(
+            self.request(Method::GET, path, Some(key))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn post_empty(&self, path: &str, key: &str) -> TestResponse {
+        self.send(
+            self.request(Method::POST, path, Some(key))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> TestResponse {
+        self.send(
+            self.request(Method::DELETE, path, Some(key))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// Creates an S3 connector with the given overrides and returns its JSON.
+    pub async fn create_s3(&self, key: &str, overrides: Value) -> Value {
+        let r = self
+            .json(
+                Method::POST,
+                "/api/v2/connectors/s3",
+                key,
+                &s3_body(overrides),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()
+    }
+
+    pub async fn secret_count(&self) -> usize {
+        self.app.vault.names().await.expect("names").len()
+    }
+}
+
+/// A valid S3 create body, with fields replaced or added from `overrides`.
+pub fn s3_body(overrides: Value) -> Value {
+    let (id, secret) = s3_keys();
+    let mut body = json!({
+        "name": "Archive S3",
+        "bucket": "media-archive",
+        "region": "us-east-1",
+        "aws_access_key_id": id,
+        "aws_secret_access_key": secret,
+    });
+    if let (Some(b), Some(o)) = (body.as_object_mut(), overrides.as_object()) {
+        for (k, v) in o {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    body
+}
+
+pub fn azure_body() -> Value {
+    json!({
+        "name": "Footage",
+        "storage_account": "mediastore01",
+        "container": "raw-footage",
+        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "client_id": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d",
+        "client_secret": azure_secret(),
+        "scopes": ["import", "export"],
+    })
+}

@@ -1,0 +1,131 @@
+//! Idempotency-Key: replay, reuse, races and multipart retries.
+
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn with_key(t: &TestApp, key: &str, body: &serde_json::Value) -> axum::http::Request<Body> {
+    t.request(Method::POST, "/api/v2/connectors/s3", Some(&t.key))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(Body::from(body.to_string()))
+        .expect("req")
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_and_body_replays_the_first_response() {
+    let t = TestApp::spawn().await;
+    let body = s3_body(json!({}));
+    let first = t.send(with_key(&t, "connector-s3-archive", &body)).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert!(first.header("idempotent-replayed").is_none());
+    let second = t.send(with_key(&t, "connector-s3-archive", &body)).await;
+    assert_eq!(second.status, StatusCode::CREATED);
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.json(), first.json());
+    assert_eq!(second.header("location"), first.header("location"));
+    assert_eq!(
+        t.get("/api/v2/connectors", &t.key)
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_a_422_idempotency_key_reused() {
+    let t = TestApp::spawn().await;
+    let body = s3_body(json!({}));
+    t.send(with_key(&t, "k1", &body)).await;
+    let mut other = body.clone();
+    other["name"] = json!("Another");
+    let r = t.send(with_key(&t, "k1", &other)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_code(), "idempotency_key_reused");
+}
+
+#[tokio::test]
+async fn a_key_is_per_account() {
+    let t = TestApp::spawn().await;
+    let body = s3_body(json!({}));
+    t.send(with_key(&t, "shared", &body)).await;
+    let other = t
+        .key_for("globex", &[connectors::domain::apikey::KeyScope::Write])
+        .await;
+    let req = t
+        .request(Method::POST, "/api/v2/connectors/s3", Some(&other))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "shared")
+        .body(Body::from(body.to_string()))
+        .expect("req");
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert!(r.header("idempotent-replayed").is_none());
+}
+
+#[tokio::test]
+async fn an_invalid_idempotency_key_is_refused() {
+    let t = TestApp::spawn().await;
+    let r = t
+        .send(with_key(&t, &"k".repeat(256), &s3_body(json!({}))))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_fields(), ["Idempotency-Key"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_identical_concurrent_creates_make_one_connector_and_one_secret() {
+    let t = std::sync::Arc::new(TestApp::spawn().await);
+    let body = s3_body(json!({}));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (t, body) = (std::sync::Arc::clone(&t), body.clone());
+        tasks.push(tokio::spawn(async move {
+            t.send(with_key(&t, "race", &body)).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&StatusCode::CREATED));
+    assert_eq!(t.app.store.all_connectors().await.expect("all").len(), 1);
+    assert_eq!(t.secret_count().await, 1);
+}
+
+#[tokio::test]
+async fn a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint() {
+    let t = TestApp::spawn().await;
+    let key = service_account_json(GOOGLE_TOKEN_URI).to_string();
+    let fields = [("name", "Media GCS"), ("bucket", "media_archive")];
+    let send = |boundary: &str| {
+        t.request(Method::POST, "/api/v2/connectors/gcs", Some(&t.key))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .header("idempotency-key", "gcs-1")
+            .body(Body::from(multipart(
+                boundary,
+                &fields,
+                Some(key.as_bytes()),
+            )))
+            .expect("req")
+    };
+    let first = t.send(send("first-boundary")).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let second = t.send(send("a-different-boundary")).await;
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.json(), first.json());
+    assert_eq!(t.secret_count().await, 1);
+}

@@ -1,0 +1,11 @@
+//! The integration suite: the router on the embedded store, S3 against moto, and the binary.
+
+mod helpers;
+
+mod auth;
+mod connectors;
+mod errors;
+mod gcs_azure;
+mod idempotency;
+mod restart;
+mod s3_provider;

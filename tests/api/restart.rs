@@ -1,0 +1,87 @@
+//! The real binary: `serve` prints a first key once, and a restart on the same data
+//! directory finds everything.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+struct Server {
+    child: Child,
+    base: String,
+    key: Option<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(data_dir: &std::path::Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connectors"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("DATA_DIR", data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut key = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        let trimmed = line.trim();
+        if trimmed.starts_with("sk_live_") {
+            key = Some(trimmed.to_owned());
+        }
+        if let Some(addr) = trimmed.strip_prefix("listening on ") {
+            return Server {
+                child,
+                base: addr.to_owned(),
+                key,
+            };
+        }
+    }
+    panic!("the server exited before listening");
+}
+
+#[tokio::test]
+async fn serve_prints_a_first_key_once_and_a_restart_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = serve(dir.path());
+    let key = first
+        .key
+        .clone()
+        .expect("the first run prints an admin key");
+    let http = reqwest::Client::new();
+    let created: serde_json::Value = http
+        .post(format!("{}/api/v2/connectors/s3", first.base))
+        .header("X-API-Key", &key)
+        .json(&s3_body(json!({})))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let id = created["connector_id"].as_str().expect("id").to_owned();
+    drop(first);
+
+    let second = serve(dir.path());
+    assert!(second.key.is_none(), "a second run prints no new key");
+    let got = http
+        .get(format!("{}/api/v2/connectors/{id}", second.base))
+        .header("Authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(got.status(), 200);
+    assert_eq!(
+        got.json::<serde_json::Value>().await.expect("json"),
+        created
+    );
+}
