@@ -43,10 +43,10 @@ impl std::io::Write for ScanningWriter {
         let line = String::from_utf8_lossy(buf);
         LOG_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         for s in registered() {
-            if line.contains(&s) {
-                if let Ok(mut l) = LEAKS.lock() {
-                    l.push(line.to_string());
-                }
+            if line.contains(&s)
+                && let Ok(mut l) = LEAKS.lock()
+            {
+                l.push(line.to_string());
             }
         }
         Ok(buf.len())

@@ -46,6 +46,8 @@ fn serve(data_dir: &std::path::Path) -> Server {
             };
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server exited before listening");
 }
 
