@@ -1,17 +1,38 @@
 //! Structured JSON logs on stdout (CloudWatch reads them under Lambda), filtered by
 //! `RUST_LOG` (default `info`).
+//!
+//! The AWS SDK's debug events print credential identities (the access key id), so its crates
+//! are capped at `info` whatever `RUST_LOG` asks for.
 
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::layer::{Filter, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{Layer, Registry};
+
+/// `spec` (an `EnvFilter` directive such as `info` or `debug`) with the SDK crates capped.
+pub fn credential_safe_filter(spec: &str) -> impl Filter<Registry> + Send + Sync + 'static {
+    let env = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    let cap = Targets::new()
+        .with_default(Level::TRACE)
+        .with_target("aws_sdk_s3", Level::INFO)
+        .with_target("aws_smithy_runtime", Level::INFO)
+        .with_target("aws_smithy_runtime_api", Level::INFO)
+        .with_target("aws_smithy_http_client", Level::INFO)
+        .with_target("aws_runtime", Level::INFO)
+        .with_target("aws_sigv4", Level::INFO);
+    env.and(cap)
+}
 
 /// Installs the global subscriber; a second call does nothing.
 pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    let layer = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_env_filter(filter)
         .with_writer(std::io::stdout)
-        .try_init();
+        .with_filter(credential_safe_filter(&spec));
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }

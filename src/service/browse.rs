@@ -117,9 +117,13 @@ impl ArrayWriter {
         true
     }
 
-    fn finish(mut self) -> (Vec<u8>, usize) {
+    fn finish(mut self, next_cursor: Option<String>) -> BrowseOutcome {
         self.body.push(b']');
-        (self.body, self.count)
+        BrowseOutcome {
+            body: self.body,
+            count: self.count,
+            next_cursor,
+        }
     }
 }
 
@@ -197,36 +201,19 @@ impl App {
                 if out.count == request.limit || !out.try_push(&entry) {
                     // More matches remain: resume on this page, after the last file sent.
                     position.after = last_key;
-                    let (body, count) = out.finish();
-                    let next_cursor = Some(self.cursors.seal(&binding, &position));
-                    return Ok(BrowseOutcome {
-                        body,
-                        count,
-                        next_cursor,
-                    });
+                    return Ok(out.finish(Some(self.cursors.seal(&binding, &position))));
                 }
                 last_key = Some(entry.path);
             }
             let Some(token) = page.next_token else {
-                let (body, count) = out.finish();
-                return Ok(BrowseOutcome {
-                    body,
-                    count,
-                    next_cursor: None,
-                });
+                return Ok(out.finish(None));
             };
             position = Position {
                 token: Some(token),
                 after: None,
             };
             if out.count == request.limit || started.elapsed() >= TIME_BUDGET {
-                let (body, count) = out.finish();
-                let next_cursor = Some(self.cursors.seal(&binding, &position));
-                return Ok(BrowseOutcome {
-                    body,
-                    count,
-                    next_cursor,
-                });
+                return Ok(out.finish(Some(self.cursors.seal(&binding, &position))));
             }
         }
     }

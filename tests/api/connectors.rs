@@ -379,16 +379,7 @@ async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint() {
         .to_owned();
     assert!(hint.ends_with(&id[id.len() - 4..]));
     assert_eq!(t.secret_count().await, 1);
-    let record = t
-        .app
-        .store
-        .all_connectors()
-        .await
-        .expect("all")
-        .pop()
-        .expect("one");
-    let stored = t.app.vault.get(&record.secret).await.expect("secret");
-    assert!(secrecy::ExposeSecret::expose_secret(&stored).contains(&secret));
+    assert!(t.only_stored_secret().await.contains(&secret));
 }
 
 #[tokio::test]

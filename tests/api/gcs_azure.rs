@@ -151,16 +151,7 @@ async fn creating_an_azure_connector_answers_201_and_its_secret_can_be_rotated_a
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let record = t
-        .app
-        .store
-        .all_connectors()
-        .await
-        .expect("all")
-        .pop()
-        .expect("one");
-    let stored = t.app.vault.get(&record.secret).await.expect("secret");
-    let stored = secrecy::ExposeSecret::expose_secret(&stored).to_owned();
+    let stored = t.only_stored_secret().await;
     assert!(stored.contains(&secret) && stored.contains("0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"));
 }
 

@@ -59,11 +59,17 @@ impl std::io::Write for ScanningWriter {
 fn init_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        let _ = tracing_subscriber::fmt()
+        // The service's own filter, at debug: what an operator could turn on must not leak.
+        use tracing_subscriber::Layer as _;
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        let layer = tracing_subscriber::fmt::layer()
             .json()
-            .with_env_filter("debug,aws_smithy_runtime=info,aws_smithy_runtime_api=info,hyper=info,h2=info,rustls=info")
             .with_writer(|| ScanningWriter)
-            .try_init();
+            .with_filter(connectors::telemetry::credential_safe_filter(
+                "debug,hyper=info,h2=info,rustls=info",
+            ));
+        let _ = tracing_subscriber::registry().with(layer).try_init();
     });
 }
 
@@ -375,6 +381,15 @@ impl TestApp {
             String::from_utf8_lossy(&r.body)
         );
         r.json()
+    }
+
+    /// The plaintext stored for the only connector of this app.
+    pub async fn only_stored_secret(&self) -> String {
+        let mut all = self.app.store.all_connectors().await.expect("all");
+        assert_eq!(all.len(), 1, "exactly one connector");
+        let record = all.pop().expect("one");
+        let stored = self.app.vault.get(&record.secret).await.expect("secret");
+        secrecy::ExposeSecret::expose_secret(&stored).to_owned()
     }
 
     pub async fn secret_count(&self) -> usize {
