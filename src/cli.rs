@@ -81,7 +81,7 @@ fn default_bind() -> SocketAddr {
 }
 
 async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
-    let app = build_app(settings)?;
+    let app = build_app(settings).await?;
     lambda_http::run(crate::http::router(app))
         .await
         .map_err(|e| StartupError(format!("lambda runtime stopped: {e}")))
@@ -115,7 +115,7 @@ async fn first_run_key(app: &App, bind: SocketAddr) -> Result<(), StartupError> 
 }
 
 async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), StartupError> {
-    let app = build_app(settings)?;
+    let app = build_app(settings).await?;
     first_run_key(&app, bind).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -146,7 +146,7 @@ async fn shutdown_signal() {
 }
 
 async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError> {
-    let app = build_app(settings)?;
+    let app = build_app(settings).await?;
     let fail = |e: crate::store::StoreError| StartupError(e.to_string());
     match cmd {
         KeysCommand::Create {

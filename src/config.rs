@@ -1,15 +1,18 @@
 //! Typed settings from flags and environment variables, checked at start with a clear
 //! message; and [`build_app`], which opens every adapter once per process.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::providers::Providers;
 use crate::providers::s3::S3Settings;
 use crate::service::App;
-use crate::service::cursor::CursorCodec;
+use crate::store::dynamodb::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
-use crate::store::vault::{EmbeddedVault, load_or_create_key};
+use crate::store::secrets_manager::SecretsManagerVault;
+use crate::store::vault::EmbeddedVault;
+use crate::store::{ConnectorStore, SecretVault};
 
 /// Settings shared by every command.
 #[derive(clap::Args, Debug, Clone)]
@@ -23,6 +26,39 @@ pub struct Settings {
     /// An S3-compatible endpoint used for customer buckets instead of AWS (emulators only).
     #[arg(long, env = "PROVIDER_S3_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub s3_endpoint_url: Option<String>,
+    /// Keep records in this DynamoDB table and credentials in Secrets Manager, instead of
+    /// the embedded store. The AWS SDK's own settings apply (`AWS_REGION`,
+    /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, credentials).
+    #[arg(long, env = "TABLE_NAME", value_parser = parse_table_name, global = true)]
+    pub table_name: Option<String>,
+    /// The KMS key (id, ARN or alias) that encrypts stored credentials; Secrets Manager's
+    /// default key when unset. Only with `TABLE_NAME`.
+    #[arg(long, env = "KMS_KEY_ID", global = true)]
+    pub kms_key_id: Option<String>,
+}
+
+impl Settings {
+    /// Settings for the embedded store under `data_dir`, with defaults elsewhere.
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            secret_prefix: "videovector/connectors".into(),
+            s3_endpoint_url: None,
+            table_name: None,
+            kms_key_id: None,
+        }
+    }
+}
+
+fn parse_table_name(s: &str) -> Result<String, String> {
+    let ok = (3..=255).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 3-255 characters of letters, digits and _.-".into())
+    }
 }
 
 fn parse_secret_prefix(s: &str) -> Result<String, String> {
@@ -52,13 +88,72 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
 #[error("{0}")]
 pub struct StartupError(pub String);
 
-/// Opens the embedded store and vault under the data directory and builds the [`App`].
+/// Opens the store and vault the settings name (DynamoDB and Secrets Manager when a table
+/// is named, the embedded ones otherwise) and builds the [`App`].
 ///
 /// # Errors
-/// When the data directory cannot be created or is in use by another process.
-pub fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
+/// A setting that cannot work, said plainly: no AWS region, a data directory in use.
+pub async fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
+    let providers = Arc::new(Providers::new(S3Settings {
+        endpoint_url: settings.s3_endpoint_url.clone(),
+    }));
+    let (store, vault): Adapters = match &settings.table_name {
+        Some(table) => aws_adapters(settings, table).await?,
+        None => {
+            if settings.kms_key_id.is_some() {
+                return Err(StartupError(
+                    "KMS_KEY_ID applies only with TABLE_NAME (Secrets Manager)".into(),
+                ));
+            }
+            embedded_adapters(&settings.data_dir)?
+        }
+    };
+    Ok(Arc::new(App::new(
+        store,
+        vault,
+        providers,
+        settings.secret_prefix.clone(),
+    )))
+}
+
+/// The two storage ports' adapters.
+type Adapters = (Arc<dyn ConnectorStore>, Arc<dyn SecretVault>);
+
+/// The AWS SDK configuration, loaded the SDK's way, with bounded timeouts.
+///
+/// # Errors
+/// When no region is configured.
+pub async fn aws_config() -> Result<aws_config::SdkConfig, StartupError> {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .operation_attempt_timeout(Duration::from_secs(4))
+        .operation_timeout(Duration::from_secs(10))
+        .build();
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .load()
+        .await;
+    if config.region().is_none() {
+        return Err(StartupError(
+            "TABLE_NAME is set but no AWS region is: set AWS_REGION (Lambda sets it)".into(),
+        ));
+    }
+    Ok(config)
+}
+
+async fn aws_adapters(settings: &Settings, table: &str) -> Result<Adapters, StartupError> {
+    let config = aws_config().await?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
+    let vault = SecretsManagerVault::new(
+        aws_sdk_secretsmanager::Client::new(&config),
+        settings.kms_key_id.clone(),
+        settings.secret_prefix.clone(),
+    );
+    Ok((Arc::new(store), Arc::new(vault)))
+}
+
+fn embedded_adapters(dir: &Path) -> Result<Adapters, StartupError> {
     use std::os::unix::fs::DirBuilderExt;
-    let dir = &settings.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -79,17 +174,7 @@ pub fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
         EmbeddedStore::open(&dir.join("connectors.redb")).map_err(|e| in_use("store", &e))?;
     let vault = EmbeddedVault::open(&dir.join("secrets.redb"), &dir.join("vault.key"))
         .map_err(|e| in_use("vault", &e))?;
-    let cursor_key = load_or_create_key(&dir.join("cursor.key")).map_err(StartupError)?;
-    let providers = Providers::new(S3Settings {
-        endpoint_url: settings.s3_endpoint_url.clone(),
-    });
-    Ok(Arc::new(App {
-        store: Arc::new(store),
-        vault: Arc::new(vault),
-        providers: Arc::new(providers),
-        cursors: CursorCodec::new(cursor_key),
-        secret_prefix: settings.secret_prefix.clone(),
-    }))
+    Ok((Arc::new(store), Arc::new(vault)))
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -16,6 +17,10 @@ pub fn credential_safe_filter(spec: &str) -> impl Filter<Registry> + Send + Sync
     let cap = Targets::new()
         .with_default(Level::TRACE)
         .with_target("aws_sdk_s3", Level::INFO)
+        .with_target("aws_sdk_dynamodb", Level::INFO)
+        .with_target("aws_sdk_secretsmanager", Level::INFO)
+        .with_target("aws_sdk_sts", Level::INFO)
+        .with_target("aws_config", Level::INFO)
         .with_target("aws_smithy_runtime", Level::INFO)
         .with_target("aws_smithy_runtime_api", Level::INFO)
         .with_target("aws_smithy_http_client", Level::INFO)
@@ -24,15 +29,24 @@ pub fn credential_safe_filter(spec: &str) -> impl Filter<Registry> + Send + Sync
     env.and(cap)
 }
 
-/// Installs the global subscriber; a second call does nothing.
+/// Installs the global subscriber, writing to stdout; a second call does nothing.
 pub fn init() {
     let spec = std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into());
+    init_with(std::io::stdout, &spec);
+}
+
+/// Installs the global subscriber with the service's format and `spec` filter, writing to
+/// `writer` (tests scan what is written; benchmarks pay for logging into a sink).
+pub fn init_with<W>(writer: W, spec: &str)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let layer = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
-        .with_writer(std::io::stdout)
-        .with_filter(credential_safe_filter(&spec));
+        .with_writer(writer)
+        .with_filter(credential_safe_filter(spec));
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }

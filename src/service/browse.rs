@@ -159,7 +159,7 @@ impl App {
         }
         let binding = binding(tenant, &connector, &request);
         let mut position: Position = match &request.cursor {
-            Some(c) => self.cursors.open(&binding, c)?,
+            Some(c) => self.cursors().await?.open(&binding, c)?,
             None => Position::default(),
         };
         let credentials = self.credentials(&connector).await?;
@@ -201,7 +201,7 @@ impl App {
                 if out.count == request.limit || !out.try_push(&entry) {
                     // More matches remain: resume on this page, after the last file sent.
                     position.after = last_key;
-                    return Ok(out.finish(Some(self.cursors.seal(&binding, &position))));
+                    return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position))));
                 }
                 last_key = Some(entry.path);
             }
@@ -213,7 +213,7 @@ impl App {
                 after: None,
             };
             if out.count == request.limit || started.elapsed() >= TIME_BUDGET {
-                return Ok(out.finish(Some(self.cursors.seal(&binding, &position))));
+                return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position))));
             }
         }
     }

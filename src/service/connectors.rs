@@ -188,7 +188,7 @@ impl App {
         let binding = format!("list|{tenant}|{filter:?}");
         let after = match cursor {
             Some(c) => {
-                let opened: ListCursor = self.cursors.open(&binding, c)?;
+                let opened: ListCursor = self.cursors().await?.open(&binding, c)?;
                 Some(
                     ConnectorId::parse(&opened.after).map_err(|_| ApiError::BadRequest {
                         code: "invalid_cursor",
@@ -203,7 +203,7 @@ impl App {
             .list_connectors(tenant, filter, after.as_ref(), limit)
             .await?;
         let next_cursor = match (page.more, page.items.last()) {
-            (true, Some(last)) => Some(self.cursors.seal(
+            (true, Some(last)) => Some(self.cursors().await?.seal(
                 &binding,
                 &ListCursor {
                     after: last.id.to_string(),

@@ -25,6 +25,9 @@ const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 /// `"<tenant>/<sha256 of idempotency key>"` → record JSON.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 
+/// `<name>` → the service key, 64 hex digits.
+const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_keys");
+
 /// A redb-backed store; cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
@@ -58,6 +61,7 @@ impl EmbeddedStore {
         for table in [CONNECTORS, API_KEYS, IDEMPOTENCY] {
             txn.open_table(table).map_err(unavailable)?;
         }
+        txn.open_table(SERVICE_KEYS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
         Ok(Self { db: Arc::new(db) })
     }
@@ -324,6 +328,26 @@ impl ConnectorStore for EmbeddedStore {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
             t.remove(key.as_str()).map_err(unavailable)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let name = name.to_owned();
+        self.write(move |txn| {
+            let mut t = txn.open_table(SERVICE_KEYS).map_err(unavailable)?;
+            let stored = t
+                .get(name.as_str())
+                .map_err(unavailable)?
+                .map(|v| v.value().to_owned());
+            match stored {
+                Some(hex) => super::decode_shared_key(Some(&hex)),
+                None => {
+                    t.insert(name.as_str(), hex::encode(candidate).as_str())
+                        .map_err(unavailable)?;
+                    Ok(candidate)
+                }
+            }
         })
         .await
     }

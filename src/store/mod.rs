@@ -1,7 +1,9 @@
 //! Storage ports: [`ConnectorStore`] (connectors, API keys, idempotency records) and
 //! [`SecretVault`] (credentials), with the embedded adapters used for local runs.
 
+pub mod dynamodb;
 pub mod embedded;
+pub mod secrets_manager;
 pub mod vault;
 
 use async_trait::async_trait;
@@ -148,6 +150,17 @@ pub trait ConnectorStore: Send + Sync {
         tenant: &TenantId,
         key_hash: &str,
     ) -> Result<(), StoreError>;
+
+    /// The service's own key `name` (e.g. the cursor-sealing key), shared by every instance:
+    /// the stored one, or `candidate` if none was stored yet (the first writer wins).
+    async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
+}
+
+/// Reads a stored service key (64 hex digits).
+pub(crate) fn decode_shared_key(stored: Option<&String>) -> Result<[u8; 32], StoreError> {
+    let bad = || StoreError::Corrupt("a service key is not 64 hex digits".into());
+    let bytes = hex::decode(stored.ok_or_else(bad)?).map_err(|_| bad())?;
+    bytes.try_into().map_err(|_| bad())
 }
 
 /// A vault failure.

@@ -26,9 +26,7 @@ const FIELDS: [&str; 17] = [
     "last_test_error",
 ];
 
-#[tokio::test]
-async fn creating_an_s3_connector_answers_201_with_every_field_location_and_etag() {
-    let t = TestApp::spawn().await;
+async fn creating_an_s3_connector_answers_201_with_every_field_location_and_etag(t: TestApp) {
     let body = s3_body(
         json!({"scopes": ["import", "export"], "export_base_path": "exports/review", "import_mode": "new_only"}),
     );
@@ -66,9 +64,7 @@ async fn creating_an_s3_connector_answers_201_with_every_field_location_and_etag
     assert_eq!(t.secret_count().await, 1);
 }
 
-#[tokio::test]
-async fn a_created_connector_has_the_documented_defaults() {
-    let t = TestApp::spawn().await;
+async fn a_created_connector_has_the_documented_defaults(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     assert_eq!(c["scopes"], json!(["import"]));
     assert_eq!(c["import_mode"], "all");
@@ -76,9 +72,7 @@ async fn a_created_connector_has_the_documented_defaults() {
     assert_eq!(c["last_test_result"], Value::Null);
 }
 
-#[tokio::test]
-async fn get_returns_the_connector_with_its_etag() {
-    let t = TestApp::spawn().await;
+async fn get_returns_the_connector_with_its_etag(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let r = t
         .get(
@@ -102,9 +96,7 @@ fn next_link(r: &TestResponse) -> Option<String> {
     Some(link[start..end].to_owned())
 }
 
-#[tokio::test]
-async fn list_is_a_bare_array_newest_first_paged_by_link_headers() {
-    let t = TestApp::spawn().await;
+async fn list_is_a_bare_array_newest_first_paged_by_link_headers(t: TestApp) {
     let mut ids = Vec::new();
     for i in 0..5 {
         let c = t.create_s3(&t.key, json!({"name": format!("c{i}")})).await;
@@ -138,9 +130,7 @@ async fn list_is_a_bare_array_newest_first_paged_by_link_headers() {
     assert_eq!(seen, ids);
 }
 
-#[tokio::test]
-async fn list_filters_by_provider_scope_and_status() {
-    let t = TestApp::spawn().await;
+async fn list_filters_by_provider_scope_and_status(t: TestApp) {
     t.create_s3(&t.key, json!({"scopes": ["export"]})).await;
     t.create_s3(&t.key, json!({})).await;
     let r = t
@@ -194,9 +184,7 @@ async fn list_filters_by_provider_scope_and_status() {
     assert_eq!(fields, ["limit", "provider"]);
 }
 
-#[tokio::test]
-async fn an_altered_or_foreign_cursor_is_a_400() {
-    let t = TestApp::spawn().await;
+async fn an_altered_or_foreign_cursor_is_a_400(t: TestApp) {
     for _ in 0..2 {
         t.create_s3(&t.key, json!({})).await;
     }
@@ -233,9 +221,7 @@ async fn an_altered_or_foreign_cursor_is_a_400() {
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
 
-#[tokio::test]
-async fn patch_changes_mutable_fields_and_bumps_the_etag() {
-    let t = TestApp::spawn().await;
+async fn patch_changes_mutable_fields_and_bumps_the_etag(t: TestApp) {
     let c = t
         .create_s3(&t.key, json!({"export_base_path": "a/b"}))
         .await;
@@ -266,9 +252,7 @@ async fn patch_changes_mutable_fields_and_bumps_the_etag() {
     assert_eq!(t.get(&path, &t.key).await.json(), u);
 }
 
-#[tokio::test]
-async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing() {
-    let t = TestApp::spawn().await;
+async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let path = format!(
         "/api/v2/connectors/{}",
@@ -322,9 +306,7 @@ async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing()
     assert_eq!(t.get(&path, &t.key).await.json(), c);
 }
 
-#[tokio::test]
-async fn if_match_guards_patch_and_delete() {
-    let t = TestApp::spawn().await;
+async fn if_match_guards_patch_and_delete(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let path = format!(
         "/api/v2/connectors/{}",
@@ -355,9 +337,7 @@ async fn if_match_guards_patch_and_delete() {
     assert_eq!(t.send(del).await.status, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint() {
-    let t = TestApp::spawn().await;
+async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let path = format!(
         "/api/v2/connectors/{}",
@@ -382,9 +362,7 @@ async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint() {
     assert!(t.only_stored_secret().await.contains(&secret));
 }
 
-#[tokio::test]
-async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404() {
-    let t = TestApp::spawn().await;
+async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let id = c["connector_id"].as_str().expect("id");
     let path = format!("/api/v2/connectors/{id}");
@@ -398,3 +376,65 @@ async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404()
     assert_eq!(t.get(&path, &t.key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(t.delete(&path, &t.key).await.status, StatusCode::NOT_FOUND);
 }
+
+/// Sends `n` PATCHes with the same `If-Match` at once: exactly one wins, the rest are 412.
+async fn concurrent_patches_with_one_if_match_let_exactly_one_win(t: TestApp, n: usize) {
+    let t = std::sync::Arc::new(t);
+    let c = t.create_s3(&t.key, json!({})).await;
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let (t, path) = (std::sync::Arc::clone(&t), path.clone());
+        tasks.push(tokio::spawn(async move {
+            let req = t
+                .request(Method::PATCH, &path, Some(&t.key))
+                .header("content-type", "application/json")
+                .header("if-match", "\"1\"")
+                .body(Body::from(
+                    json!({"name": format!("Renamed {i}")}).to_string(),
+                ))
+                .expect("req");
+            t.send(req).await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.expect("task"));
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let failed = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::PRECONDITION_FAILED)
+        .count();
+    assert_eq!((ok, failed), (1, n - 1), "{statuses:?}");
+    let after = t.get(&path, &t.key).await;
+    assert_eq!(after.header("etag"), Some("\"2\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_patches_with_one_if_match_on_the_embedded_store_let_one_win() {
+    concurrent_patches_with_one_if_match_let_exactly_one_win(TestApp::spawn().await, 50).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_patches_with_one_if_match_on_dynamodb_let_one_win() {
+    concurrent_patches_with_one_if_match_let_exactly_one_win(TestApp::spawn_on_aws().await, 50)
+        .await;
+}
+
+on_every_backend!(
+    creating_an_s3_connector_answers_201_with_every_field_location_and_etag,
+    a_created_connector_has_the_documented_defaults,
+    get_returns_the_connector_with_its_etag,
+    list_is_a_bare_array_newest_first_paged_by_link_headers,
+    list_filters_by_provider_scope_and_status,
+    an_altered_or_foreign_cursor_is_a_400,
+    patch_changes_mutable_fields_and_bumps_the_etag,
+    patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing,
+    if_match_guards_patch_and_delete,
+    rotating_s3_keys_replaces_the_stored_secret_and_the_hint,
+    delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404,
+);

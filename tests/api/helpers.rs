@@ -11,7 +11,11 @@ use base64::Engine;
 use connectors::config::{Settings, build_app};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
+use connectors::providers::Providers;
+use connectors::providers::s3::S3Settings;
 use connectors::service::App;
+use connectors::store::dynamodb::{DynamoStore, create_table};
+use connectors::store::secrets_manager::SecretsManagerVault;
 use http_body_util::BodyExt;
 use rand::Rng;
 use serde_json::{Value, json};
@@ -59,17 +63,9 @@ impl std::io::Write for ScanningWriter {
 fn init_logs() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
-        // The service's own filter, at debug: what an operator could turn on must not leak.
-        use tracing_subscriber::Layer as _;
-        use tracing_subscriber::layer::SubscriberExt as _;
-        use tracing_subscriber::util::SubscriberInitExt as _;
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_writer(|| ScanningWriter)
-            .with_filter(connectors::telemetry::credential_safe_filter(
-                "debug,hyper=info,h2=info,rustls=info",
-            ));
-        let _ = tracing_subscriber::registry().with(layer).try_init();
+        // The service's own format and filter, at debug: what an operator could turn on
+        // must not leak.
+        connectors::telemetry::init_with(|| ScanningWriter, "debug,hyper=info,h2=info,rustls=info");
     });
 }
 
@@ -245,16 +241,97 @@ pub fn moto_endpoint() -> String {
     )
 }
 
+/// The AWS SDK configuration for moto: its endpoint, a region, and dummy credentials.
+pub async fn moto_sdk_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// Adapters on moto: a fresh table, and a secret prefix no other test uses.
+pub async fn aws_adapters() -> (DynamoStore, SecretsManagerVault, String) {
+    let config = moto_sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let suffix = random_string(12, b"abcdefghijklmnopqrstuvwxyz0123456789");
+    let table = format!("connectors-{suffix}");
+    create_table(&dynamodb, &table)
+        .await
+        .expect("create table in moto");
+    let prefix = format!("test-{suffix}/connectors");
+    let vault = SecretsManagerVault::new(
+        aws_sdk_secretsmanager::Client::new(&config),
+        None,
+        prefix.clone(),
+    );
+    (DynamoStore::new(dynamodb, table), vault, prefix)
+}
+
+/// The app over the moto adapters, customer buckets in moto's S3.
+pub async fn aws_app() -> App {
+    let (store, vault, prefix) = aws_adapters().await;
+    App::new(
+        Arc::new(store),
+        Arc::new(vault),
+        Arc::new(Providers::new(S3Settings {
+            endpoint_url: Some(moto_endpoint()),
+        })),
+        prefix,
+    )
+}
+
+/// Runs each scenario, an `async fn(TestApp)`, twice: on the embedded adapters and on
+/// DynamoDB + Secrets Manager in moto, as two tests named after it.
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::TestApp::spawn().await).await;
+                }
+            )+
+        }
+        mod on_dynamodb_and_secrets_manager {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::TestApp::spawn_on_aws().await).await;
+                }
+            )+
+        }
+    };
+}
+
 impl TestApp {
     pub async fn spawn() -> Self {
         init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
-            data_dir: dir.path().to_path_buf(),
-            secret_prefix: "videovector/connectors".into(),
             s3_endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
+            ..Settings::embedded(dir.path())
         };
-        let app = build_app(&settings).expect("app");
+        let app = build_app(&settings).await.expect("app");
+        let router = connectors::http::router(Arc::clone(&app));
+        let mut t = Self {
+            app,
+            router,
+            key: String::new(),
+            _dir: dir,
+        };
+        t.key = t.key_for("acme", &[KeyScope::Admin]).await;
+        t
+    }
+
+    /// An app on DynamoDB and Secrets Manager in moto, with its own table and secret prefix.
+    pub async fn spawn_on_aws() -> Self {
+        init_logs();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = Arc::new(aws_app().await);
         let router = connectors::http::router(Arc::clone(&app));
         let mut t = Self {
             app,

@@ -14,9 +14,7 @@ fn with_key(t: &TestApp, key: &str, body: &serde_json::Value) -> axum::http::Req
         .expect("req")
 }
 
-#[tokio::test]
-async fn a_retry_with_the_same_key_and_body_replays_the_first_response() {
-    let t = TestApp::spawn().await;
+async fn a_retry_with_the_same_key_and_body_replays_the_first_response(t: TestApp) {
     let body = s3_body(json!({}));
     let first = t.send(with_key(&t, "connector-s3-archive", &body)).await;
     assert_eq!(first.status, StatusCode::CREATED);
@@ -36,9 +34,7 @@ async fn a_retry_with_the_same_key_and_body_replays_the_first_response() {
     );
 }
 
-#[tokio::test]
-async fn the_same_key_with_another_body_is_a_422_idempotency_key_reused() {
-    let t = TestApp::spawn().await;
+async fn the_same_key_with_another_body_is_a_422_idempotency_key_reused(t: TestApp) {
     let body = s3_body(json!({}));
     t.send(with_key(&t, "k1", &body)).await;
     let mut other = body.clone();
@@ -48,9 +44,7 @@ async fn the_same_key_with_another_body_is_a_422_idempotency_key_reused() {
     assert_eq!(r.error_code(), "idempotency_key_reused");
 }
 
-#[tokio::test]
-async fn a_key_is_per_account() {
-    let t = TestApp::spawn().await;
+async fn a_key_is_per_account(t: TestApp) {
     let body = s3_body(json!({}));
     t.send(with_key(&t, "shared", &body)).await;
     let other = t
@@ -67,9 +61,7 @@ async fn a_key_is_per_account() {
     assert!(r.header("idempotent-replayed").is_none());
 }
 
-#[tokio::test]
-async fn an_invalid_idempotency_key_is_refused() {
-    let t = TestApp::spawn().await;
+async fn an_invalid_idempotency_key_is_refused(t: TestApp) {
     let r = t
         .send(with_key(&t, &"k".repeat(256), &s3_body(json!({}))))
         .await;
@@ -77,12 +69,12 @@ async fn an_invalid_idempotency_key_is_refused() {
     assert_eq!(r.error_fields(), ["Idempotency-Key"]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn twenty_identical_concurrent_creates_make_one_connector_and_one_secret() {
-    let t = std::sync::Arc::new(TestApp::spawn().await);
+/// Fires `n` identical creates with one key at once: exactly one connector and one secret.
+async fn identical_concurrent_creates_make_one_connector_and_one_secret(t: TestApp, n: usize) {
+    let t = std::sync::Arc::new(t);
     let body = s3_body(json!({}));
     let mut tasks = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..n {
         let (t, body) = (std::sync::Arc::clone(&t), body.clone());
         tasks.push(tokio::spawn(async move {
             t.send(with_key(&t, "race", &body)).await.status
@@ -103,9 +95,22 @@ async fn twenty_identical_concurrent_creates_make_one_connector_and_one_secret()
     assert_eq!(t.secret_count().await, 1);
 }
 
-#[tokio::test]
-async fn a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint() {
-    let t = TestApp::spawn().await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_identical_concurrent_creates_make_one_connector_and_one_secret() {
+    identical_concurrent_creates_make_one_connector_and_one_secret(TestApp::spawn().await, 20)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_identical_concurrent_creates_on_dynamodb_make_one_connector_and_one_secret() {
+    identical_concurrent_creates_make_one_connector_and_one_secret(
+        TestApp::spawn_on_aws().await,
+        50,
+    )
+    .await;
+}
+
+async fn a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint(t: TestApp) {
     let key = service_account_json(GOOGLE_TOKEN_URI).to_string();
     let fields = [("name", "Media GCS"), ("bucket", "media_archive")];
     let send = |boundary: &str| {
@@ -129,3 +134,11 @@ async fn a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint() {
     assert_eq!(second.json(), first.json());
     assert_eq!(t.secret_count().await, 1);
 }
+
+on_every_backend!(
+    a_retry_with_the_same_key_and_body_replays_the_first_response,
+    the_same_key_with_another_body_is_a_422_idempotency_key_reused,
+    a_key_is_per_account,
+    an_invalid_idempotency_key_is_refused,
+    a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint,
+);

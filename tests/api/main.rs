@@ -1,5 +1,6 @@
 //! The integration suite: the router on the embedded store, S3 against moto, and the binary.
 
+#[macro_use]
 mod helpers;
 
 mod auth;
@@ -9,3 +10,4 @@ mod gcs_azure;
 mod idempotency;
 mod restart;
 mod s3_provider;
+mod store_contract;

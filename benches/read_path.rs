@@ -1,0 +1,319 @@
+//! Latency and throughput of the read endpoints on the embedded store, next to an axum
+//! hello-world served the same way on the same machine.
+//!
+//! `cargo bench --bench read_path` seeds 1,000 connectors through the API, serves the real
+//! router and two baselines on loopback, and drives each with keep-alive HTTP/1.1
+//! connections: one connection for latency, then many for throughput. Under `cargo test`
+//! (no `--bench` argument) it runs a short smoke pass with a few connectors instead.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use axum::routing::get;
+use bytes::Bytes;
+use connectors::config::{Settings, build_app};
+use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
+use connectors::domain::ids::TenantId;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::TokioIo;
+use rand::Rng;
+use tower::ServiceExt;
+
+struct Plan {
+    connectors: usize,
+    warmup: Duration,
+    measure: Duration,
+    concurrency: [usize; 2],
+}
+
+const FULL: Plan = Plan {
+    connectors: 1_000,
+    warmup: Duration::from_secs(1),
+    measure: Duration::from_secs(5),
+    concurrency: [1, 32],
+};
+
+const SMOKE: Plan = Plan {
+    connectors: 5,
+    warmup: Duration::from_millis(20),
+    measure: Duration::from_millis(100),
+    concurrency: [1, 4],
+};
+
+/// One endpoint to drive: where it is served, what to ask, and the key to ask with.
+struct Target {
+    label: String,
+    addr: SocketAddr,
+    path: String,
+    api_key: Option<String>,
+}
+
+struct Figures {
+    requests: usize,
+    elapsed: Duration,
+    bytes_per_response: usize,
+    latencies_us: Vec<u32>,
+}
+
+impl Figures {
+    fn per_second(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return f64::NAN;
+        }
+        let rank = ((p / 100.0) * (self.latencies_us.len() - 1) as f64).round() as usize;
+        f64::from(self.latencies_us[rank.min(self.latencies_us.len() - 1)])
+    }
+}
+
+fn main() -> Result<()> {
+    let plan = if std::env::args().any(|a| a == "--bench") {
+        &FULL
+    } else {
+        &SMOKE
+    };
+    // The service logs one JSON line per request; the bench pays for it into a sink.
+    connectors::telemetry::init_with(std::io::sink, "info");
+
+    let server = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let data = tempfile::tempdir()?;
+    let (targets, listed) = server.block_on(start_servers(data.path(), plan.connectors))?;
+
+    // The load runs on its own thread and runtime, as a separate client process would.
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "{} connectors on the embedded store; GET /connectors answers {} bytes",
+        plan.connectors, listed
+    );
+    println!(
+        "{:<44} {:>5} {:>10} {:>9} {:>9} {:>8}",
+        "target", "conns", "req/s", "p50 µs", "p99 µs", "bytes"
+    );
+    for &conns in &plan.concurrency {
+        let mut hello_rate = None;
+        for target in &targets {
+            client.block_on(drive(target, conns, plan.warmup))?;
+            let figures = client.block_on(drive(target, conns, plan.measure))?;
+            let rate = figures.per_second();
+            let ratio = match hello_rate {
+                None => {
+                    hello_rate = Some(rate);
+                    String::new()
+                }
+                Some(h) => format!("  {:.2}× hello-world time", h / rate),
+            };
+            println!(
+                "{:<44} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>8}{}",
+                target.label,
+                conns,
+                rate,
+                figures.percentile(50.0),
+                figures.percentile(99.0),
+                figures.bytes_per_response,
+                ratio
+            );
+        }
+    }
+    drop(server);
+    Ok(())
+}
+
+/// Seeds the store through the API, then serves the router and the baselines on free ports.
+async fn start_servers(dir: &std::path::Path, connectors: usize) -> Result<(Vec<Target>, usize)> {
+    let app = build_app(&Settings::embedded(dir)).await?;
+    let tenant = TenantId::parse("bench").context("tenant")?;
+    let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
+    app.store.put_api_key(&key.record).await?;
+    let api_key = key.reveal().to_owned();
+    let router = connectors::http::router(app);
+
+    let mut last_id = String::new();
+    for i in 0..connectors {
+        last_id = seed_one(&router, &api_key, i).await?;
+    }
+    let listed = router
+        .clone()
+        .oneshot(authorized("/api/v2/connectors", &api_key))
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+
+    let hello = Router::new().route("/", get(|| async { "Hello, World!" }));
+    let same_bytes = listed.clone();
+    let canned = Router::new().route(
+        "/",
+        get(move || {
+            let body = same_bytes.clone();
+            async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+
+    let hello_addr = serve(hello).await?;
+    let canned_addr = serve(canned).await?;
+    let api_addr = serve(router).await?;
+    let with_key = |label: &str, path: String| Target {
+        label: label.to_owned(),
+        addr: api_addr,
+        path,
+        api_key: Some(api_key.clone()),
+    };
+    let targets = vec![
+        Target {
+            label: "axum hello-world".into(),
+            addr: hello_addr,
+            path: "/".into(),
+            api_key: None,
+        },
+        with_key(
+            "GET /api/v2/connectors/{id}",
+            format!("/api/v2/connectors/{last_id}"),
+        ),
+        with_key(
+            "GET /api/v2/connectors?limit=20",
+            "/api/v2/connectors?limit=20".into(),
+        ),
+        with_key(
+            "GET /api/v2/connectors (all, default limit)",
+            "/api/v2/connectors".into(),
+        ),
+        Target {
+            label: "axum, same bytes as the full list".into(),
+            addr: canned_addr,
+            path: "/".into(),
+            api_key: None,
+        },
+    ];
+    Ok((targets, listed.len()))
+}
+
+async fn seed_one(router: &Router, api_key: &str, i: usize) -> Result<String> {
+    let mut rng = rand::rng();
+    let upper = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let key_id: String = (0..16)
+        .map(|_| char::from(upper[rng.random_range(0..upper.len())]))
+        .collect();
+    let secret: String = (0..40)
+        .map(|_| char::from(upper[rng.random_range(0..upper.len())]))
+        .collect();
+    let body = serde_json::json!({
+        "name": format!("Archive {i}"),
+        "bucket": "media-archive",
+        "region": "us-east-1",
+        "aws_access_key_id": format!("AKIA{key_id}"),
+        "aws_secret_access_key": secret,
+        "export_base_path": format!("exports/{i}"),
+        "scopes": ["import", "export"],
+    });
+    let request = Request::post("/api/v2/connectors/s3")
+        .header("x-api-key", api_key)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))?;
+    let response = router.clone().oneshot(request).await?;
+    if response.status() != StatusCode::CREATED {
+        bail!("seeding connector {i} answered {}", response.status());
+    }
+    let created: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await?.to_bytes())?;
+    created["connector_id"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the created connector has no id")
+}
+
+fn authorized(path: &str, api_key: &str) -> Request<Body> {
+    let mut request = Request::new(Body::empty());
+    *request.uri_mut() = path.parse().unwrap_or_default();
+    if let Ok(v) = api_key.parse() {
+        request.headers_mut().insert("x-api-key", v);
+    }
+    request
+}
+
+async fn serve(router: Router) -> Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok(addr)
+}
+
+/// Drives `target` over `conns` keep-alive connections for `duration`.
+async fn drive(target: &Target, conns: usize, duration: Duration) -> Result<Figures> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..conns {
+        tasks.spawn(one_connection(
+            target.addr,
+            target.path.clone(),
+            target.api_key.clone(),
+            deadline,
+        ));
+    }
+    let mut latencies_us = Vec::new();
+    let mut bytes_per_response = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (lat, bytes) = done??;
+        latencies_us.extend(lat);
+        bytes_per_response = bytes;
+    }
+    let elapsed = started.elapsed();
+    latencies_us.sort_unstable();
+    Ok(Figures {
+        requests: latencies_us.len(),
+        elapsed,
+        bytes_per_response,
+        latencies_us,
+    })
+}
+
+async fn one_connection(
+    addr: SocketAddr,
+    path: String,
+    api_key: Option<String>,
+    deadline: Instant,
+) -> Result<(Vec<u32>, usize)> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut latencies = Vec::new();
+    let mut bytes = 0;
+    while Instant::now() < deadline {
+        let mut request = hyper::Request::get(path.as_str()).header(header::HOST, "127.0.0.1");
+        if let Some(key) = &api_key {
+            request = request.header("x-api-key", key);
+        }
+        let request = request.body(Empty::new())?;
+        let sent = Instant::now();
+        sender.ready().await?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let body = response.into_body().collect().await?.to_bytes();
+        let took = sent.elapsed();
+        if status != StatusCode::OK {
+            bail!(
+                "{path} answered {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        bytes = body.len();
+        latencies.push(u32::try_from(took.as_micros()).unwrap_or(u32::MAX));
+    }
+    Ok((latencies, bytes))
+}

@@ -1,0 +1,500 @@
+//! The DynamoDB [`ConnectorStore`]: one table keyed by `pk`/`sk`, items written with
+//! `serde_dynamo` so that they read naturally in the console, and every change of a record
+//! made by one conditional write.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | connector | `TENANT#<tenant>` | `CONN#<connector_id>` |
+//! | API key | `KEY#<sha256 of key>` | `KEY` |
+//! | idempotency | `TENANT#<tenant>` | `IDEM#<sha256 of key>` (+ `ttl`, the table's TTL attribute) |
+//! | service key | `SERVICE` | `KEY#<name>` |
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Serialize, de::DeserializeOwned};
+
+use super::{
+    Claim, ConnectorPage, ConnectorStore, IdempotencyRecord, IdempotencyState, StoreError,
+    StoredResponse, decide_claim,
+};
+use crate::domain::apikey::{ApiKeyRecord, KeyHash};
+use crate::domain::connector::{Connector, ListFilter};
+use crate::domain::ids::{ConnectorId, TenantId};
+use crate::domain::timestamp::Timestamp;
+
+type Item = HashMap<String, AttributeValue>;
+
+const PK: &str = "pk";
+const SK: &str = "sk";
+/// Epoch seconds after which DynamoDB may delete the item (reads check it too).
+const TTL: &str = "ttl";
+/// A fresh value on every write of an idempotency record, for optimistic takeover.
+const WRITE_TOKEN: &str = "write_token";
+/// How many times a claim re-reads after losing a race on the same key.
+const CLAIM_ATTEMPTS: usize = 5;
+
+/// A DynamoDB-backed store over one table; the client is built once per process.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn tenant_pk(tenant: &TenantId) -> String {
+    format!("TENANT#{tenant}")
+}
+
+fn connector_sk(id: &ConnectorId) -> String {
+    format!("CONN#{id}")
+}
+
+fn key_pk(hash: &str) -> String {
+    format!("KEY#{hash}")
+}
+
+fn idempotency_sk(key_hash: &str) -> String {
+    format!("IDEM#{key_hash}")
+}
+
+/// A write that lost its condition is a `Conflict`; anything else is a fault.
+fn classify<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    if e.code() == Some("ConditionalCheckFailedException") {
+        StoreError::Conflict
+    } else {
+        StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&e)))
+    }
+}
+
+fn to_item<T: Serialize>(value: &T, pk: String, sk: String) -> Result<Item, StoreError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    item.insert(PK.into(), s(pk));
+    item.insert(SK.into(), s(sk));
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(mut item: Item) -> Result<T, StoreError> {
+    for k in [PK, SK, TTL, WRITE_TOKEN] {
+        item.remove(k);
+    }
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, s(pk))
+            .key(SK, s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(out.item)
+    }
+
+    /// Every item whose `attribute` begins with `prefix`, across all scan pages.
+    async fn scan_prefix(&self, attribute: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(#a, :p)")
+                .expression_attribute_names("#a", attribute)
+                .expression_attribute_values(":p", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    async fn get_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<Option<(IdempotencyRecord, Option<AttributeValue>)>, StoreError> {
+        let Some(mut item) = self
+            .get_item(tenant_pk(tenant), idempotency_sk(key_hash))
+            .await?
+        else {
+            return Ok(None);
+        };
+        let token = item.remove(WRITE_TOKEN);
+        Ok(Some((from_item(item)?, token)))
+    }
+
+    /// Writes an idempotency record if the stored one still carries `expected_token`
+    /// (`None`: if there is none).
+    async fn put_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        record: &IdempotencyRecord,
+        expected_token: Option<AttributeValue>,
+    ) -> Result<(), StoreError> {
+        let mut item = to_item(record, tenant_pk(tenant), idempotency_sk(key_hash))?;
+        item.insert(
+            TTL.into(),
+            AttributeValue::N(record.expires_at.unix().to_string()),
+        );
+        item.insert(WRITE_TOKEN.into(), s(ulid::Ulid::new().to_string()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match expected_token {
+            None => put.condition_expression("attribute_not_exists(pk)"),
+            Some(token) => put
+                .condition_expression("#t = :t")
+                .expression_attribute_names("#t", WRITE_TOKEN)
+                .expression_attribute_values(":t", token),
+        };
+        put.send().await.map_err(classify)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectorStore for DynamoStore {
+    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
+        let item = to_item(
+            connector,
+            tenant_pk(&connector.tenant),
+            connector_sk(&connector.id),
+        )?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn get_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<Option<Connector>, StoreError> {
+        self.get_item(tenant_pk(tenant), connector_sk(id))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn list_connectors(
+        &self,
+        tenant: &TenantId,
+        filter: &ListFilter,
+        after: Option<&ConnectorId>,
+        limit: usize,
+    ) -> Result<ConnectorPage, StoreError> {
+        // BETWEEN is inclusive: the `after` item itself comes back first and is skipped.
+        let upper = after.map_or_else(|| "CONN$".to_owned(), connector_sk);
+        let page_size = i32::try_from(limit.saturating_add(2).min(1000)).unwrap_or(1000);
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+                .expression_attribute_values(":lo", s("CONN#"))
+                .expression_attribute_values(":hi", s(upper.clone()))
+                .scan_index_forward(false)
+                .consistent_read(true)
+                .limit(page_size)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            for item in out.items.unwrap_or_default() {
+                let c: Connector = from_item(item)?;
+                if Some(&c.id) == after || !filter.accepts(&c) {
+                    continue;
+                }
+                if items.len() == limit {
+                    return Ok(ConnectorPage { items, more: true });
+                }
+                items.push(c);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(ConnectorPage { items, more: false }),
+            }
+        }
+    }
+
+    async fn replace_connector(
+        &self,
+        connector: &Connector,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let item = to_item(
+            connector,
+            tenant_pk(&connector.tenant),
+            connector_sk(&connector.id),
+        )?;
+        let written = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        match written {
+            Err(StoreError::Conflict) => {
+                match self.get_connector(&connector.tenant, &connector.id).await? {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Err(StoreError::Conflict),
+                }
+            }
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn delete_connector(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        expected_version: u64,
+    ) -> Result<(), StoreError> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_pk(tenant)))
+            .key(SK, s(connector_sk(id)))
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await
+            .map_err(classify);
+        match deleted {
+            Err(StoreError::Conflict) => match self.get_connector(tenant, id).await? {
+                None => Err(StoreError::NotFound),
+                Some(_) => Err(StoreError::Conflict),
+            },
+            other => other.map(|_| ()),
+        }
+    }
+
+    async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
+        self.scan_prefix(SK, "CONN#")
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect()
+    }
+
+    async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let item = to_item(key, key_pk(key.hash.as_str()), "KEY".into())?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get_item(key_pk(hash.as_str()), "KEY".into())
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let mut keys: Vec<ApiKeyRecord> = self
+            .scan_prefix(PK, "KEY#")
+            .await?
+            .into_iter()
+            .map(from_item)
+            .collect::<Result<_, _>>()?;
+        keys.sort_by_key(|k| k.created_at);
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
+        let mut key = self
+            .list_api_keys()
+            .await?
+            .into_iter()
+            .find(|k| k.key_id == key_id)
+            .ok_or(StoreError::NotFound)?;
+        key.revoked_at.get_or_insert(at);
+        self.put_api_key(&key).await
+    }
+
+    async fn claim_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        fingerprint: &str,
+        new_resource_id: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        for _ in 0..CLAIM_ATTEMPTS {
+            let (existing, token) = match self.get_idempotency(tenant, key_hash).await? {
+                Some((record, token)) => (Some(record), token),
+                None => (None, None),
+            };
+            let (claim, write) = decide_claim(existing, fingerprint, new_resource_id, now);
+            let Some(record) = write else {
+                return Ok(claim);
+            };
+            match self.put_idempotency(tenant, key_hash, &record, token).await {
+                Ok(()) => return Ok(claim),
+                // Another request wrote the key between our read and write: look again.
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Ok(Claim::InProgress)
+    }
+
+    async fn complete_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        response: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let (mut record, token) = self
+            .get_idempotency(tenant, key_hash)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        record.state = IdempotencyState::Done {
+            response: response.clone(),
+        };
+        record.expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
+        let token =
+            token.ok_or_else(|| StoreError::Corrupt("idempotency record without token".into()))?;
+        self.put_idempotency(tenant, key_hash, &record, Some(token))
+            .await
+    }
+
+    async fn release_idempotency(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_pk(tenant)))
+            .key(SK, s(idempotency_sk(key_hash)))
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let sk = format!("KEY#{name}");
+        for _ in 0..2 {
+            if let Some(item) = self.get_item("SERVICE".into(), sk.clone()).await? {
+                return super::decode_shared_key(item.get("key").and_then(|v| v.as_s().ok()));
+            }
+            let written = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item(PK, s("SERVICE"))
+                .item(SK, s(sk.clone()))
+                .item("key", s(hex::encode(candidate)))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(classify);
+            match written {
+                Ok(_) => return Ok(candidate),
+                // Another instance created it first: read theirs.
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "service key {name} could not be read"
+        )))
+    }
+}
+
+/// Creates the table as `template.yaml` declares it (on-demand, `pk`/`sk` strings), for
+/// emulators and tests; in AWS the stack owns it.
+///
+/// # Errors
+/// When DynamoDB refuses, e.g. the table exists.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    let corrupt = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Corrupt(e.to_string());
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(corrupt)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(corrupt)
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attribute(PK)?)
+        .attribute_definitions(attribute(SK)?)
+        .key_schema(key(PK, KeyType::Hash)?)
+        .key_schema(key(SK, KeyType::Range)?)
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .map_err(classify)?;
+    Ok(())
+}

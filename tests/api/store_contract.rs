@@ -1,0 +1,373 @@
+//! The storage ports' contract, run against every adapter: the embedded store and vault,
+//! and DynamoDB and Secrets Manager in moto.
+
+use std::sync::Arc;
+
+use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
+use connectors::domain::connector::{Connector, ListFilter, SecretRef};
+use connectors::domain::ids::{ConnectorId, TenantId};
+use connectors::domain::scopes::Status;
+use connectors::domain::timestamp::Timestamp;
+use connectors::store::embedded::EmbeddedStore;
+use connectors::store::vault::EmbeddedVault;
+use connectors::store::{
+    Claim, ConnectorStore, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS, SecretTags,
+    SecretVault, StoreError, StoredResponse, VaultError,
+};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::helpers::aws_adapters;
+
+struct Ports {
+    store: Arc<dyn ConnectorStore>,
+    vault: Arc<dyn SecretVault>,
+    prefix: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn embedded() -> Ports {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).expect("store");
+    let vault =
+        EmbeddedVault::open(&dir.path().join("v.redb"), &dir.path().join("v.key")).expect("vault");
+    Ports {
+        store: Arc::new(store),
+        vault: Arc::new(vault),
+        prefix: "videovector/connectors".into(),
+        _dir: Some(dir),
+    }
+}
+
+async fn on_moto() -> Ports {
+    let (store, vault, prefix) = aws_adapters().await;
+    Ports {
+        store: Arc::new(store),
+        vault: Arc::new(vault),
+        prefix,
+        _dir: None,
+    }
+}
+
+fn tenant(name: &str) -> TenantId {
+    TenantId::parse(name).expect("tenant")
+}
+
+fn record(tenant: &str, id: &ConnectorId, status: &str) -> Connector {
+    serde_json::from_value(json!({
+        "id": id.as_str(),
+        "tenant": tenant,
+        "name": "Archive",
+        "location": {"provider": "s3", "bucket": "media-archive", "region": "eu-west-1"},
+        "status": status,
+        "scopes": ["import"],
+        "import_mode": "all",
+        "export_base_path": null,
+        "created_at": "2026-11-01T10:00:00Z",
+        "updated_at": "2026-11-01T10:00:00Z",
+        "last_tested_at": null,
+        "last_test_result": null,
+        "last_test_error": null,
+        "credential_hint": "AKIA…WXYZ",
+        "secret": {"name": format!("p/{tenant}/{id}"), "version": "v1"},
+        "version": 1,
+    }))
+    .expect("a valid record")
+}
+
+/// `n` fresh ids, oldest first.
+fn ids(n: usize) -> Vec<ConnectorId> {
+    let mut ids: Vec<ConnectorId> = (0..n).map(|_| ConnectorId::generate()).collect();
+    ids.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    ids
+}
+
+async fn records_round_trip_and_writes_are_conditional(p: Ports) {
+    let id = ConnectorId::generate();
+    let mut c = record("acme", &id, "active");
+    p.store.insert_connector(&c).await.expect("insert");
+    assert_eq!(
+        p.store
+            .get_connector(&tenant("acme"), &id)
+            .await
+            .expect("get"),
+        Some(c.clone())
+    );
+    assert!(matches!(
+        p.store.insert_connector(&c).await,
+        Err(StoreError::Conflict)
+    ));
+    assert_eq!(
+        p.store
+            .get_connector(&tenant("other"), &id)
+            .await
+            .expect("get"),
+        None,
+        "another tenant does not see it"
+    );
+
+    c.version = 2;
+    c.status = Status::Disabled;
+    assert!(matches!(
+        p.store.replace_connector(&c, 7).await,
+        Err(StoreError::Conflict)
+    ));
+    p.store
+        .replace_connector(&c, 1)
+        .await
+        .expect("replace at v1");
+    assert!(matches!(
+        p.store.replace_connector(&c, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        p.store.delete_connector(&tenant("acme"), &id, 1).await,
+        Err(StoreError::Conflict)
+    ));
+    p.store
+        .delete_connector(&tenant("acme"), &id, 2)
+        .await
+        .expect("delete at v2");
+    assert!(matches!(
+        p.store.delete_connector(&tenant("acme"), &id, 2).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        p.store.replace_connector(&c, 2).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
+    let ids = ids(25);
+    for (i, id) in ids.iter().enumerate() {
+        let status = if i % 3 == 0 { "disabled" } else { "active" };
+        p.store
+            .insert_connector(&record("acme", id, status))
+            .await
+            .expect("insert");
+    }
+    p.store
+        .insert_connector(&record("other", &ConnectorId::generate(), "active"))
+        .await
+        .expect("insert other");
+    let newest_first: Vec<ConnectorId> = ids.iter().rev().cloned().collect();
+
+    let mut seen = Vec::new();
+    let mut after: Option<ConnectorId> = None;
+    loop {
+        let page = p
+            .store
+            .list_connectors(&tenant("acme"), &ListFilter::default(), after.as_ref(), 7)
+            .await
+            .expect("list");
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|c| c.id.clone()));
+        if !page.more {
+            break;
+        }
+        after = page.items.last().map(|c| c.id.clone());
+    }
+    assert_eq!(seen, newest_first);
+
+    let disabled = ListFilter {
+        status: Some(Status::Disabled),
+        ..ListFilter::default()
+    };
+    let page = p
+        .store
+        .list_connectors(&tenant("acme"), &disabled, None, 100)
+        .await
+        .expect("list");
+    assert_eq!(page.items.len(), 9);
+    assert!(!page.more);
+    assert!(page.items.iter().all(|c| c.status == Status::Disabled));
+    assert_eq!(p.store.all_connectors().await.expect("all").len(), 26);
+}
+
+async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
+    let key = ApiKeyRecord::mint(tenant("acme"), vec![KeyScope::Read], None);
+    p.store.put_api_key(&key.record).await.expect("put");
+    let found = p
+        .store
+        .find_api_key(&key.record.hash)
+        .await
+        .expect("find")
+        .expect("present");
+    assert_eq!(found, key.record);
+    assert_eq!(
+        p.store.list_api_keys().await.expect("list"),
+        vec![key.record.clone()]
+    );
+    let at = Timestamp::now();
+    p.store
+        .revoke_api_key(&key.record.key_id, at)
+        .await
+        .expect("revoke");
+    let revoked = p.store.find_api_key(&key.record.hash).await.expect("find");
+    assert_eq!(revoked.and_then(|k| k.revoked_at), Some(at));
+    assert!(matches!(
+        p.store.revoke_api_key("key_nope", at).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
+    let (t, now) = (tenant("acme"), Timestamp::now());
+    let claim = |fp: &'static str, id: &'static str, at: Timestamp| {
+        let (store, t) = (Arc::clone(&p.store), t.clone());
+        async move {
+            store
+                .claim_idempotency(&t, "k1", fp, id, at)
+                .await
+                .expect("claim")
+        }
+    };
+    assert_eq!(
+        claim("fp", "r1", now).await,
+        Claim::Acquired {
+            resource_id: "r1".into()
+        }
+    );
+    assert_eq!(claim("fp", "r2", now).await, Claim::InProgress);
+    // The holder vanished: after its lease another takes over, creating the same resource.
+    let lapsed = now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
+    assert_eq!(
+        claim("fp", "r2", lapsed).await,
+        Claim::Acquired {
+            resource_id: "r1".into()
+        }
+    );
+    let response = StoredResponse {
+        status: 201,
+        body: "{}".into(),
+        location: Some("/x".into()),
+        etag: None,
+    };
+    p.store
+        .complete_idempotency(&t, "k1", &response, lapsed)
+        .await
+        .expect("complete");
+    assert_eq!(claim("fp", "r3", lapsed).await, Claim::Replay(response));
+    assert_eq!(claim("other", "r3", lapsed).await, Claim::Mismatch);
+    // Past its TTL the record is ignored on read, whether or not the store removed it yet.
+    let expired = lapsed.plus_seconds(IDEMPOTENCY_TTL_SECONDS + 1);
+    assert_eq!(
+        claim("other", "r4", expired).await,
+        Claim::Acquired {
+            resource_id: "r4".into()
+        }
+    );
+    p.store
+        .release_idempotency(&t, "k1")
+        .await
+        .expect("release");
+    assert_eq!(
+        claim("fp", "r5", expired).await,
+        Claim::Acquired {
+            resource_id: "r5".into()
+        }
+    );
+    // Keys are per tenant.
+    let other = p
+        .store
+        .claim_idempotency(&tenant("other"), "k1", "fp", "r6", now)
+        .await
+        .expect("claim");
+    assert_eq!(
+        other,
+        Claim::Acquired {
+            resource_id: "r6".into()
+        }
+    );
+}
+
+async fn the_first_shared_key_written_is_the_one_every_caller_gets(p: Ports) {
+    let first = p.store.shared_key("cursor", [1; 32]).await.expect("key");
+    let second = p.store.shared_key("cursor", [2; 32]).await.expect("key");
+    assert_eq!((first, second), ([1; 32], [1; 32]));
+    assert_eq!(
+        p.store.shared_key("other", [3; 32]).await.expect("key"),
+        [3; 32]
+    );
+}
+
+async fn secret_versions_are_readable_until_removed(p: Ports) {
+    let id = ConnectorId::generate();
+    let name = format!("{}/acme/{id}", p.prefix);
+    let tags = SecretTags {
+        tenant: tenant("acme"),
+        connector_id: id,
+    };
+    let v1 = p
+        .vault
+        .put(&name, &SecretString::from("one"), &tags)
+        .await
+        .expect("put");
+    let v2 = p
+        .vault
+        .put(&name, &SecretString::from("two"), &tags)
+        .await
+        .expect("put again");
+    assert_ne!(v1.version, v2.version);
+    let read = |r: SecretRef| {
+        let vault = Arc::clone(&p.vault);
+        async move { vault.get(&r).await.map(|s| s.expose_secret().to_owned()) }
+    };
+    assert_eq!(read(v1.clone()).await.expect("v1"), "one");
+    assert_eq!(read(v2.clone()).await.expect("v2"), "two");
+    p.vault.delete_version(&v1).await.expect("drop v1");
+    assert_eq!(read(v2.clone()).await.expect("v2 stays"), "two");
+    assert_eq!(p.vault.names().await.expect("names"), vec![name.clone()]);
+    p.vault.delete(&name).await.expect("delete");
+    assert!(matches!(read(v2).await, Err(VaultError::NotFound)));
+    assert!(p.vault.names().await.expect("names").is_empty());
+    p.vault.delete(&name).await.expect("deleting again is fine");
+}
+
+async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
+    let id = ConnectorId::generate();
+    let name = format!("{}/acme/{id}", p.prefix);
+    let tags = SecretTags {
+        tenant: tenant("acme"),
+        connector_id: id,
+    };
+    let only = p
+        .vault
+        .put(&name, &SecretString::from("one"), &tags)
+        .await
+        .expect("put");
+    p.vault.delete_version(&only).await.expect("undo");
+    assert!(p.vault.names().await.expect("names").is_empty());
+}
+
+macro_rules! on_every_adapter {
+    ($($name:ident),+ $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::embedded().await).await;
+                }
+            )+
+        }
+        mod dynamodb_and_secrets_manager {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::on_moto().await).await;
+                }
+            )+
+        }
+    };
+}
+
+on_every_adapter!(
+    records_round_trip_and_writes_are_conditional,
+    lists_are_newest_first_and_resume_after_an_id,
+    api_keys_are_found_by_hash_listed_and_revoked,
+    idempotency_claims_replay_expire_and_lapse,
+    the_first_shared_key_written_is_the_one_every_caller_gets,
+    secret_versions_are_readable_until_removed,
+    undoing_the_only_version_of_a_secret_removes_the_secret,
+);
