@@ -1,5 +1,5 @@
 //! The binary's commands: Lambda (no command, under the Lambda runtime), `serve` (local
-//! HTTP), and the operator's `keys create|list|revoke`.
+//! HTTP), and the operator's `keys create|list|revoke` and `reconcile`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -32,6 +32,17 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Find and repair what a crash can leave: delete secrets no connector points at, and
+    /// report connectors whose credentials cannot be read.
+    Reconcile {
+        /// Report only; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// How long a secret must stay without a record before it is deleted (a create in
+        /// flight writes its secret first).
+        #[arg(long, default_value_t = 60)]
+        grace_seconds: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -66,6 +77,10 @@ pub async fn run() -> ExitCode {
         None => serve_local(&cli.settings, default_bind()).await,
         Some(Command::Serve { bind }) => serve_local(&cli.settings, bind).await,
         Some(Command::Keys(cmd)) => keys(&cli.settings, cmd).await,
+        Some(Command::Reconcile {
+            dry_run,
+            grace_seconds,
+        }) => reconcile(&cli.settings, dry_run, grace_seconds).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -143,6 +158,31 @@ async fn shutdown_signal() {
             let _ = ctrl_c.await;
         }
     }
+}
+
+async fn reconcile(
+    settings: &Settings,
+    dry_run: bool,
+    grace_seconds: u64,
+) -> Result<(), StartupError> {
+    let app = build_app(settings).await?;
+    let report = app
+        .reconcile(std::time::Duration::from_secs(grace_seconds), dry_run)
+        .await
+        .map_err(|e| StartupError(format!("reconcile stopped: {e}")))?;
+    let verb = if dry_run { "would delete" } else { "deleted" };
+    for name in &report.orphan_secrets {
+        println!("{verb} orphan secret {name}");
+    }
+    for c in &report.records_without_credentials {
+        println!("connector {c} has no readable credentials: PATCH new ones or delete it");
+    }
+    println!(
+        "reconcile: {} orphan secret(s) {verb}, {} connector(s) without credentials",
+        report.orphan_secrets.len(),
+        report.records_without_credentials.len()
+    );
+    Ok(())
 }
 
 async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError> {

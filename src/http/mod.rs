@@ -8,7 +8,7 @@ mod auth;
 mod extract;
 mod fields;
 mod handlers;
-mod idempotency;
+pub mod idempotency;
 mod wire;
 
 use std::sync::{Arc, Mutex};

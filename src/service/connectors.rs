@@ -72,6 +72,9 @@ impl Precondition {
 
 /// How many times an unconditioned write re-reads and retries after losing a race.
 const WRITE_ATTEMPTS: usize = 5;
+/// How many times removing an unused secret (or version) is tried before `reconcile` is
+/// left to do it.
+const VAULT_CLEANUP_ATTEMPTS: usize = 2;
 
 #[derive(Serialize, Deserialize)]
 struct ListCursor {
@@ -128,10 +131,21 @@ impl App {
             tenant: tenant.clone(),
             connector_id: id.clone(),
         };
-        let secret = self
+        let secret = match self
             .vault
             .put(&name, &new.credentials.to_secret(), &tags)
-            .await?;
+            .await
+        {
+            Ok(secret) => secret,
+            Err(e) => {
+                // The write may have happened without our seeing it. Unless a record already
+                // points at this secret (a takeover of an abandoned create), it goes.
+                if let Ok(None) = self.store.get_connector(tenant, &id).await {
+                    self.discard_secret(&name).await;
+                }
+                return Err(e.into());
+            }
+        };
         let now = Timestamp::now();
         let connector = Connector {
             id,
@@ -151,7 +165,20 @@ impl App {
             secret: secret.clone(),
             version: 1,
         };
-        match self.store.insert_connector(&connector).await {
+        let inserted = match self.store.insert_connector(&connector).await {
+            // A failed reply does not mean a failed write: look before undoing anything.
+            Err(StoreError::Unavailable(e)) => {
+                match self.store.get_connector(tenant, &connector.id).await {
+                    Ok(Some(stored)) if stored.secret == secret => Ok(()),
+                    Ok(_) => Err(StoreError::Unavailable(e)),
+                    // Unknown outcome: keep the secret (a record may point at it); reconcile
+                    // removes it if none does.
+                    Err(_) => return Err(StoreError::Unavailable(e).into()),
+                }
+            }
+            other => other,
+        };
+        match inserted {
             Ok(()) => {
                 tracing::info!("connector created");
                 Ok(connector)
@@ -166,11 +193,31 @@ impl App {
         }
     }
 
-    /// Best-effort removal of a secret version no record points at; a failure is logged and
+    /// Removes a secret version no record points at, retried once; a failure is logged and
     /// left for `reconcile`.
     async fn discard_secret_version(&self, secret: &SecretRef) {
-        if let Err(e) = self.vault.delete_version(secret).await {
-            tracing::warn!(error = %e, secret = %secret.name, "could not remove unused secret version");
+        for attempt in 1..=VAULT_CLEANUP_ATTEMPTS {
+            match self.vault.delete_version(secret).await {
+                Ok(()) => return,
+                Err(e) if attempt == VAULT_CLEANUP_ATTEMPTS => {
+                    tracing::warn!(error = %e, secret = %secret.name, "could not remove unused secret version");
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// Removes a whole secret no record points at, retried once; a failure is logged and
+    /// left for `reconcile`.
+    async fn discard_secret(&self, name: &str) {
+        for attempt in 1..=VAULT_CLEANUP_ATTEMPTS {
+            match self.vault.delete(name).await {
+                Ok(()) => return,
+                Err(e) if attempt == VAULT_CLEANUP_ATTEMPTS => {
+                    tracing::warn!(error = %e, secret = %name, "could not remove secret; reconcile will");
+                }
+                Err(_) => {}
+            }
         }
     }
 
@@ -250,7 +297,18 @@ impl App {
                 }
                 None => false,
             };
-            match self.store.replace_connector(&next, current.version).await {
+            let replaced = match self.store.replace_connector(&next, current.version).await {
+                // A failed reply does not mean a failed write: look before undoing anything.
+                Err(StoreError::Unavailable(e)) => match self.store.get_connector(tenant, id).await
+                {
+                    Ok(Some(stored)) if stored == next => Ok(()),
+                    Ok(_) => Err(StoreError::Unavailable(e)),
+                    // Unknown outcome: keep both versions; the record names one of them.
+                    Err(_) => return Err(StoreError::Unavailable(e).into()),
+                },
+                other => other,
+            };
+            match replaced {
                 Ok(()) => {
                     if rotated {
                         self.discard_secret_version(&current.secret).await;
@@ -333,15 +391,22 @@ impl App {
             if precondition.as_ref().is_some_and(|p| !p.admits(&current)) {
                 return Err(ApiError::PreconditionFailed);
             }
-            match self
+            let deleted = match self
                 .store
                 .delete_connector(tenant, id, current.version)
                 .await
             {
+                // A failed reply does not mean a failed write: look before answering.
+                Err(StoreError::Unavailable(e)) => match self.store.get_connector(tenant, id).await
+                {
+                    Ok(None) => Ok(()),
+                    _ => Err(StoreError::Unavailable(e)),
+                },
+                other => other,
+            };
+            match deleted {
                 Ok(()) => {
-                    if let Err(e) = self.vault.delete(&current.secret.name).await {
-                        tracing::warn!(error = %e, "secret not deleted; reconcile will remove it");
-                    }
+                    self.discard_secret(&current.secret.name).await;
                     tracing::info!("connector deleted");
                     return Ok(());
                 }

@@ -5,6 +5,7 @@ pub mod access_test;
 pub mod browse;
 pub mod connectors;
 pub mod cursor;
+pub mod reconcile;
 
 use std::sync::Arc;
 

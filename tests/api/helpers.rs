@@ -343,6 +343,16 @@ impl TestApp {
         t
     }
 
+    /// The same data and key, served by another app (e.g. one whose adapters are wrapped).
+    pub fn with_app(self, app: App) -> Self {
+        let app = Arc::new(app);
+        Self {
+            router: connectors::http::router(Arc::clone(&app)),
+            app,
+            ..self
+        }
+    }
+
     /// Mints a key for a tenant with scopes.
     pub async fn key_for(&self, tenant: &str, scopes: &[KeyScope]) -> String {
         let key = ApiKeyRecord::mint(

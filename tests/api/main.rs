@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod connectors;
 mod errors;
+mod faults;
 mod gcs_azure;
 mod idempotency;
 mod restart;

@@ -1,0 +1,487 @@
+//! No orphans under faults: a wrapper around the real adapters fails the Nth storage call of
+//! a create, a PATCH that rotates credentials, or a delete — before the call, or after it
+//! took effect (a lost reply) — and the end state must still be consistent. Then
+//! `reconcile` is shown to repair what a crash leaves.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::{Method, StatusCode};
+use connectors::domain::apikey::{ApiKeyRecord, KeyHash};
+use connectors::domain::connector::{Connector, ListFilter, SecretRef};
+use connectors::domain::ids::{ConnectorId, TenantId};
+use connectors::domain::timestamp::Timestamp;
+use connectors::http::idempotency::fingerprint;
+use connectors::providers::Providers;
+use connectors::providers::s3::S3Settings;
+use connectors::service::App;
+use connectors::store::{
+    Claim, ConnectorPage, ConnectorStore, IDEMPOTENCY_LEASE_SECONDS, SecretTags, SecretVault,
+    StoreError, StoredResponse, VaultError,
+};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use crate::helpers::*;
+
+/// Counts storage calls (store and vault together) and fails the armed one.
+#[derive(Default)]
+struct Faults {
+    calls: AtomicUsize,
+    fail_at: AtomicUsize,
+    /// Fail after the call took effect, as when a reply is lost.
+    after: AtomicBool,
+}
+
+impl Faults {
+    fn arm(&self, n: usize, after: bool) {
+        self.calls.store(0, Ordering::SeqCst);
+        self.after.store(after, Ordering::SeqCst);
+        self.fail_at.store(n, Ordering::SeqCst);
+    }
+
+    fn disarm(&self) -> usize {
+        self.fail_at.store(0, Ordering::SeqCst);
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Whether this call fails, and whether before or after taking effect.
+    fn next(&self) -> Option<bool> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        (n == self.fail_at.load(Ordering::SeqCst)).then(|| self.after.load(Ordering::SeqCst))
+    }
+}
+
+const INJECTED: &str = "injected fault";
+
+/// Runs `call` through the fault plan of `faults`.
+macro_rules! faulty {
+    ($faults:expr, $err:expr, $call:expr) => {{
+        match $faults.next() {
+            None => $call,
+            Some(false) => Err($err(INJECTED.into())),
+            Some(true) => {
+                let _ = $call;
+                Err($err(INJECTED.into()))
+            }
+        }
+    }};
+}
+
+struct FaultyStore {
+    inner: Arc<dyn ConnectorStore>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl ConnectorStore for FaultyStore {
+    async fn insert_connector(&self, c: &Connector) -> Result<(), StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.insert_connector(c).await
+        )
+    }
+    async fn get_connector(
+        &self,
+        t: &TenantId,
+        id: &ConnectorId,
+    ) -> Result<Option<Connector>, StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.get_connector(t, id).await
+        )
+    }
+    async fn list_connectors(
+        &self,
+        t: &TenantId,
+        f: &ListFilter,
+        after: Option<&ConnectorId>,
+        limit: usize,
+    ) -> Result<ConnectorPage, StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.list_connectors(t, f, after, limit).await
+        )
+    }
+    async fn replace_connector(&self, c: &Connector, v: u64) -> Result<(), StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.replace_connector(c, v).await
+        )
+    }
+    async fn delete_connector(
+        &self,
+        t: &TenantId,
+        id: &ConnectorId,
+        v: u64,
+    ) -> Result<(), StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.delete_connector(t, id, v).await
+        )
+    }
+    async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
+        self.inner.all_connectors().await
+    }
+    async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(k).await
+    }
+    async fn find_api_key(&self, h: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.find_api_key(h).await
+        )
+    }
+    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.list_api_keys().await
+    }
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {
+        self.inner.revoke_api_key(id, at).await
+    }
+    async fn claim_idempotency(
+        &self,
+        t: &TenantId,
+        h: &str,
+        fp: &str,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.claim_idempotency(t, h, fp, id, now).await
+        )
+    }
+    async fn complete_idempotency(
+        &self,
+        t: &TenantId,
+        h: &str,
+        r: &StoredResponse,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.complete_idempotency(t, h, r, now).await
+        )
+    }
+    async fn release_idempotency(&self, t: &TenantId, h: &str) -> Result<(), StoreError> {
+        faulty!(
+            self.faults,
+            StoreError::Unavailable,
+            self.inner.release_idempotency(t, h).await
+        )
+    }
+    async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        self.inner.shared_key(name, candidate).await
+    }
+}
+
+struct FaultyVault {
+    inner: Arc<dyn SecretVault>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl SecretVault for FaultyVault {
+    async fn put(
+        &self,
+        name: &str,
+        value: &SecretString,
+        tags: &SecretTags,
+    ) -> Result<SecretRef, VaultError> {
+        faulty!(
+            self.faults,
+            VaultError::Unavailable,
+            self.inner.put(name, value, tags).await
+        )
+    }
+    async fn get(&self, r: &SecretRef) -> Result<SecretString, VaultError> {
+        faulty!(
+            self.faults,
+            VaultError::Unavailable,
+            self.inner.get(r).await
+        )
+    }
+    async fn delete_version(&self, r: &SecretRef) -> Result<(), VaultError> {
+        faulty!(
+            self.faults,
+            VaultError::Unavailable,
+            self.inner.delete_version(r).await
+        )
+    }
+    async fn delete(&self, name: &str) -> Result<(), VaultError> {
+        faulty!(
+            self.faults,
+            VaultError::Unavailable,
+            self.inner.delete(name).await
+        )
+    }
+    async fn names(&self) -> Result<Vec<String>, VaultError> {
+        self.inner.names().await
+    }
+}
+
+/// A test app whose storage calls pass through a fault plan.
+async fn faulty_app(on_moto: bool) -> (TestApp, Arc<Faults>) {
+    let base = if on_moto {
+        TestApp::spawn_on_aws().await
+    } else {
+        TestApp::spawn().await
+    };
+    let faults = Arc::new(Faults::default());
+    let app = App::new(
+        Arc::new(FaultyStore {
+            inner: Arc::clone(&base.app.store),
+            faults: Arc::clone(&faults),
+        }),
+        Arc::new(FaultyVault {
+            inner: Arc::clone(&base.app.vault),
+            faults: Arc::clone(&faults),
+        }),
+        Arc::new(Providers::new(S3Settings { endpoint_url: None })),
+        base.app.secret_prefix.clone(),
+    );
+    (base.with_app(app), faults)
+}
+
+/// The end state every fault must leave: each secret belongs to a record, and each record's
+/// credentials can be read.
+async fn assert_consistent(t: &TestApp, context: &str) {
+    let records = t.app.store.all_connectors().await.expect("records");
+    let names = t.app.vault.names().await.expect("names");
+    for name in &names {
+        assert!(
+            records.iter().any(|c| &c.secret.name == name),
+            "{context}: secret {name} has no record"
+        );
+    }
+    for c in &records {
+        assert!(
+            t.app.vault.get(&c.secret).await.is_ok(),
+            "{context}: connector {} cannot read its credentials",
+            c.id
+        );
+    }
+}
+
+/// The operation under test, on a fresh app; returns the request to send.
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Create,
+    RotatingPatch,
+    Delete,
+}
+
+const CREATE_KEY: &str = "create-under-faults";
+
+async fn prepare(t: &TestApp, op: Op) -> (Method, String, Option<Value>) {
+    match op {
+        Op::Create => (
+            Method::POST,
+            "/api/v2/connectors/s3".into(),
+            Some(s3_body(json!({}))),
+        ),
+        Op::RotatingPatch | Op::Delete => {
+            let c = t.create_s3(&t.key, json!({})).await;
+            let path = format!(
+                "/api/v2/connectors/{}",
+                c["connector_id"].as_str().expect("id")
+            );
+            if let Op::Delete = op {
+                (Method::DELETE, path, None)
+            } else {
+                let (id, secret) = s3_keys();
+                let body = json!({"aws_access_key_id": id, "aws_secret_access_key": secret});
+                (Method::PATCH, path, Some(body))
+            }
+        }
+    }
+}
+
+async fn send(t: &TestApp, method: &Method, path: &str, body: Option<&Value>) -> StatusCode {
+    let mut req = t.request(method.clone(), path, Some(&t.key));
+    if *method == Method::POST {
+        req = req.header("idempotency-key", CREATE_KEY);
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    };
+    t.send(req.expect("request")).await.status
+}
+
+/// Runs `op` once with a fault at each of its storage calls in turn, in both fault modes.
+async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
+    let steps = {
+        let (t, faults) = faulty_app(on_moto).await;
+        let (method, path, body) = prepare(&t, op).await;
+        faults.arm(usize::MAX, false);
+        let status = send(&t, &method, &path, body.as_ref()).await;
+        assert!(status.is_success(), "{op:?} works without faults: {status}");
+        faults.disarm()
+    };
+    assert!(steps >= 3, "{op:?} made only {steps} storage calls");
+    for after in [false, true] {
+        for n in 1..=steps {
+            let context = format!("{op:?}, fault at call {n} of {steps}, after={after}");
+            let (t, faults) = faulty_app(on_moto).await;
+            let (method, path, body) = prepare(&t, op).await;
+            faults.arm(n, after);
+            let status = send(&t, &method, &path, body.as_ref()).await;
+            faults.disarm();
+            assert!(
+                status.is_success() || status.is_server_error(),
+                "{context}: {status}"
+            );
+            assert_consistent(&t, &context).await;
+
+            // A retry after the fault ends the way a clean request would.
+            let retry = send(&t, &method, &path, body.as_ref()).await;
+            match op {
+                Op::Create if retry == StatusCode::CONFLICT => {
+                    // The faulted request kept the key: its lease lapses, so it is not stuck.
+                    let hash = hex::encode(sha2::Sha256::digest(CREATE_KEY.as_bytes()));
+                    let fp = fingerprint("POST", &path, body.as_ref().expect("body"));
+                    let later = Timestamp::now().plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
+                    let claim = t
+                        .app
+                        .store
+                        .claim_idempotency(
+                            &TenantId::parse("acme").expect("t"),
+                            &hash,
+                            &fp,
+                            "x",
+                            later,
+                        )
+                        .await
+                        .expect("claim");
+                    assert!(
+                        matches!(claim, Claim::Acquired { .. }),
+                        "{context}: {claim:?}"
+                    );
+                }
+                Op::Create => assert_eq!(retry, StatusCode::CREATED, "{context}"),
+                Op::RotatingPatch => assert_eq!(retry, StatusCode::OK, "{context}"),
+                Op::Delete => assert!(
+                    retry == StatusCode::OK || retry == StatusCode::NOT_FOUND,
+                    "{context}: {retry}"
+                ),
+            }
+            assert_consistent(&t, &format!("{context}, after the retry")).await;
+            let records = t.app.store.all_connectors().await.expect("records").len();
+            let expected = usize::from(!matches!(op, Op::Delete));
+            if !(matches!(op, Op::Create) && retry == StatusCode::CONFLICT) {
+                assert_eq!(records, expected, "{context}: connectors after the retry");
+                assert_eq!(t.secret_count().await, expected, "{context}: secrets");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_create_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::Create, false).await;
+}
+
+#[tokio::test]
+async fn a_credential_rotation_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::RotatingPatch, false).await;
+}
+
+#[tokio::test]
+async fn a_delete_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::Delete, false).await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_create_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::Create, true).await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_credential_rotation_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::RotatingPatch, true).await;
+}
+
+#[tokio::test]
+async fn on_dynamodb_a_delete_leaves_no_orphan_whichever_step_fails() {
+    no_orphans_under_a_fault_at_every_step(Op::Delete, true).await;
+}
+
+/// A crash between the secret and the record (the process dies, nothing undoes anything).
+async fn reconcile_removes_secrets_a_crash_left_and_reports_records_without_credentials(
+    t: TestApp,
+) {
+    let kept = t.create_s3(&t.key, json!({})).await;
+    let tenant = TenantId::parse("acme").expect("tenant");
+    let crashed = ConnectorId::generate();
+    let name = format!("{}/acme/{crashed}", t.app.secret_prefix);
+    let tags = SecretTags {
+        tenant: tenant.clone(),
+        connector_id: crashed,
+    };
+    t.app
+        .vault
+        .put(&name, &SecretString::from("left behind"), &tags)
+        .await
+        .expect("put");
+    assert_eq!(t.secret_count().await, 2);
+
+    let dry = t
+        .app
+        .reconcile(Duration::ZERO, true)
+        .await
+        .expect("dry run");
+    assert_eq!(dry.orphan_secrets, vec![name.clone()]);
+    assert_eq!(t.secret_count().await, 2, "a dry run changes nothing");
+
+    let report = t
+        .app
+        .reconcile(Duration::ZERO, false)
+        .await
+        .expect("reconcile");
+    assert_eq!(report.orphan_secrets, vec![name]);
+    assert!(report.records_without_credentials.is_empty());
+    assert_eq!(t.secret_count().await, 1);
+    assert_consistent(&t, "after reconcile").await;
+
+    // Credentials removed behind the service's back cannot be repaired, only reported.
+    let id = ConnectorId::parse(kept["connector_id"].as_str().expect("id")).expect("id");
+    let record = t
+        .app
+        .store
+        .get_connector(&tenant, &id)
+        .await
+        .expect("get")
+        .expect("kept");
+    t.app
+        .vault
+        .delete(&record.secret.name)
+        .await
+        .expect("delete");
+    let report = t
+        .app
+        .reconcile(Duration::ZERO, false)
+        .await
+        .expect("reconcile");
+    assert_eq!(
+        report.records_without_credentials,
+        vec![format!("acme/{id}")]
+    );
+    assert!(report.orphan_secrets.is_empty());
+}
+
+on_every_backend!(reconcile_removes_secrets_a_crash_left_and_reports_records_without_credentials,);
