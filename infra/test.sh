@@ -37,6 +37,9 @@ done
 curl -fsS "$MOTO_ENDPOINT/moto-api/" >/dev/null || { echo "moto did not start:"; cat "$LOGS/moto.log"; exit 1; }
 echo "== moto listening on $MOTO_ENDPOINT"
 
+echo "== events/: writing the GCS multipart event (its throwaway key is never committed)"
+python3 infra/make-events.py
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -513,3 +513,43 @@ pub fn azure_body() -> Value {
         "scopes": ["import", "export"],
     })
 }
+
+/// An S3 client for moto, to set up buckets as a customer would.
+pub fn moto_client() -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "test",
+        ))
+        .endpoint_url(moto_endpoint())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A fresh bucket holding `keys` (each object's body is its key).
+pub async fn bucket_with(keys: &[&str]) -> String {
+    let name = format!(
+        "media-{}",
+        random_string(12, b"abcdefghijklmnopqrstuvwxyz0123456789")
+    );
+    let client = moto_client();
+    client
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create bucket");
+    for key in keys {
+        client
+            .put_object()
+            .bucket(&name)
+            .key(*key)
+            .body(key.as_bytes().to_vec().into())
+            .send()
+            .await
+            .expect("put object");
+    }
+    name
+}

@@ -9,6 +9,7 @@ mod errors;
 mod faults;
 mod gcs_azure;
 mod idempotency;
+mod lambda_events;
 mod restart;
 mod s3_provider;
 mod store_contract;

@@ -1,47 +1,9 @@
 //! Test and browse against moto's S3.
 
-use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-fn moto_client() -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(moto_endpoint())
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// A fresh bucket holding `keys` (each object's body is its key).
-async fn bucket_with(keys: &[&str]) -> String {
-    let name = format!(
-        "media-{}",
-        random_string(12, b"abcdefghijklmnopqrstuvwxyz0123456789")
-    );
-    let client = moto_client();
-    client
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("create bucket");
-    for key in keys {
-        client
-            .put_object()
-            .bucket(&name)
-            .key(*key)
-            .body(key.as_bytes().to_vec().into())
-            .send()
-            .await
-            .expect("put object");
-    }
-    name
-}
 
 async fn connector_on(t: &TestApp, bucket: &str, extra: Value) -> String {
     let mut overrides = json!({"bucket": bucket, "scopes": ["import", "export"]});
