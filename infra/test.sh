@@ -5,14 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 MOTO_VERSION="5.2.5"
+CFN_LINT_VERSION="1.58.0"
+CARGO_LAMBDA_VERSION="1.9.2"
 VENV=".venv"
 
-if [ ! -x "$VENV/bin/moto_server" ] || ! "$VENV/bin/pip" show moto 2>/dev/null | grep -qx "Version: $MOTO_VERSION"; then
-  echo "== installing moto[server]==$MOTO_VERSION into $VENV"
+installed() { "$VENV/bin/pip" show "$1" 2>/dev/null | grep -qx "Version: $2"; }
+if ! installed moto "$MOTO_VERSION" || ! installed cfn-lint "$CFN_LINT_VERSION" \
+  || ! installed cargo-lambda "$CARGO_LAMBDA_VERSION"; then
+  echo "== installing moto[server]==$MOTO_VERSION, cfn-lint==$CFN_LINT_VERSION and cargo-lambda==$CARGO_LAMBDA_VERSION into $VENV"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check \
-    -c infra/python-constraints.txt "moto[server]==$MOTO_VERSION"
+    -c infra/python-constraints.txt "moto[server]==$MOTO_VERSION" "cfn-lint==$CFN_LINT_VERSION" \
+    "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
+# cargo-lambda is a cargo subcommand: the suite runs `cargo lambda watch` and `invoke`.
+export PATH="$PWD/$VENV/bin:$PATH"
+
+echo "== cfn-lint template.yaml"
+"$VENV/bin/cfn-lint" template.yaml
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

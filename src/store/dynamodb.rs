@@ -100,6 +100,11 @@ impl DynamoStore {
         }
     }
 
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
     async fn get_item(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
         let out = self
             .client

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod cargo_lambda;
 mod connectors;
 mod errors;
 mod faults;
