@@ -5,6 +5,7 @@
 //! router and two baselines on loopback, and drives each with keep-alive HTTP/1.1
 //! connections: one connection for latency, then many for throughput. Under `cargo test`
 //! (no `--bench` argument) it runs a short smoke pass with a few connectors instead.
+//! Words after `--` pick targets by label, e.g. `cargo bench --bench read_path -- {id}`.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -79,6 +80,12 @@ fn main() -> Result<()> {
     } else {
         &SMOKE
     };
+    // `cargo bench --bench read_path -- {id}` drives only the targets whose label contains
+    // the words given (and hello-world, the baseline), e.g. under a profiler.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     // The service logs one JSON line per request; the bench pays for it into a sink.
     connectors::telemetry::init_with(std::io::sink, "info");
 
@@ -102,7 +109,10 @@ fn main() -> Result<()> {
     );
     for &conns in &plan.concurrency {
         let mut hello_rate = None;
-        for target in &targets {
+        let chosen = targets.iter().enumerate().filter(|(i, t)| {
+            *i == 0 || only.is_empty() || only.iter().any(|w| t.label.contains(w.as_str()))
+        });
+        for (_, target) in chosen {
             client.block_on(drive(target, conns, plan.warmup))?;
             let figures = client.block_on(drive(target, conns, plan.measure))?;
             let rate = figures.per_second();

@@ -130,6 +130,7 @@ pub async fn aws_config() -> Result<aws_config::SdkConfig, StartupError> {
         .operation_timeout(Duration::from_secs(10))
         .build();
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::providers::s3::https_client())
         .timeout_config(timeouts)
         .load()
         .await;

@@ -24,6 +24,15 @@ pub struct S3Settings {
     pub endpoint_url: Option<String>,
 }
 
+/// An HTTPS client for AWS SDK clients: rustls on aws-lc, pooled connections, and trust
+/// roots read on first use rather than at start (the SDK's default reads them eagerly, a
+/// measurable part of a cold start).
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .build_https()
+}
+
 /// Builds per-call clients that share one connection pool.
 pub struct S3Factory {
     settings: S3Settings,
@@ -32,10 +41,10 @@ pub struct S3Factory {
 
 impl S3Factory {
     pub fn new(settings: S3Settings) -> Self {
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .build_https();
-        Self { settings, http }
+        Self {
+            settings,
+            http: https_client(),
+        }
     }
 
     pub fn open(

@@ -308,30 +308,26 @@ macro_rules! on_every_backend {
 }
 
 impl TestApp {
+    /// An app on the embedded store, in a fresh data directory.
     pub async fn spawn() -> Self {
-        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
             s3_endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
             ..Settings::embedded(dir.path())
         };
         let app = build_app(&settings).await.expect("app");
-        let router = connectors::http::router(Arc::clone(&app));
-        let mut t = Self {
-            app,
-            router,
-            key: String::new(),
-            _dir: dir,
-        };
-        t.key = t.key_for("acme", &[KeyScope::Admin]).await;
-        t
+        Self::around(app, dir).await
     }
 
     /// An app on DynamoDB and Secrets Manager in moto, with its own table and secret prefix.
     pub async fn spawn_on_aws() -> Self {
-        init_logs();
         let dir = tempfile::tempdir().expect("tempdir");
-        let app = Arc::new(aws_app().await);
+        Self::around(Arc::new(aws_app().await), dir).await
+    }
+
+    /// Serves `app` and mints the admin key of tenant `acme`.
+    async fn around(app: Arc<App>, dir: tempfile::TempDir) -> Self {
+        init_logs();
         let router = connectors::http::router(Arc::clone(&app));
         let mut t = Self {
             app,
