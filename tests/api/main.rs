@@ -11,6 +11,7 @@ mod faults;
 mod gcs_azure;
 mod idempotency;
 mod lambda_events;
+mod operator;
 mod restart;
 mod s3_provider;
 mod store_contract;
