@@ -27,7 +27,7 @@ use crate::domain::names::{
 use crate::domain::paths::{BrowsePrefix, ExportBasePath};
 use crate::domain::scopes::{ImportMode, Provider, Scope, Scopes, Status};
 use crate::domain::{Invalid, Parsed};
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError};
 use crate::service::App;
 use crate::service::browse::BrowseRequest;
 use crate::service::connectors::{ConnectorPatch, CredentialUpdate, NewConnector, Precondition};
@@ -247,13 +247,44 @@ fn created(c: &Connector) -> StoredResponse {
     }
 }
 
+/// The query of a create: only `dry_run=true|false`.
+fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
+    let mut dry = false;
+    let mut errors = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match (k.as_ref(), v.as_ref()) {
+            ("dry_run", "true") => dry = true,
+            ("dry_run", "false") => {}
+            ("dry_run", _) => errors.push(FieldError::new("dry_run", "must be true or false")),
+            (other, _) => errors.push(FieldError::new(
+                other,
+                "is not a parameter of this endpoint (only dry_run)",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(dry)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
 async fn create(
     app: &Arc<App>,
     tenant: &TenantId,
     headers: &HeaderMap,
     fingerprint: String,
     new: NewConnector,
+    dry: bool,
 ) -> Result<Response, ApiError> {
+    if dry {
+        // Nothing is created, so there is nothing for an Idempotency-Key to protect.
+        let report = app.dry_run(tenant, &new).await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            serde_json::to_string(&report).unwrap_or_default(),
+        ));
+    }
     let key = IdempotencyKey::from_headers(headers)?;
     let new_id = ConnectorId::generate().to_string();
     idempotency::once(app, tenant, key, fingerprint, new_id, |id| async move {
@@ -269,35 +300,41 @@ async fn create(
 pub async fn create_s3(
     State(app): State<Arc<App>>,
     Write(caller): Write,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let dry = dry_run(query.as_deref())?;
     let fp = fingerprint("POST", &format!("{BASE}/s3"), &Value::Object(body.clone()));
     let new = parse_s3(body)?;
-    create(&app, &caller.tenant, &headers, fp, new).await
+    create(&app, &caller.tenant, &headers, fp, new, dry).await
 }
 
 pub async fn create_azure(
     State(app): State<Arc<App>>,
     Write(caller): Write,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let dry = dry_run(query.as_deref())?;
     let fp = fingerprint(
         "POST",
         &format!("{BASE}/azure"),
         &Value::Object(body.clone()),
     );
     let new = parse_azure(body)?;
-    create(&app, &caller.tenant, &headers, fp, new).await
+    create(&app, &caller.tenant, &headers, fp, new, dry).await
 }
 
 pub async fn create_gcs(
     State(app): State<Arc<App>>,
     Write(caller): Write,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     form: MultipartForm,
 ) -> Result<Response, ApiError> {
+    let dry = dry_run(query.as_deref())?;
     let GcsForm {
         fields: map,
         key_file,
@@ -311,7 +348,7 @@ pub async fn create_gcs(
     }
     let fp = fingerprint("POST", &format!("{BASE}/gcs"), &Value::Object(printed));
     let new = parse_gcs(map, key_file.as_deref())?;
-    create(&app, &caller.tenant, &headers, fp, new).await
+    create(&app, &caller.tenant, &headers, fp, new, dry).await
 }
 
 pub async fn get_connector(

@@ -26,6 +26,36 @@ pub struct NewConnector {
     pub credentials: Credentials,
 }
 
+impl NewConnector {
+    /// The record this request creates, with id `id` and credentials stored at `secret`.
+    pub(crate) fn record(
+        &self,
+        tenant: &TenantId,
+        id: ConnectorId,
+        secret: SecretRef,
+    ) -> Connector {
+        let now = Timestamp::now();
+        Connector {
+            id,
+            tenant: tenant.clone(),
+            name: self.name.clone(),
+            location: self.location.clone(),
+            status: Status::Active,
+            scopes: self.scopes,
+            import_mode: self.import_mode,
+            export_base_path: self.export_base_path.clone(),
+            created_at: now,
+            updated_at: now,
+            last_tested_at: None,
+            last_test_result: None,
+            last_test_error: None,
+            credential_hint: self.credentials.hint(),
+            secret,
+            version: 1,
+        }
+    }
+}
+
 /// New credentials sent with a PATCH.
 #[derive(Debug)]
 pub enum CredentialUpdate {
@@ -146,25 +176,7 @@ impl App {
                 return Err(e.into());
             }
         };
-        let now = Timestamp::now();
-        let connector = Connector {
-            id,
-            tenant: tenant.clone(),
-            name: new.name,
-            location: new.location,
-            status: Status::Active,
-            scopes: new.scopes,
-            import_mode: new.import_mode,
-            export_base_path: new.export_base_path,
-            created_at: now,
-            updated_at: now,
-            last_tested_at: None,
-            last_test_result: None,
-            last_test_error: None,
-            credential_hint: new.credentials.hint(),
-            secret: secret.clone(),
-            version: 1,
-        };
+        let connector = new.record(tenant, id, secret.clone());
         let inserted = match self.store.insert_connector(&connector).await {
             // A failed reply does not mean a failed write: look before undoing anything.
             Err(StoreError::Unavailable(e)) => {

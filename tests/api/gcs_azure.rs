@@ -190,3 +190,19 @@ async fn testing_or_browsing_a_gcs_connector_says_it_is_not_available_yet() {
         StatusCode::NOT_IMPLEMENTED
     );
 }
+
+#[tokio::test]
+async fn a_dry_run_of_an_azure_connector_says_it_is_not_available_yet_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/azure?dry_run=true",
+            &t.key,
+            &azure_body(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_IMPLEMENTED);
+    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
+    assert_eq!(t.secret_count().await, 0);
+}

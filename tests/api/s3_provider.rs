@@ -312,3 +312,77 @@ async fn the_suite_scans_its_logs_for_credentials() {
     );
     assert_no_leaks();
 }
+
+#[tokio::test]
+async fn a_dry_run_checks_the_submitted_credentials_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let bucket = bucket_with(&["a.mp4"]).await;
+    let body = s3_body(json!({"bucket": bucket, "scopes": ["import", "export"]}));
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/s3?dry_run=true",
+            &t.key,
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let report = r.json();
+    assert_eq!(report["success"], true, "{report}");
+    let names: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["authenticate", "list", "write", "delete"]);
+    assert!(r.header("location").is_none());
+    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
+    assert_eq!(t.secret_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_dry_run_against_a_missing_bucket_reports_it_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let body = s3_body(json!({"bucket": "no-such-bucket-here"}));
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/s3?dry_run=true",
+            &t.key,
+            &body,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let report = r.json();
+    assert_eq!(report["success"], false);
+    assert_eq!(report["checks"][0]["error"]["code"], "bucket_not_found");
+    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
+    assert_eq!(t.secret_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_create_refuses_a_bad_dry_run_value_and_unknown_parameters() {
+    let t = TestApp::spawn().await;
+    for query in ["dry_run=yes", "dryrun=true"] {
+        let r = t
+            .json(
+                Method::POST,
+                &format!("/api/v2/connectors/s3?{query}"),
+                &t.key,
+                &s3_body(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+    }
+    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/s3?dry_run=false",
+            &t.key,
+            &s3_body(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "dry_run=false creates");
+}
