@@ -5,15 +5,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use connectors::domain::apikey::{ApiKeyRecord, KeyHash, KeyScope};
-use connectors::domain::ids::TenantId;
-use connectors::domain::timestamp::Timestamp;
+use connectors::domain::apikey::KeyScope;
 use connectors::store::{ConnectorStore, SecretVault};
 use serde_json::Value;
 
 use crate::helpers::*;
-
-const ACME_KEY: &str = "sk_live_example_acme_admin_events_0000000001";
 
 /// `cargo lambda watch`, stopped with its whole process group when dropped.
 struct Watch(Child);
@@ -65,15 +61,7 @@ fn invoke(port: u16, event: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_through_cargo_lambda_watch_and_invoke_lands_in_dynamodb_and_secrets_manager() {
     let (store, vault, prefix) = aws_adapters().await;
-    let key = ApiKeyRecord {
-        key_id: "key_events_acme".into(),
-        hash: KeyHash::of(ACME_KEY),
-        tenant: TenantId::parse("acme").expect("tenant"),
-        scopes: vec![KeyScope::Admin],
-        created_at: Timestamp::now(),
-        expires_at: None,
-        revoked_at: None,
-    };
+    let key = known_key("acme", EVENTS_ACME_KEY, KeyScope::Admin);
     store.put_api_key(&key).await.expect("key");
     let table = store.table().to_owned();
 

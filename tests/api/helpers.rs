@@ -549,3 +549,28 @@ pub async fn bucket_with(keys: &[&str]) -> String {
     }
     name
 }
+
+/// The names of a test report's checks, in order.
+pub fn check_names(report: &Value) -> Vec<&str> {
+    report["checks"]
+        .as_array()
+        .map(|checks| checks.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// The keys the files in `events/` carry (see `infra/make-events.py`).
+pub const EVENTS_ACME_KEY: &str = "sk_live_example_acme_admin_events_0000000001";
+pub const EVENTS_GLOBEX_KEY: &str = "sk_live_example_globex_read_events_000000001";
+
+/// A stored key whose plaintext the caller chose (the events' fixed keys).
+pub fn known_key(tenant: &str, plaintext: &str, scope: KeyScope) -> ApiKeyRecord {
+    ApiKeyRecord {
+        key_id: format!("key_events_{tenant}"),
+        hash: connectors::domain::apikey::KeyHash::of(plaintext),
+        tenant: TenantId::parse(tenant).expect("tenant"),
+        scopes: vec![scope],
+        created_at: connectors::domain::timestamp::Timestamp::now(),
+        expires_at: None,
+        revoked_at: None,
+    }
+}

@@ -4,14 +4,13 @@
 
 use std::path::PathBuf;
 
-use connectors::domain::apikey::{ApiKeyRecord, KeyHash, KeyScope};
+use connectors::domain::apikey::KeyScope;
 use connectors::domain::connector::Location;
 use connectors::domain::credentials::{Credentials, S3Credentials};
 use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::names::{AwsRegion, ConnectorName, S3BucketName};
 use connectors::domain::paths::ExportBasePath;
 use connectors::domain::scopes::{ImportMode, Scopes};
-use connectors::domain::timestamp::Timestamp;
 use connectors::service::connectors::NewConnector;
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use lambda_http::request::LambdaRequest;
@@ -20,9 +19,7 @@ use tower::{Service, ServiceExt};
 
 use crate::helpers::*;
 
-/// The fixture the events name (see `infra/make-events.py`).
-const ACME_KEY: &str = "sk_live_example_acme_admin_events_0000000001";
-const GLOBEX_KEY: &str = "sk_live_example_globex_read_events_000000001";
+/// The connector the events name (see `infra/make-events.py`).
 const FIXTURE_ID: &str = "conn_01jd8x0k6m3q4r5s6t7v8w9xyz";
 
 type Check = fn(&Value);
@@ -117,18 +114,10 @@ fn events_dir() -> PathBuf {
 async fn fixture() -> TestApp {
     let t = TestApp::spawn().await;
     for (tenant, key, scope) in [
-        ("acme", ACME_KEY, KeyScope::Admin),
-        ("globex", GLOBEX_KEY, KeyScope::Read),
+        ("acme", EVENTS_ACME_KEY, KeyScope::Admin),
+        ("globex", EVENTS_GLOBEX_KEY, KeyScope::Read),
     ] {
-        let record = ApiKeyRecord {
-            key_id: format!("key_events_{tenant}"),
-            hash: KeyHash::of(key),
-            tenant: TenantId::parse(tenant).expect("tenant"),
-            scopes: vec![scope],
-            created_at: Timestamp::now(),
-            expires_at: None,
-            revoked_at: None,
-        };
+        let record = known_key(tenant, key, scope);
         t.app.store.put_api_key(&record).await.expect("key");
     }
     let bucket = bucket_with(&["footage/a.mp4", "footage/day2/b.mp4", "footage/c.mov"]).await;

@@ -27,13 +27,10 @@ async fn a_test_of_a_reachable_bucket_succeeds_and_marks_the_connector() {
     let report = r.json();
     assert_eq!(report["success"], true, "{report}");
     assert_eq!(report["error_message"], Value::Null);
-    let names: Vec<&str> = report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["authenticate", "list", "write", "delete"]);
+    assert_eq!(
+        check_names(&report),
+        ["authenticate", "list", "write", "delete"]
+    );
     assert!(report["duration_ms"].is_u64());
     let c = t.get(&path, &t.key).await.json();
     assert_eq!(
@@ -313,52 +310,43 @@ async fn the_suite_scans_its_logs_for_credentials() {
     assert_no_leaks();
 }
 
-#[tokio::test]
-async fn a_dry_run_checks_the_submitted_credentials_and_stores_nothing() {
-    let t = TestApp::spawn().await;
-    let bucket = bucket_with(&["a.mp4"]).await;
-    let body = s3_body(json!({"bucket": bucket, "scopes": ["import", "export"]}));
+/// A dry-run create's report, after checking that it stored nothing.
+async fn dry_run_report(t: &TestApp, body: &Value) -> Value {
     let r = t
         .json(
             Method::POST,
             "/api/v2/connectors/s3?dry_run=true",
             &t.key,
-            &body,
+            body,
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let report = r.json();
-    assert_eq!(report["success"], true, "{report}");
-    let names: Vec<&str> = report["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
-    assert_eq!(names, ["authenticate", "list", "write", "delete"]);
     assert!(r.header("location").is_none());
     assert!(t.app.store.all_connectors().await.expect("all").is_empty());
     assert_eq!(t.secret_count().await, 0);
+    r.json()
+}
+
+#[tokio::test]
+async fn a_dry_run_checks_the_submitted_credentials_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let bucket = bucket_with(&["a.mp4"]).await;
+    let body = s3_body(json!({"bucket": bucket, "scopes": ["import", "export"]}));
+    let report = dry_run_report(&t, &body).await;
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(
+        check_names(&report),
+        ["authenticate", "list", "write", "delete"]
+    );
 }
 
 #[tokio::test]
 async fn a_dry_run_against_a_missing_bucket_reports_it_and_stores_nothing() {
     let t = TestApp::spawn().await;
     let body = s3_body(json!({"bucket": "no-such-bucket-here"}));
-    let r = t
-        .json(
-            Method::POST,
-            "/api/v2/connectors/s3?dry_run=true",
-            &t.key,
-            &body,
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK);
-    let report = r.json();
+    let report = dry_run_report(&t, &body).await;
     assert_eq!(report["success"], false);
     assert_eq!(report["checks"][0]["error"]["code"], "bucket_not_found");
-    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
-    assert_eq!(t.secret_count().await, 0);
 }
 
 #[tokio::test]
