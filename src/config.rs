@@ -147,7 +147,8 @@ async fn aws_adapters(settings: &Settings, table: &str) -> Result<Adapters, Star
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
     let vault = SecretsManagerVault::new(
         aws_sdk_secretsmanager::Client::new(&config),
-        settings.kms_key_id.clone(),
+        // An empty KMS_KEY_ID (as `sam local` passes it) means Secrets Manager's own key.
+        settings.kms_key_id.clone().filter(|k| !k.is_empty()),
         settings.secret_prefix.clone(),
     );
     Ok((Arc::new(store), Arc::new(vault)))
