@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::providers::Providers;
+use crate::providers::azure::AzureSettings;
 use crate::providers::s3::S3Settings;
+use crate::providers::{ProviderSettings, Providers};
 use crate::service::App;
 use crate::store::dynamodb::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
@@ -26,6 +27,16 @@ pub struct Settings {
     /// An S3-compatible endpoint used for customer buckets instead of AWS (emulators only).
     #[arg(long, env = "PROVIDER_S3_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub s3_endpoint_url: Option<String>,
+    /// A Cloud Storage JSON API endpoint used instead of Google's (emulators only).
+    #[arg(long, env = "PROVIDER_GCS_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
+    pub gcs_endpoint_url: Option<String>,
+    /// A Blob service base URL used instead of `https://{account}.blob.core.windows.net`
+    /// (emulators only); the account becomes the first path segment.
+    #[arg(long, env = "PROVIDER_AZURE_ENDPOINT_URL", value_parser = parse_https_endpoint, global = true)]
+    pub azure_endpoint_url: Option<String>,
+    /// The Entra ID authority that issues Azure tokens, instead of Azure's public cloud.
+    #[arg(long, env = "PROVIDER_AZURE_AUTHORITY_HOST", value_parser = parse_https_endpoint, global = true)]
+    pub azure_authority_host: Option<String>,
     /// Keep records in this DynamoDB table and credentials in Secrets Manager, instead of
     /// the embedded store. The AWS SDK's own settings apply (`AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, credentials).
@@ -44,8 +55,27 @@ impl Settings {
             data_dir: data_dir.into(),
             secret_prefix: "videovector/connectors".into(),
             s3_endpoint_url: None,
+            gcs_endpoint_url: None,
+            azure_endpoint_url: None,
+            azure_authority_host: None,
             table_name: None,
             kms_key_id: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Where each provider is reached.
+    pub fn provider_settings(&self) -> ProviderSettings {
+        ProviderSettings {
+            s3: S3Settings {
+                endpoint_url: self.s3_endpoint_url.clone(),
+            },
+            gcs_endpoint_url: self.gcs_endpoint_url.clone(),
+            azure: AzureSettings {
+                endpoint_url: self.azure_endpoint_url.clone(),
+                authority_host: self.azure_authority_host.clone(),
+            },
         }
     }
 }
@@ -83,6 +113,16 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
     Ok(s.trim_end_matches('/').to_owned())
 }
 
+/// Azure sends tokens only over HTTPS, so its endpoints must be `https`.
+fn parse_https_endpoint(s: &str) -> Result<String, String> {
+    let url = parse_endpoint(s)?;
+    if url.starts_with("https://") {
+        Ok(url)
+    } else {
+        Err("must be an https URL (Azure credentials are only sent over HTTPS)".into())
+    }
+}
+
 /// A setting or adapter that could not be used, said plainly.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -94,9 +134,7 @@ pub struct StartupError(pub String);
 /// # Errors
 /// A setting that cannot work, said plainly: no AWS region, a data directory in use.
 pub async fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
-    let providers = Arc::new(Providers::new(S3Settings {
-        endpoint_url: settings.s3_endpoint_url.clone(),
-    }));
+    let providers = Arc::new(Providers::new(settings.provider_settings()));
     let (store, vault): Adapters = match &settings.table_name {
         Some(table) => aws_adapters(settings, table).await?,
         None => {

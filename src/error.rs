@@ -70,9 +70,6 @@ pub enum ApiError {
     /// 422 `idempotency_key_reused`.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
-    /// 501 `not_implemented`: a capability this build does not have yet.
-    #[error("{0}")]
-    NotImplemented(String),
     /// 503 (504 for timeouts) from a provider that failed in a retryable way.
     #[error("{0}")]
     ProviderUnavailable(ProviderError),
@@ -114,7 +111,6 @@ impl ApiError {
             E::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             E::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             E::Validation(_) | E::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            E::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             E::ProviderUnavailable(p) if p.kind == crate::providers::ProviderErrorKind::Timeout => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -140,7 +136,6 @@ impl ApiError {
             E::UnsupportedMediaType(_) => "unsupported_media_type",
             E::Validation(_) => "validation_error",
             E::IdempotencyKeyReused => "idempotency_key_reused",
-            E::NotImplemented(_) => "not_implemented",
             E::Dependency(_) => "dependency_unavailable",
             E::Internal(_) => "internal_error",
         }

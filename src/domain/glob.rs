@@ -17,6 +17,7 @@ pub struct GlobPattern {
     /// `None` for `*` and `**`, which match every file without running a matcher.
     matcher: Option<GlobMatcher>,
     on_name: bool,
+    case_insensitive: bool,
 }
 
 impl GlobPattern {
@@ -48,6 +49,7 @@ impl GlobPattern {
             source: s.to_owned(),
             matcher: (!match_all).then(|| glob.compile_matcher()),
             on_name: !s.contains('/'),
+            case_insensitive,
         })
     }
 
@@ -67,6 +69,15 @@ impl GlobPattern {
     pub fn as_str(&self) -> &str {
         &self.source
     }
+
+    /// Whether the pattern is matched against the file name only (it has no `/`).
+    pub fn on_name(&self) -> bool {
+        self.on_name
+    }
+
+    pub fn is_case_insensitive(&self) -> bool {
+        self.case_insensitive
+    }
 }
 
 impl Default for GlobPattern {
@@ -75,6 +86,7 @@ impl Default for GlobPattern {
             source: "*".into(),
             matcher: None,
             on_name: true,
+            case_insensitive: false,
         }
     }
 }

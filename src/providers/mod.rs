@@ -1,6 +1,8 @@
 //! The provider port: what `test` and `browse` need from a bucket or container, and the
 //! factory that builds an [`ObjectStore`] per call from a connector and its credentials.
 
+pub mod azure;
+pub mod gcs;
 pub mod s3;
 
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use bytes::Bytes;
 
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::Credentials;
+use crate::domain::glob::GlobPattern;
 use crate::domain::timestamp::Timestamp;
 
 /// One object as a listing reports it.
@@ -29,6 +32,9 @@ pub struct ListRequest<'a> {
     pub delimiter: Option<&'a str>,
     pub page_token: Option<&'a str>,
     pub max_results: u32,
+    /// The browse pattern, for providers that can filter with it server-side. A hint
+    /// only: the caller filters every object again.
+    pub glob: Option<&'a GlobPattern>,
 }
 
 /// One page of a listing, objects in ascending key order.
@@ -101,8 +107,6 @@ pub trait ObjectStore: Send + Sync {
 /// Why no client could be built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenError {
-    /// This build has no adapter for the provider yet.
-    NotSupported(crate::domain::scopes::Provider),
     /// The stored credentials do not belong to the connector's provider.
     CredentialsMismatch,
 }
@@ -118,17 +122,49 @@ pub trait ProviderFactory: Send + Sync {
     ) -> Result<Arc<dyn ObjectStore>, OpenError>;
 }
 
+/// Where each provider is reached: the real services unless an emulator is named.
+#[derive(Debug, Clone, Default)]
+pub struct ProviderSettings {
+    pub s3: s3::S3Settings,
+    /// A Cloud Storage JSON API base URL instead of Google's.
+    pub gcs_endpoint_url: Option<String>,
+    pub azure: azure::AzureSettings,
+}
+
 /// The production factory: real adapters with shared HTTP/TLS machinery.
 pub struct Providers {
     s3: s3::S3Factory,
+    gcs: gcs::GcsFactory,
+    azure: azure::AzureFactory,
+    /// Built on the first GCS or Azure call, not at start: a cold start that serves only
+    /// S3 or the API itself never pays for it.
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Providers {
-    pub fn new(settings: s3::S3Settings) -> Self {
+    pub fn new(settings: ProviderSettings) -> Self {
         Self {
-            s3: s3::S3Factory::new(settings),
+            s3: s3::S3Factory::new(settings.s3),
+            gcs: gcs::GcsFactory::new(settings.gcs_endpoint_url),
+            azure: azure::AzureFactory::new(settings.azure),
+            http: std::sync::OnceLock::new(),
         }
     }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(http_client)
+    }
+}
+
+/// One pooled HTTPS client for the Google and Azure adapters: rustls, the platform's trust
+/// roots (`SSL_CERT_FILE` honoured), bounded connection and request times.
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(8))
+        .pool_idle_timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap_or_default()
 }
 
 impl ProviderFactory for Providers {
@@ -141,10 +177,21 @@ impl ProviderFactory for Providers {
             (Location::S3 { bucket, region }, Credentials::S3(creds)) => {
                 Ok(Arc::new(self.s3.open(bucket, region, creds)))
             }
-            (Location::Gcs { .. }, Credentials::Gcs(_))
-            | (Location::Azure { .. }, Credentials::Azure(_)) => {
-                Err(OpenError::NotSupported(connector.provider()))
+            (Location::Gcs { bucket, .. }, Credentials::Gcs(key)) => {
+                Ok(Arc::new(self.gcs.open(bucket, key, self.http())))
             }
+            (
+                Location::Azure {
+                    storage_account,
+                    container,
+                },
+                Credentials::Azure(creds),
+            ) => Ok(Arc::new(self.azure.open(
+                storage_account,
+                container,
+                creds,
+                self.http(),
+            ))),
             _ => Err(OpenError::CredentialsMismatch),
         }
     }

@@ -101,6 +101,7 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
             delimiter: Some("/"),
             page_token: None,
             max_results: 1,
+            glob: None,
         };
         checks.push(
             check("list", deadline, async {
@@ -126,7 +127,7 @@ impl App {
     /// Tests a connector's access and records the result on it.
     ///
     /// # Errors
-    /// 404, 501 for providers this build cannot reach yet, 503 when the store fails.
+    /// 404, or 503 when the store fails.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn test_connector(
         &self,
@@ -165,7 +166,7 @@ impl App {
     /// submitted; stores nothing (`POST /connectors/{provider}?dry_run=true`).
     ///
     /// # Errors
-    /// 501 for providers this build cannot reach yet.
+    /// Only when no client can be built for the submitted location and credentials.
     #[tracing::instrument(skip_all, fields(provider = %new.location.provider()))]
     pub async fn dry_run(
         &self,
@@ -216,9 +217,6 @@ impl App {
 /// The error for a connector no client can be built for.
 pub(crate) fn open_error(e: OpenError) -> ApiError {
     match e {
-        OpenError::NotSupported(p) => ApiError::NotImplemented(format!(
-            "testing and browsing {p} connectors is not available in this version yet; the connector itself is stored and usable"
-        )),
         OpenError::CredentialsMismatch => ApiError::Internal(anyhow::anyhow!(
             "stored credentials belong to another provider"
         )),

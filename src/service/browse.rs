@@ -179,6 +179,7 @@ impl App {
                     delimiter,
                     page_token: position.token.as_deref(),
                     max_results: PAGE_SIZE,
+                    glob: Some(&request.pattern),
                 })
                 .await
                 .map_err(provider_error)?;

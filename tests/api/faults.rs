@@ -15,8 +15,8 @@ use connectors::domain::connector::{Connector, ListFilter, SecretRef};
 use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::timestamp::Timestamp;
 use connectors::http::idempotency::fingerprint;
+use connectors::providers::ProviderSettings;
 use connectors::providers::Providers;
-use connectors::providers::s3::S3Settings;
 use connectors::service::App;
 use connectors::store::{
     Claim, ConnectorPage, ConnectorStore, IDEMPOTENCY_LEASE_SECONDS, SecretTags, SecretVault,
@@ -249,7 +249,7 @@ async fn faulty_app(on_moto: bool) -> (TestApp, Arc<Faults>) {
             inner: Arc::clone(&base.app.vault),
             faults: Arc::clone(&faults),
         }),
-        Arc::new(Providers::new(S3Settings { endpoint_url: None })),
+        Arc::new(Providers::new(ProviderSettings::default())),
         base.app.secret_prefix.clone(),
     );
     (base.with_app(app), faults)

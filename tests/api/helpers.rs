@@ -11,7 +11,9 @@ use base64::Engine;
 use connectors::config::{Settings, build_app};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
+use connectors::providers::ProviderSettings;
 use connectors::providers::Providers;
+use connectors::providers::azure::AzureSettings;
 use connectors::providers::s3::S3Settings;
 use connectors::service::App;
 use connectors::store::dynamodb::{DynamoStore, create_table};
@@ -235,6 +237,21 @@ pub struct TestApp {
     _dir: tempfile::TempDir,
 }
 
+/// The emulators the test command started: moto's S3, fake-gcs-server, Azurite and its
+/// token endpoint.
+pub fn emulators() -> ProviderSettings {
+    ProviderSettings {
+        s3: S3Settings {
+            endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
+        },
+        gcs_endpoint_url: std::env::var("FAKE_GCS_ENDPOINT").ok(),
+        azure: AzureSettings {
+            endpoint_url: std::env::var("AZURITE_BLOB_ENDPOINT").ok(),
+            authority_host: std::env::var("AZURE_TOKEN_ENDPOINT").ok(),
+        },
+    }
+}
+
 pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
         "MOTO_ENDPOINT is not set: run the suite with `bash infra/test.sh`, which starts moto",
@@ -277,9 +294,7 @@ pub async fn aws_app() -> App {
     App::new(
         Arc::new(store),
         Arc::new(vault),
-        Arc::new(Providers::new(S3Settings {
-            endpoint_url: Some(moto_endpoint()),
-        })),
+        Arc::new(Providers::new(emulators())),
         prefix,
     )
 }
@@ -311,8 +326,12 @@ impl TestApp {
     /// An app on the embedded store, in a fresh data directory.
     pub async fn spawn() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let emulators = emulators();
         let settings = Settings {
-            s3_endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
+            s3_endpoint_url: emulators.s3.endpoint_url,
+            gcs_endpoint_url: emulators.gcs_endpoint_url,
+            azure_endpoint_url: emulators.azure.endpoint_url,
+            azure_authority_host: emulators.azure.authority_host,
             ..Settings::embedded(dir.path())
         };
         let app = build_app(&settings).await.expect("app");

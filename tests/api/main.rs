@@ -5,6 +5,7 @@ mod helpers;
 
 mod auth;
 mod cargo_lambda;
+mod clouds;
 mod connectors;
 mod errors;
 mod faults;
@@ -12,6 +13,7 @@ mod gcs_azure;
 mod idempotency;
 mod lambda_events;
 mod operator;
+mod providers;
 mod restart;
 mod s3_provider;
 mod store_contract;
