@@ -1,8 +1,9 @@
 //! Structured JSON logs on stdout (CloudWatch reads them under Lambda), filtered by
 //! `RUST_LOG` (default `info`).
 //!
-//! The AWS SDK's debug events print credential identities (the access key id), so its crates
-//! are capped at `info` whatever `RUST_LOG` asks for.
+//! The AWS SDK's debug events print credential identities (the access key id), and the
+//! Google and Azure crates' debug events describe token requests, so all of them (and the
+//! HTTP client under them) are capped at `info` whatever `RUST_LOG` asks for.
 
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
@@ -25,7 +26,13 @@ pub fn credential_safe_filter(spec: &str) -> impl Filter<Registry> + Send + Sync
         .with_target("aws_smithy_runtime_api", Level::INFO)
         .with_target("aws_smithy_http_client", Level::INFO)
         .with_target("aws_runtime", Level::INFO)
-        .with_target("aws_sigv4", Level::INFO);
+        .with_target("aws_sigv4", Level::INFO)
+        .with_target("google_cloud_auth", Level::INFO)
+        .with_target("azure_core", Level::INFO)
+        .with_target("azure_identity", Level::INFO)
+        .with_target("azure_storage_blob", Level::INFO)
+        .with_target("typespec_client_core", Level::INFO)
+        .with_target("reqwest", Level::INFO);
     env.and(cap)
 }
 
