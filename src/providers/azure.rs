@@ -185,6 +185,10 @@ impl AzureStore {
                     ),
                 }
             }
+            _ if timed_out(err) => ProviderError::new(
+                K::Timeout,
+                "Azure Storage did not answer in time; try again",
+            ),
             _ => ProviderError::new(
                 K::ProviderUnavailable,
                 format!(
@@ -193,6 +197,24 @@ impl AzureStore {
             ),
         }
     }
+}
+
+/// Whether a transport failure was the HTTP client giving up waiting.
+fn timed_out(err: &azure_core::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        let reqwest_timeout = e
+            .downcast_ref::<reqwest::Error>()
+            .is_some_and(reqwest::Error::is_timeout);
+        let io_timeout = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut);
+        if reqwest_timeout || io_timeout {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 const LIST_PERMISSION: &str =

@@ -325,13 +325,17 @@ macro_rules! on_every_backend {
 impl TestApp {
     /// An app on the embedded store, in a fresh data directory.
     pub async fn spawn() -> Self {
+        Self::spawn_reaching(emulators()).await
+    }
+
+    /// An app on the embedded store whose provider clients go where `providers` says.
+    pub async fn spawn_reaching(providers: ProviderSettings) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let emulators = emulators();
         let settings = Settings {
-            s3_endpoint_url: emulators.s3.endpoint_url,
-            gcs_endpoint_url: emulators.gcs_endpoint_url,
-            azure_endpoint_url: emulators.azure.endpoint_url,
-            azure_authority_host: emulators.azure.authority_host,
+            s3_endpoint_url: providers.s3.endpoint_url,
+            gcs_endpoint_url: providers.gcs_endpoint_url,
+            azure_endpoint_url: providers.azure.endpoint_url,
+            azure_authority_host: providers.azure.authority_host,
             ..Settings::embedded(dir.path())
         };
         let app = build_app(&settings).await.expect("app");

@@ -3,6 +3,7 @@
 //! same objects, and must give the same answers.
 
 use axum::http::{Method, StatusCode};
+use connectors::providers::ProviderSettings;
 use serde_json::{Value, json};
 
 use crate::clouds::*;
@@ -432,4 +433,91 @@ async fn a_dry_run_checks_the_submitted_credentials_on_every_cloud_and_stores_no
     )
     .await;
     assert_eq!(report["checks"][0]["error"]["code"], "invalid_credentials");
+}
+
+/// Endpoints for every provider that accept connections and never answer, or refuse them.
+async fn unreachable_providers(answer: bool) -> ProviderSettings {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    if answer {
+        // Accepts and holds every connection, saying nothing: a provider that hangs.
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+    } else {
+        // Nothing listens on the port any more: connections are refused.
+        drop(listener);
+    }
+    let mut providers = emulators();
+    providers.s3.endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+    providers.gcs_endpoint_url = Some(format!("http://127.0.0.1:{port}"));
+    providers.azure.endpoint_url = Some(format!("https://127.0.0.1:{port}"));
+    providers
+}
+
+/// Tests and browses a connector on each cloud at once; answers each cloud's test report
+/// and browse response.
+async fn test_and_browse_everywhere(t: &TestApp) -> Vec<(Cloud, Value, TestResponse)> {
+    let mut paths = Vec::new();
+    for cloud in Cloud::ALL {
+        paths.push((
+            cloud,
+            cloud.connector(t, "media-unreachable", json!({})).await,
+        ));
+    }
+    let run = |(cloud, path): &(Cloud, String)| {
+        let (cloud, path) = (*cloud, path.clone());
+        async move {
+            let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+            let browsed = t.post_empty(&format!("{path}/browse"), &t.key).await;
+            (cloud, report, browsed)
+        }
+    };
+    let (s3, gcs, azure) = tokio::join!(run(&paths[0]), run(&paths[1]), run(&paths[2]));
+    vec![s3, gcs, azure]
+}
+
+#[tokio::test]
+async fn a_provider_that_never_answers_is_reported_as_a_timeout_within_the_bound() {
+    let t = TestApp::spawn_reaching(unreachable_providers(true).await).await;
+    for (cloud, report, browsed) in test_and_browse_everywhere(&t).await {
+        assert_eq!(report["success"], false, "{cloud:?}");
+        assert_eq!(
+            report["checks"][0]["error"]["code"], "timeout",
+            "{cloud:?}: {report}"
+        );
+        assert_eq!(
+            browsed.status,
+            StatusCode::GATEWAY_TIMEOUT,
+            "{cloud:?}: {}",
+            String::from_utf8_lossy(&browsed.body)
+        );
+        assert_eq!(browsed.error_code(), "timeout", "{cloud:?}");
+        // The test's own bound: 20 s in all, well inside API Gateway's 29 s.
+        assert!(
+            report["duration_ms"]
+                .as_u64()
+                .is_some_and(|ms| ms <= 20_000),
+            "{cloud:?}: {report}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_refuses_connections_is_reported_as_unavailable() {
+    let t = TestApp::spawn_reaching(unreachable_providers(false).await).await;
+    for (cloud, report, browsed) in test_and_browse_everywhere(&t).await {
+        assert_eq!(
+            report["checks"][0]["error"]["code"], "provider_unavailable",
+            "{cloud:?}: {report}"
+        );
+        assert_eq!(browsed.status, StatusCode::SERVICE_UNAVAILABLE, "{cloud:?}");
+        assert_eq!(browsed.error_code(), "provider_unavailable", "{cloud:?}");
+        assert!(browsed.header("retry-after").is_some(), "{cloud:?}");
+    }
 }
