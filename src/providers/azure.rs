@@ -313,3 +313,57 @@ impl ObjectStore for AzureStore {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> AzureStore {
+        AzureStore {
+            client: None,
+            account: "mediastore01".into(),
+            container: "raw-footage".into(),
+        }
+    }
+
+    fn answered(status: StatusCode, code: &str) -> ProviderError {
+        let err = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status,
+                error_code: Some(code.into()),
+                raw_response: None,
+            },
+            "refused",
+        );
+        store().classify(&err, "blobs/write")
+    }
+
+    #[test]
+    fn a_role_that_lacks_a_permission_is_access_denied_naming_it() {
+        let e = answered(StatusCode::Forbidden, "AuthorizationPermissionMismatch");
+        assert_eq!(e.kind, ProviderErrorKind::AccessDenied);
+        assert!(e.message.contains("blobs/write") && e.message.contains("raw-footage"));
+    }
+
+    #[test]
+    fn a_refused_token_is_invalid_credentials_and_a_missing_container_is_named() {
+        let e = answered(StatusCode::Forbidden, "AuthenticationFailed");
+        assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials);
+        let e = answered(StatusCode::NotFound, "ContainerNotFound");
+        assert_eq!(e.kind, ProviderErrorKind::BucketNotFound);
+        assert!(e.message.contains("raw-footage") && e.message.contains("mediastore01"));
+    }
+
+    #[test]
+    fn server_errors_are_retryable_and_a_refused_token_request_is_invalid_credentials() {
+        let e = answered(StatusCode::ServiceUnavailable, "ServerBusy");
+        assert_eq!(e.kind, ProviderErrorKind::ProviderUnavailable);
+        let err = azure_core::Error::with_message(ErrorKind::Credential, "AADSTS7000215");
+        let e = store().classify(&err, "blobs/read");
+        assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials);
+        assert!(
+            !e.message.contains("AADSTS"),
+            "the SDK's text is not repeated"
+        );
+    }
+}

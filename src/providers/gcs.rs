@@ -318,6 +318,43 @@ mod tests {
         GlobPattern::parse(p, ci).expect("pattern")
     }
 
+    fn store() -> GcsStore {
+        GcsStore {
+            http: reqwest::Client::new(),
+            endpoint: DEFAULT_ENDPOINT.into(),
+            bucket: "media_archive".into(),
+            credentials: None,
+        }
+    }
+
+    #[test]
+    fn http_refusals_map_to_stable_codes_with_what_to_fix() {
+        let s = store();
+        let e = s.classify(StatusCode::FORBIDDEN, "storage.objects.create");
+        assert_eq!(e.kind, ProviderErrorKind::AccessDenied);
+        assert!(
+            e.message.contains("storage.objects.create") && e.message.contains("media_archive")
+        );
+        assert_eq!(
+            s.classify(StatusCode::UNAUTHORIZED, "x").kind,
+            ProviderErrorKind::InvalidCredentials
+        );
+        assert_eq!(
+            s.classify(StatusCode::NOT_FOUND, "x").kind,
+            ProviderErrorKind::BucketNotFound
+        );
+        assert_eq!(
+            s.classify(StatusCode::SERVICE_UNAVAILABLE, "x").kind,
+            ProviderErrorKind::ProviderUnavailable
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_that_cannot_build_credentials_is_reported_as_invalid_credentials() {
+        let e = store().auth_headers().await.expect_err("no credentials");
+        assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials);
+    }
+
     #[test]
     fn name_patterns_are_pushed_down_at_any_depth_below_the_prefix() {
         assert_eq!(
