@@ -3,9 +3,11 @@
 //!
 //! `cargo bench --bench read_path` seeds 1,000 connectors through the API, serves the real
 //! router and two baselines on loopback, and drives each with keep-alive HTTP/1.1
-//! connections: one connection for latency, then many for throughput. Under `cargo test`
-//! (no `--bench` argument) it runs a short smoke pass with a few connectors instead.
-//! Words after `--` pick targets by label, e.g. `cargo bench --bench read_path -- {id}`.
+//! connections: one connection for latency, then many for throughput, the targets taking
+//! turns in rounds. It first times each router in process, without a socket. Under
+//! `cargo test` (no `--bench` argument) it runs a short smoke pass with a few connectors.
+//! Words after `--` pick targets by label, e.g. `cargo bench --bench read_path -- {id}`;
+//! `-- in-process` prints only the figures taken without a socket.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -24,25 +26,37 @@ use hyper_util::rt::TokioIo;
 use rand::Rng;
 use tower::ServiceExt;
 
+/// The binary's allocator, so the figures are the shipped binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Plan {
     connectors: usize,
     warmup: Duration,
     measure: Duration,
+    /// Turns each target takes within `measure`.
+    rounds: u32,
     concurrency: [usize; 2],
+    /// Requests per target for the in-process figure.
+    in_process: u32,
 }
 
 const FULL: Plan = Plan {
     connectors: 1_000,
     warmup: Duration::from_secs(1),
     measure: Duration::from_secs(5),
+    rounds: 5,
     concurrency: [1, 32],
+    in_process: 200_000,
 };
 
 const SMOKE: Plan = Plan {
     connectors: 5,
     warmup: Duration::from_millis(20),
     measure: Duration::from_millis(100),
+    rounds: 2,
     concurrency: [1, 4],
+    in_process: 200,
 };
 
 /// One endpoint to drive: where it is served, what to ask, and the key to ask with.
@@ -53,6 +67,7 @@ struct Target {
     api_key: Option<String>,
 }
 
+#[derive(Default)]
 struct Figures {
     requests: usize,
     elapsed: Duration,
@@ -61,6 +76,13 @@ struct Figures {
 }
 
 impl Figures {
+    fn add(&mut self, more: Figures) {
+        self.requests += more.requests;
+        self.elapsed += more.elapsed;
+        self.bytes_per_response = more.bytes_per_response;
+        self.latencies_us.extend(more.latencies_us);
+    }
+
     fn per_second(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -93,7 +115,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     let data = tempfile::tempdir()?;
-    let (targets, listed) = server.block_on(start_servers(data.path(), plan.connectors))?;
+    let (targets, listed, routers) =
+        server.block_on(start_servers(data.path(), plan.connectors))?;
 
     // The load runs on its own thread and runtime, as a separate client process would.
     let client = tokio::runtime::Builder::new_current_thread()
@@ -103,25 +126,46 @@ fn main() -> Result<()> {
         "{} connectors on the embedded store; GET /connectors answers {} bytes",
         plan.connectors, listed
     );
+    in_process(&server, &routers, plan.in_process, plan.rounds)?;
     println!(
         "{:<44} {:>5} {:>10} {:>9} {:>9} {:>8}",
         "target", "conns", "req/s", "p50 µs", "p99 µs", "bytes"
     );
-    for &conns in &plan.concurrency {
-        let mut hello_rate = None;
-        let chosen = targets.iter().enumerate().filter(|(i, t)| {
-            *i == 0 || only.is_empty() || only.iter().any(|w| t.label.contains(w.as_str()))
-        });
-        for (_, target) in chosen {
+    // `-- in-process` stops after the in-process figures.
+    let network = if only.iter().any(|w| w == "in-process") {
+        &[][..]
+    } else {
+        &plan.concurrency[..]
+    };
+    for &conns in network {
+        let chosen: Vec<&Target> = targets
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                *i == 0 || only.is_empty() || only.iter().any(|w| t.label.contains(w.as_str()))
+            })
+            .map(|(_, t)| t)
+            .collect();
+        // Targets take turns, a slice of the measuring time each per round, so that a
+        // machine whose speed drifts during the run slows every target alike.
+        let mut figures: Vec<Figures> = chosen.iter().map(|_| Figures::default()).collect();
+        for target in &chosen {
             client.block_on(drive(target, conns, plan.warmup))?;
-            let figures = client.block_on(drive(target, conns, plan.measure))?;
+        }
+        for _ in 0..plan.rounds {
+            for (target, total) in chosen.iter().zip(&mut figures) {
+                let slice = client.block_on(drive(target, conns, plan.measure / plan.rounds))?;
+                total.add(slice);
+            }
+        }
+        let hello_rate = figures[0].per_second();
+        for (i, (target, figures)) in chosen.iter().zip(&mut figures).enumerate() {
+            figures.latencies_us.sort_unstable();
             let rate = figures.per_second();
-            let ratio = match hello_rate {
-                None => {
-                    hello_rate = Some(rate);
-                    String::new()
-                }
-                Some(h) => format!("  {:.2}× hello-world time", h / rate),
+            let ratio = if i == 0 {
+                String::new()
+            } else {
+                format!("  {:.2}× hello-world time", hello_rate / rate)
             };
             println!(
                 "{:<44} {:>5} {:>10.0} {:>9.0} {:>9.0} {:>8}{}",
@@ -139,8 +183,68 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// A router called in process, without a socket: the request's cost to the service alone.
+struct Local {
+    label: &'static str,
+    router: Router,
+    path: String,
+    api_key: Option<String>,
+}
+
+/// Calls each router `requests` times through `oneshot`, in batches that take turns, and
+/// prints the mean time per call of each router's fastest batch: the figure least
+/// disturbed by whatever else the machine is doing.
+fn in_process(
+    server: &tokio::runtime::Runtime,
+    targets: &[Local],
+    requests: u32,
+    rounds: u32,
+) -> Result<()> {
+    println!(
+        "in process, one request at a time, no socket ({requests} requests each, best of {rounds} batches):"
+    );
+    let batch = (requests / rounds).max(1);
+    let run = |t: &Local, calls: u32| {
+        server.block_on(async {
+            let started = Instant::now();
+            for _ in 0..calls {
+                let mut request = authorized(&t.path, t.api_key.as_deref().unwrap_or(""));
+                if t.api_key.is_none() {
+                    request.headers_mut().remove("x-api-key");
+                }
+                let response = t.router.clone().oneshot(request).await?;
+                if response.status() != StatusCode::OK {
+                    bail!("{} answered {}", t.path, response.status());
+                }
+                response.into_body().collect().await?;
+            }
+            Ok::<_, anyhow::Error>(started.elapsed())
+        })
+    };
+    let mut best = vec![Duration::MAX; targets.len()];
+    for t in targets {
+        run(t, batch)?;
+    }
+    for _ in 0..rounds {
+        for (t, best) in targets.iter().zip(&mut best) {
+            *best = (*best).min(run(t, batch)?);
+        }
+    }
+    for (t, best) in targets.iter().zip(&best) {
+        println!(
+            "  {:<42} {:>8.2} µs per request",
+            t.label,
+            best.as_secs_f64() * 1e6 / f64::from(batch)
+        );
+    }
+    Ok(())
+}
+
 /// Seeds the store through the API, then serves the router and the baselines on free ports.
-async fn start_servers(dir: &std::path::Path, connectors: usize) -> Result<(Vec<Target>, usize)> {
+async fn start_servers(
+    dir: &std::path::Path,
+    connectors: usize,
+) -> Result<(Vec<Target>, usize, Vec<Local>)> {
     let app = build_app(&Settings::embedded(dir)).await?;
     let tenant = TenantId::parse("bench").context("tenant")?;
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
@@ -171,6 +275,20 @@ async fn start_servers(dir: &std::path::Path, connectors: usize) -> Result<(Vec<
         }),
     );
 
+    let locals = vec![
+        Local {
+            label: "axum hello-world",
+            router: hello.clone(),
+            path: "/".into(),
+            api_key: None,
+        },
+        Local {
+            label: "GET /api/v2/connectors/{id}",
+            router: router.clone(),
+            path: format!("/api/v2/connectors/{last_id}"),
+            api_key: Some(api_key.clone()),
+        },
+    ];
     let hello_addr = serve(hello).await?;
     let canned_addr = serve(canned).await?;
     let api_addr = serve(router).await?;
@@ -206,7 +324,7 @@ async fn start_servers(dir: &std::path::Path, connectors: usize) -> Result<(Vec<
             api_key: None,
         },
     ];
-    Ok((targets, listed.len()))
+    Ok((targets, listed.len(), locals))
 }
 
 async fn seed_one(router: &Router, api_key: &str, i: usize) -> Result<String> {
@@ -282,7 +400,6 @@ async fn drive(target: &Target, conns: usize, duration: Duration) -> Result<Figu
         bytes_per_response = bytes;
     }
     let elapsed = started.elapsed();
-    latencies_us.sort_unstable();
     Ok(Figures {
         requests: latencies_us.len(),
         elapsed,

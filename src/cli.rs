@@ -26,6 +26,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API over HTTP (default 127.0.0.1:3000).
     Serve {
+        /// The address and port to listen on.
         #[arg(long, env = "BIND", default_value = "127.0.0.1:3000")]
         bind: SocketAddr,
     },

@@ -13,7 +13,7 @@ use crate::store::dynamodb::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::secrets_manager::SecretsManagerVault;
 use crate::store::vault::EmbeddedVault;
-use crate::store::{ConnectorStore, SecretVault};
+use crate::store::{ConnectorStore, SecretVault, StoreError};
 
 /// Settings shared by every command.
 #[derive(clap::Args, Debug, Clone)]
@@ -210,8 +210,13 @@ fn embedded_adapters(dir: &Path) -> Result<Adapters, StartupError> {
             dir.display()
         ))
     };
-    let store =
-        EmbeddedStore::open(&dir.join("connectors.redb")).map_err(|e| in_use("store", &e))?;
+    let store = EmbeddedStore::open(&dir.join("connectors.redb")).map_err(|e| match e {
+        StoreError::Corrupt(why) => StartupError(format!(
+            "the store in {} holds a record this version cannot read: {why}",
+            dir.display()
+        )),
+        e => in_use("store", &e),
+    })?;
     let vault = EmbeddedVault::open(&dir.join("secrets.redb"), &dir.join("vault.key"))
         .map_err(|e| in_use("vault", &e))?;
     Ok((Arc::new(store), Arc::new(vault)))

@@ -103,7 +103,7 @@ impl ApiKeyRecord {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
         );
         let record = ApiKeyRecord {
-            key_id: format!("key_{}", ulid::Ulid::new().to_string().to_lowercase()),
+            key_id: super::ids::fresh_ulid("key_"),
             hash: KeyHash::of(&plaintext),
             tenant,
             scopes,

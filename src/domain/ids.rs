@@ -9,6 +9,18 @@ use super::{Invalid, Parsed};
 
 const CONNECTOR_PREFIX: &str = "conn_";
 
+/// `prefix` followed by a fresh ULID in lowercase: the shape of every id the service
+/// mints (`conn_…`, `key_…`, `req_…`), sortable by creation time.
+pub fn fresh_ulid(prefix: &str) -> String {
+    let mut buf = [0u8; ulid::ULID_LEN];
+    let text = Ulid::new().array_to_str(&mut buf);
+    text.make_ascii_lowercase();
+    let mut id = String::with_capacity(prefix.len() + text.len());
+    id.push_str(prefix);
+    id.push_str(text);
+    id
+}
+
 /// A connector id: `conn_` followed by a lowercase ULID, so ids sort by creation time.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -17,10 +29,7 @@ pub struct ConnectorId(String);
 impl ConnectorId {
     /// A fresh id for a connector created now.
     pub fn generate() -> Self {
-        Self(format!(
-            "{CONNECTOR_PREFIX}{}",
-            Ulid::new().to_string().to_lowercase()
-        ))
+        Self(fresh_ulid(CONNECTOR_PREFIX))
     }
 
     /// Parses an id as it appears in a path or a stored record.

@@ -1,13 +1,13 @@
 //! Instants on the wire: RFC 3339 UTC with whole seconds (`2026-04-07T12:30:05Z`).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{Invalid, Parsed};
 
 /// A UTC instant truncated to whole seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Timestamp(OffsetDateTime);
 
 impl Timestamp {
@@ -37,12 +37,45 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// The RFC 3339 text, `YYYY-MM-DDTHH:MM:SSZ`, written from the instant's parts: the
+    /// same text as `time`'s `Rfc3339` for a UTC instant in whole seconds, without the
+    /// formatting machinery (every connector rendered prints three of these). `None` for
+    /// a year RFC 3339 cannot write (it has four-digit years only).
+    fn rfc3339(self) -> Option<[u8; 20]> {
+        let t = self.0;
+        let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, width: usize, mut value: u16| {
+            for slot in out[at..at + width].iter_mut().rev() {
+                *slot = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, 4, year);
+        put(5, 2, u8::from(t.month()).into());
+        put(8, 2, t.day().into());
+        put(11, 2, t.hour().into());
+        put(14, 2, t.minute().into());
+        put(17, 2, t.second().into());
+        Some(out)
+    }
+}
+
 impl std::fmt::Display for Timestamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.format(&Rfc3339) {
-            Ok(s) => f.write_str(&s),
-            Err(_) => Err(std::fmt::Error),
-        }
+        let text = self.rfc3339().ok_or(std::fmt::Error)?;
+        f.write_str(std::str::from_utf8(&text).map_err(|_| std::fmt::Error)?)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = self
+            .rfc3339()
+            .ok_or_else(|| serde::ser::Error::custom("a year RFC 3339 cannot write"))?;
+        let text = std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(text)
     }
 }
 
@@ -53,15 +86,36 @@ impl TryFrom<String> for Timestamp {
     }
 }
 
-impl From<Timestamp> for String {
-    fn from(t: Timestamp) -> Self {
-        t.to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printing_matches_rfc_3339_formatting_across_the_four_digit_years() {
+        for seconds in [
+            -62_167_219_200, // 0000-01-01T00:00:00Z
+            -1,
+            0,
+            951_782_400, // 2000-02-29
+            1_775_565_005,
+            4_102_444_799,
+            253_402_300_799, // 9999-12-31T23:59:59Z
+        ] {
+            let t = Timestamp::from_unix(seconds);
+            let expected = t.0.format(&Rfc3339).expect("formats");
+            assert_eq!(t.to_string(), expected);
+            assert_eq!(
+                serde_json::to_value(t).expect("serializes"),
+                serde_json::Value::String(expected)
+            );
+        }
+    }
+
+    #[test]
+    fn a_year_before_zero_is_refused_rather_than_printed_wrongly() {
+        let t = Timestamp::from_unix(-62_167_219_201); // -0001-12-31T23:59:59Z
+        assert!(serde_json::to_value(t).is_err());
+    }
 
     #[test]
     fn timestamps_print_as_utc_with_whole_seconds() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::{header, request::Parts};
 
 use super::RequestContext;
@@ -41,6 +41,10 @@ fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 async fn authenticate(parts: &Parts, app: &App, needed: KeyScope) -> Result<Caller, ApiError> {
+    let ctx = parts.extensions.get::<RequestContext>();
+    if let Some(ctx) = ctx {
+        ctx.note_route(parts.extensions.get::<MatchedPath>());
+    }
     let key = presented_key(parts)?;
     if key.is_empty() {
         return Err(ApiError::AuthenticationRequired);
@@ -54,8 +58,8 @@ async fn authenticate(parts: &Parts, app: &App, needed: KeyScope) -> Result<Call
         .await?
         .filter(|r| r.is_usable(Timestamp::now()))
         .ok_or(ApiError::InvalidApiKey)?;
-    if let Some(ctx) = parts.extensions.get::<RequestContext>() {
-        ctx.set_tenant(record.tenant.as_str());
+    if let Some(ctx) = ctx {
+        ctx.note_tenant(record.tenant.as_str());
     }
     if !record.grants(needed) {
         return Err(ApiError::InsufficientScope(needed.as_str()));

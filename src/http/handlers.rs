@@ -238,13 +238,13 @@ fn parse_gcs(map: Map<String, Value>, key_file: Option<&[u8]>) -> Result<NewConn
 }
 
 /// A created connector as the response to store and send.
-fn created(c: &Connector) -> StoredResponse {
-    StoredResponse {
+fn created(c: &Connector) -> Result<StoredResponse, ApiError> {
+    Ok(StoredResponse {
         status: 201,
-        body: connector_json(c),
+        body: connector_json(c)?,
         location: Some(format!("{BASE}/{}", c.id)),
         etag: Some(c.etag()),
-    }
+    })
 }
 
 /// The query of a create: only `dry_run=true|false`.
@@ -292,7 +292,7 @@ async fn create(
             .map_err(|e| ApiError::Internal(anyhow::anyhow!("reserved id unreadable: {e}")))?;
         app.create_connector(tenant, id, new)
             .await
-            .map(|c| created(&c))
+            .and_then(|c| created(&c))
     })
     .await
 }
@@ -360,7 +360,7 @@ pub async fn get_connector(
         .get_connector(&caller.tenant, &connector_id(&id)?)
         .await?;
     Ok(with_header(
-        json_response(StatusCode::OK, connector_json(&c)),
+        json_response(StatusCode::OK, connector_json(&c)?),
         "etag",
         &c.etag(),
     ))
@@ -438,7 +438,7 @@ pub async fn list_connectors(
     let page = app
         .list_connectors(&caller.tenant, &q.filter, q.cursor.as_deref(), q.limit)
         .await?;
-    let mut r = json_response(StatusCode::OK, connectors_json(&page.items));
+    let mut r = json_response(StatusCode::OK, connectors_json(&page.items)?);
     if let Some(cursor) = &page.next_cursor {
         r = with_header(r, "link", &next_link(&q, cursor));
     }
@@ -590,7 +590,7 @@ pub async fn update_connector(
         .update_connector(&caller.tenant, &id, patch, precondition(&headers))
         .await?;
     Ok(with_header(
-        json_response(StatusCode::OK, connector_json(&c)),
+        json_response(StatusCode::OK, connector_json(&c)?),
         "etag",
         &c.etag(),
     ))

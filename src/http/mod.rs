@@ -2,7 +2,8 @@
 //!
 //! The outermost middleware gives every response an `X-Request-Id`, turns every error
 //! (including axum's own 404/405) into the contract's envelope, and logs one JSON line per
-//! request with its id, tenant, route, status and latency.
+//! request with its id, tenant, route, status and latency. The id, tenant and route are
+//! fields of the request's span, so every other line logged for the request carries them.
 
 mod auth;
 mod extract;
@@ -11,7 +12,7 @@ mod handlers;
 pub mod idempotency;
 mod wire;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -28,47 +29,50 @@ use crate::service::App;
 
 pub use auth::Caller;
 
-/// What the request log line learns while the request runs.
-#[derive(Debug, Default)]
-struct LogFields {
-    tenant: Option<String>,
-    route: Option<String>,
-}
-
 /// Per-request context, in request extensions.
 #[derive(Clone)]
 pub(crate) struct RequestContext {
     pub id: String,
-    log: Arc<Mutex<LogFields>>,
+    span: tracing::Span,
 }
 
 impl RequestContext {
-    pub(crate) fn set_tenant(&self, tenant: &str) {
-        if let Ok(mut f) = self.log.lock() {
-            f.tenant = Some(tenant.to_owned());
+    /// Notes the matched route template. Every endpoint authenticates first and calls
+    /// this, so only unknown routes and methods log no route.
+    pub(crate) fn note_route(&self, route: Option<&MatchedPath>) {
+        if let Some(route) = route {
+            self.span.record("route", route.as_str());
         }
+    }
+
+    /// Notes the tenant whose key was accepted.
+    pub(crate) fn note_tenant(&self, tenant: &str) {
+        self.span.record("tenant", tenant);
     }
 }
 
 /// The service's router: every endpoint of the contract under `/api/v2`.
 pub fn router(app: Arc<App>) -> Router {
     use handlers::*;
-    let api = Router::new()
-        .route("/connectors", get(list_connectors))
-        .route("/connectors/s3", post(create_s3))
-        .route("/connectors/gcs", post(create_gcs))
-        .route("/connectors/azure", post(create_azure))
+    Router::new()
+        .route("/api/v2/connectors", get(list_connectors))
+        .route("/api/v2/connectors/s3", post(create_s3))
+        .route("/api/v2/connectors/gcs", post(create_gcs))
+        .route("/api/v2/connectors/azure", post(create_azure))
         .route(
-            "/connectors/{connector_id}",
+            "/api/v2/connectors/{connector_id}",
             get(get_connector)
                 .patch(update_connector)
                 .delete(delete_connector),
         )
-        .route("/connectors/{connector_id}/test", post(test_connector))
-        .route("/connectors/{connector_id}/browse", post(browse_connector))
-        .route_layer(middleware::from_fn(record_route));
-    Router::new()
-        .nest("/api/v2", api)
+        .route(
+            "/api/v2/connectors/{connector_id}/test",
+            post(test_connector),
+        )
+        .route(
+            "/api/v2/connectors/{connector_id}/browse",
+            post(browse_connector),
+        )
         .fallback(unknown_route)
         .layer(middleware::from_fn(observe))
         .with_state(app)
@@ -78,48 +82,35 @@ async fn unknown_route() -> ApiError {
     ApiError::NotFound("no such route; every path starts with /api/v2/connectors".into())
 }
 
-/// Notes the matched route template for the request log.
-async fn record_route(request: Request, next: Next) -> Response {
-    let path = request.extensions().get::<MatchedPath>();
-    let ctx = request.extensions().get::<RequestContext>();
-    if let (Some(path), Some(Ok(mut f))) = (path, ctx.map(|c| c.log.lock())) {
-        f.route = Some(path.as_str().to_owned());
-    }
-    next.run(request).await
-}
-
 fn new_request_id() -> String {
-    format!("req_{}", ulid::Ulid::new().to_string().to_lowercase())
+    crate::domain::ids::fresh_ulid("req_")
 }
 
 /// Request id, error envelope and access log for every response.
 async fn observe(mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let ctx = RequestContext {
-        id: new_request_id(),
-        log: Arc::default(),
-    };
-    request.extensions_mut().insert(ctx.clone());
+    let id = new_request_id();
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.as_str(),
+        tenant = tracing::field::Empty,
+        route = tracing::field::Empty,
+    );
+    let ctx = RequestContext { id, span };
     let method = request.method().clone();
-    let span = tracing::info_span!("request", request_id = %ctx.id);
-    let response = next.run(request).instrument(span.clone()).await;
+    request.extensions_mut().insert(ctx.clone());
+    let response = next.run(request).instrument(ctx.span.clone()).await;
     let mut response = finish_error(response, &ctx.id);
     if let Ok(v) = HeaderValue::from_str(&ctx.id) {
         response.headers_mut().insert("x-request-id", v);
     }
-    let status = response.status().as_u16();
-    let fields = ctx
-        .log
-        .lock()
-        .map(|f| (f.tenant.clone(), f.route.clone()))
-        .unwrap_or_default();
-    let _entered = span.enter();
+    let _entered = ctx.span.enter();
     tracing::info!(
-        method = %method,
-        route = fields.1.as_deref().unwrap_or("(unmatched)"),
-        tenant = fields.0.as_deref().unwrap_or("-"),
-        status,
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        method = method.as_str(),
+        status = response.status().as_u16(),
+        // Whole microseconds, so the figure prints short (0.078, not 0.07767600000000001).
+        latency_ms =
+            f64::from(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)) / 1000.0,
         "request"
     );
     response

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
+use crate::error::ApiError;
 
 /// Every field of the contract's connector object, always present, plus the masked
 /// `credential_hint` (and a GCS connector's `client_email`).
@@ -84,15 +85,33 @@ fn view(c: &Connector) -> ConnectorView<'_> {
     }
 }
 
+/// Room for one rendered connector (most print 400–600 bytes), so the buffer is
+/// allocated once rather than grown.
+const CONNECTOR_JSON_BYTES: usize = 640;
+
 /// The connector object as JSON text.
-pub fn connector_json(c: &Connector) -> String {
-    serde_json::to_string(&view(c)).unwrap_or_default()
+///
+/// # Errors
+/// Only for a connector whose instants RFC 3339 cannot print (a year outside 0–9999).
+pub fn connector_json(c: &Connector) -> Result<String, ApiError> {
+    let mut out = Vec::with_capacity(CONNECTOR_JSON_BYTES);
+    serde_json::to_writer(&mut out, &view(c)).map_err(unprintable)?;
+    String::from_utf8(out).map_err(unprintable)
 }
 
 /// A list of connectors as one JSON array.
-pub fn connectors_json(items: &[Connector]) -> Vec<u8> {
+///
+/// # Errors
+/// As [`connector_json`].
+pub fn connectors_json(items: &[Connector]) -> Result<Vec<u8>, ApiError> {
     let views: Vec<ConnectorView<'_>> = items.iter().map(view).collect();
-    serde_json::to_vec(&views).unwrap_or_default()
+    let mut out = Vec::with_capacity(2 + items.len() * (CONNECTOR_JSON_BYTES + 1));
+    serde_json::to_writer(&mut out, &views).map_err(unprintable)?;
+    Ok(out)
+}
+
+fn unprintable(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(anyhow::anyhow!("a stored connector cannot be printed: {e}"))
 }
 
 /// A JSON response with the given status and body.

@@ -82,10 +82,7 @@ where
 /// The probe's key: under the export boundary, unique per test.
 fn probe_key(c: &Connector) -> String {
     let base = c.export_base_path.as_ref().map_or("", |p| p.as_str());
-    format!(
-        "{base}.videovector-probe-{}",
-        ulid::Ulid::new().to_string().to_lowercase()
-    )
+    crate::domain::ids::fresh_ulid(&format!("{base}.videovector-probe-"))
 }
 
 async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -> Vec<Check> {

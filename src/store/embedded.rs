@@ -1,11 +1,17 @@
 //! The embedded [`ConnectorStore`]: one redb file, crash-safe (every commit is durable), for
 //! local runs without an AWS account.
+//!
+//! The process holds the file exclusively, so the store also keeps every connector and API
+//! key decoded in memory, updated after each commit: reads never touch the file or decode a
+//! record, and the file is read whole only when the store is opened.
 
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
@@ -28,10 +34,47 @@ const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempote
 /// `<name>` → the service key, 64 hex digits.
 const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_keys");
 
+/// The decoded contents of the `connectors` and `api_keys` tables, as last committed.
+#[derive(Default)]
+struct Mirror {
+    /// Keyed like the table, so a tenant's connectors are one ordered range here too.
+    connectors: BTreeMap<String, Connector>,
+    api_keys: HashMap<String, ApiKeyRecord>,
+}
+
+/// What a committed write changed in the mirrored tables.
+enum Change {
+    Nothing,
+    PutConnector(String, Box<Connector>),
+    RemoveConnector(String),
+    PutApiKey(String, Box<ApiKeyRecord>),
+}
+
+impl Mirror {
+    fn apply(&mut self, change: Change) {
+        match change {
+            Change::Nothing => {}
+            Change::PutConnector(key, c) => {
+                self.connectors.insert(key, *c);
+            }
+            Change::RemoveConnector(key) => {
+                self.connectors.remove(&key);
+            }
+            Change::PutApiKey(hash, k) => {
+                self.api_keys.insert(hash, *k);
+            }
+        }
+    }
+}
+
 /// A redb-backed store; cheap to clone.
 #[derive(Clone)]
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    mirror: Arc<RwLock<Mirror>>,
+    /// Held from a write's start until the mirror shows it, so the mirror applies commits
+    /// in the order redb made them.
+    writer: Arc<Mutex<()>>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -50,11 +93,30 @@ fn connector_key(tenant: &TenantId, id: &ConnectorId) -> String {
     format!("{tenant}/{id}")
 }
 
+/// Every row of `table`, decoded; a row that does not decode is named in the error.
+fn load<T: DeserializeOwned>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+) -> Result<Vec<(String, T)>, StoreError> {
+    let txn = db.begin_read().map_err(unavailable)?;
+    let t = txn.open_table(table).map_err(unavailable)?;
+    let mut out = Vec::new();
+    for row in t.iter().map_err(unavailable)? {
+        let (k, v) = row.map_err(unavailable)?;
+        let key = k.value().to_owned();
+        let value = decode(v.value())
+            .map_err(|e| StoreError::Corrupt(format!("{} row {key:?}: {e}", table.name())))?;
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
 impl EmbeddedStore {
-    /// Opens (or creates) the store file.
+    /// Opens (or creates) the store file and reads its connectors and keys into memory.
     ///
     /// # Errors
-    /// When the file cannot be opened, e.g. another process holds it.
+    /// When the file cannot be opened, e.g. another process holds it, or a stored record
+    /// no longer decodes.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
@@ -63,52 +125,48 @@ impl EmbeddedStore {
         }
         txn.open_table(SERVICE_KEYS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
-        Ok(Self { db: Arc::new(db) })
+        let mirror = Mirror {
+            connectors: load(&db, CONNECTORS)?.into_iter().collect(),
+            api_keys: load(&db, API_KEYS)?.into_iter().collect(),
+        };
+        Ok(Self {
+            db: Arc::new(db),
+            mirror: Arc::new(RwLock::new(mirror)),
+            writer: Arc::default(),
+        })
     }
 
-    /// Runs a write transaction on the blocking pool; the closure's result is committed.
+    /// Runs a write transaction on the blocking pool; the closure's result is committed,
+    /// then its [`Change`] is shown to readers.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&redb::WriteTransaction) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> Result<(T, Change), StoreError> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
+        let (db, mirror, writer) = (
+            Arc::clone(&self.db),
+            Arc::clone(&self.mirror),
+            Arc::clone(&self.writer),
+        );
         tokio::task::spawn_blocking(move || {
+            let _turn = writer.lock().unwrap_or_else(PoisonError::into_inner);
             let txn = db.begin_write().map_err(unavailable)?;
-            let out = f(&txn)?;
+            let (out, change) = f(&txn)?;
             txn.commit().map_err(unavailable)?;
+            mirror
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .apply(change);
             Ok(out)
         })
         .await
         .map_err(unavailable)?
     }
 
-    /// Reads one value. Reads are served from redb's cache and never wait for a writer.
-    fn read_one<T: DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        key: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let t = txn.open_table(table).map_err(unavailable)?;
-        match t.get(key).map_err(unavailable)? {
-            Some(v) => decode(v.value()).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn read_all<T: DeserializeOwned>(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-    ) -> Result<Vec<T>, StoreError> {
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let t = txn.open_table(table).map_err(unavailable)?;
-        let mut out = Vec::new();
-        for row in t.iter().map_err(unavailable)? {
-            let (_, v) = row.map_err(unavailable)?;
-            out.push(decode(v.value())?);
-        }
-        Ok(out)
+    /// Reads the mirror. Readers wait only while a committed change is being applied,
+    /// never for a transaction.
+    fn read<T>(&self, f: impl FnOnce(&Mirror) -> T) -> T {
+        f(&self.mirror.read().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
@@ -124,6 +182,7 @@ impl ConnectorStore for EmbeddedStore {
     async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
+        let record = Box::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             if t.get(key.as_str()).map_err(unavailable)?.is_some() {
@@ -131,7 +190,7 @@ impl ConnectorStore for EmbeddedStore {
             }
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
-            Ok(())
+            Ok(((), Change::PutConnector(key, record)))
         })
         .await
     }
@@ -141,7 +200,8 @@ impl ConnectorStore for EmbeddedStore {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<Option<Connector>, StoreError> {
-        self.read_one(CONNECTORS, &connector_key(tenant, id))
+        let key = connector_key(tenant, id);
+        Ok(self.read(|m| m.connectors.get(&key).cloned()))
     }
 
     async fn list_connectors(
@@ -157,25 +217,25 @@ impl ConnectorStore for EmbeddedStore {
             Some(id) => connector_key(tenant, id),
             None => format!("{tenant}0"),
         };
-        let txn = self.db.begin_read().map_err(unavailable)?;
-        let t = txn.open_table(CONNECTORS).map_err(unavailable)?;
-        let mut items = Vec::new();
-        for row in t
-            .range(start.as_str()..end.as_str())
-            .map_err(unavailable)?
-            .rev()
-        {
-            let (_, v) = row.map_err(unavailable)?;
-            let c: Connector = decode(v.value())?;
-            if !filter.accepts(&c) {
-                continue;
+        Ok(self.read(|m| {
+            let mut items = Vec::new();
+            let matching = m
+                .connectors
+                .range::<str, _>((
+                    Bound::Included(start.as_str()),
+                    Bound::Excluded(end.as_str()),
+                ))
+                .rev()
+                .map(|(_, c)| c)
+                .filter(|c| filter.accepts(c));
+            for c in matching {
+                if items.len() == limit {
+                    return ConnectorPage { items, more: true };
+                }
+                items.push(c.clone());
             }
-            if items.len() == limit {
-                return Ok(ConnectorPage { items, more: true });
-            }
-            items.push(c);
-        }
-        Ok(ConnectorPage { items, more: false })
+            ConnectorPage { items, more: false }
+        }))
     }
 
     async fn replace_connector(
@@ -185,6 +245,7 @@ impl ConnectorStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
+        let record = Box::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             match stored_version(&t, &key)? {
@@ -193,7 +254,7 @@ impl ConnectorStore for EmbeddedStore {
                 Some(_) => {
                     t.insert(key.as_str(), bytes.as_slice())
                         .map_err(unavailable)?;
-                    Ok(())
+                    Ok(((), Change::PutConnector(key, record)))
                 }
             }
         })
@@ -214,7 +275,7 @@ impl ConnectorStore for EmbeddedStore {
                 Some(v) if v != expected_version => Err(StoreError::Conflict),
                 Some(_) => {
                     t.remove(key.as_str()).map_err(unavailable)?;
-                    Ok(())
+                    Ok(((), Change::RemoveConnector(key)))
                 }
             }
         })
@@ -222,27 +283,28 @@ impl ConnectorStore for EmbeddedStore {
     }
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
-        self.read_all(CONNECTORS)
+        Ok(self.read(|m| m.connectors.values().cloned().collect()))
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let hash = key.hash.as_str().to_owned();
         let bytes = encode(key)?;
+        let record = Box::new(key.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(API_KEYS).map_err(unavailable)?;
             t.insert(hash.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
-            Ok(())
+            Ok(((), Change::PutApiKey(hash, record)))
         })
         .await
     }
 
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.read_one(API_KEYS, hash.as_str())
+        Ok(self.read(|m| m.api_keys.get(hash.as_str()).cloned()))
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.read_all(API_KEYS)
+        Ok(self.read(|m| m.api_keys.values().cloned().collect()))
     }
 
     async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
@@ -262,7 +324,7 @@ impl ConnectorStore for EmbeddedStore {
             rec.revoked_at.get_or_insert(at);
             t.insert(hash.as_str(), encode(&rec)?.as_slice())
                 .map_err(unavailable)?;
-            Ok(())
+            Ok(((), Change::PutApiKey(hash, Box::new(rec))))
         })
         .await
     }
@@ -289,7 +351,7 @@ impl ConnectorStore for EmbeddedStore {
                 t.insert(key.as_str(), encode(&record)?.as_slice())
                     .map_err(unavailable)?;
             }
-            Ok(claim)
+            Ok((claim, Change::Nothing))
         })
         .await
     }
@@ -313,7 +375,7 @@ impl ConnectorStore for EmbeddedStore {
             record.expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
             t.insert(key.as_str(), encode(&record)?.as_slice())
                 .map_err(unavailable)?;
-            Ok(())
+            Ok(((), Change::Nothing))
         })
         .await
     }
@@ -327,7 +389,7 @@ impl ConnectorStore for EmbeddedStore {
         self.write(move |txn| {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
             t.remove(key.as_str()).map_err(unavailable)?;
-            Ok(())
+            Ok(((), Change::Nothing))
         })
         .await
     }
@@ -341,14 +403,40 @@ impl ConnectorStore for EmbeddedStore {
                 .map_err(unavailable)?
                 .map(|v| v.value().to_owned());
             match stored {
-                Some(hex) => super::decode_shared_key(Some(&hex)),
+                Some(hex) => Ok((super::decode_shared_key(Some(&hex))?, Change::Nothing)),
                 None => {
                     t.insert(name.as_str(), hex::encode(candidate).as_str())
                         .map_err(unavailable)?;
-                    Ok(candidate)
+                    Ok((candidate, Change::Nothing))
                 }
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_that_no_longer_decodes_is_named_when_the_store_opens() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.redb");
+        drop(EmbeddedStore::open(&path).expect("create"));
+        {
+            let db = Database::create(&path).expect("db");
+            let txn = db.begin_write().expect("txn");
+            txn.open_table(CONNECTORS)
+                .expect("table")
+                .insert("acme/con_broken", b"{not json".as_slice())
+                .expect("insert");
+            txn.commit().expect("commit");
+        }
+        match EmbeddedStore::open(&path) {
+            Err(StoreError::Corrupt(why)) => assert!(why.contains("acme/con_broken"), "{why}"),
+            Err(e) => panic!("expected a corrupt record, got {e}"),
+            Ok(_) => panic!("a corrupt record opened"),
+        }
     }
 }

@@ -129,7 +129,7 @@ impl SecretVault for EmbeddedVault {
         value: &SecretString,
         tags: &SecretTags,
     ) -> Result<SecretRef, VaultError> {
-        let version = ulid::Ulid::new().to_string().to_lowercase();
+        let version = crate::domain::ids::fresh_ulid("");
         let key = row_key(name, &version);
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);

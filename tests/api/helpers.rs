@@ -29,6 +29,21 @@ static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 static LEAKS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 /// How many log lines the suite produced (to show the scan saw something).
 pub static LOG_LINES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Every log line written inside a request, for tests of what a request logs.
+static REQUEST_LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The log lines of the request with this id, parsed, in the order written.
+pub fn logged_for(request_id: &str) -> Vec<Value> {
+    let needle = format!("\"request_id\":\"{request_id}\"");
+    REQUEST_LINES
+        .lock()
+        .map(|lines| lines.clone())
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| l.contains(&needle))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
 
 fn registered() -> Vec<String> {
     SECRETS.lock().map(|s| s.clone()).unwrap_or_default()
@@ -48,6 +63,11 @@ impl std::io::Write for ScanningWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let line = String::from_utf8_lossy(buf);
         LOG_LINES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if line.contains("\"request_id\"")
+            && let Ok(mut lines) = REQUEST_LINES.lock()
+        {
+            lines.push(line.to_string());
+        }
         for s in registered() {
             if line.contains(&s)
                 && let Ok(mut l) = LEAKS.lock()

@@ -12,6 +12,7 @@ mod faults;
 mod gcs_azure;
 mod idempotency;
 mod lambda_events;
+mod logging;
 mod operator;
 mod providers;
 mod restart;

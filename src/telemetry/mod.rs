@@ -1,10 +1,13 @@
 //! Structured JSON logs on stdout (CloudWatch reads them under Lambda), filtered by
-//! `RUST_LOG` (default `info`).
+//! `RUST_LOG` (default `info`), one [`JsonLine`] per event.
 //!
 //! The AWS SDK's debug events print credential identities (the access key id), and the
 //! Google and Azure crates' debug events describe token requests, so all of them (and the
 //! HTTP client under them) are capped at `info` whatever `RUST_LOG` asks for.
 
+mod json_line;
+
+pub use json_line::{JsonLine, JsonMembers};
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
 use tracing_subscriber::fmt::MakeWriter;
@@ -49,10 +52,8 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let layer = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_span_list(false)
+        .fmt_fields(JsonMembers)
+        .event_format(JsonLine)
         .with_writer(writer)
         .with_filter(credential_safe_filter(spec));
     let _ = tracing_subscriber::registry().with(layer).try_init();

@@ -1,0 +1,264 @@
+//! The log line format: one flat JSON object per event, carrying the event's fields and
+//! those of every span it happened in (so each line inside a request has its
+//! `request_id`), written without building an intermediate document.
+
+use std::fmt;
+
+use serde::Serialize;
+use tracing::field::{Field, Visit};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+/// Formats fields as JSON members, `"name":value` separated by commas, without braces:
+/// the pieces a [`JsonLine`] joins into one object.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonMembers;
+
+/// The event format: `{"timestamp":…,"level":…,"target":…,<event fields>,<span fields>}`,
+/// spans outermost first.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JsonLine;
+
+/// Writes `value` as JSON (strings escaped, non-finite numbers as `null`).
+fn write_json<T: Serialize + ?Sized>(out: &mut impl fmt::Write, value: &T) -> fmt::Result {
+    let text = serde_json::to_string(value).map_err(|_| fmt::Error)?;
+    out.write_str(&text)
+}
+
+struct MemberWriter<'a, W> {
+    out: &'a mut W,
+    /// Whether a member precedes the next one, which then needs a comma.
+    after_member: bool,
+    result: fmt::Result,
+}
+
+impl<W: fmt::Write> MemberWriter<'_, W> {
+    fn member<T: Serialize + ?Sized>(&mut self, field: &Field, value: &T) {
+        if self.result.is_err() {
+            return;
+        }
+        let sep = if self.after_member { "," } else { "" };
+        self.after_member = true;
+        self.result = write!(self.out, "{sep}\"{}\":", field.name())
+            .and_then(|()| write_json(self.out, value));
+    }
+}
+
+impl<W: fmt::Write> Visit for MemberWriter<'_, W> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.member(field, &value);
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.member(field, &value);
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.member(field, &value);
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.member(field, &value);
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.member(field, value);
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.member(field, &format_args!("{value:?}"));
+    }
+}
+
+impl<'w> FormatFields<'w> for JsonMembers {
+    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
+        let mut members = MemberWriter {
+            out: &mut writer,
+            after_member: false,
+            result: Ok(()),
+        };
+        fields.record(&mut members);
+        members.result
+    }
+
+    fn add_fields(
+        &self,
+        current: &'w mut FormattedFields<Self>,
+        fields: &tracing::span::Record<'_>,
+    ) -> fmt::Result {
+        let after_member = !current.fields.is_empty();
+        let mut members = MemberWriter {
+            out: &mut current.fields,
+            after_member,
+            result: Ok(()),
+        };
+        fields.record(&mut members);
+        members.result
+    }
+}
+
+impl<S> FormatEvent<S, JsonMembers> for JsonLine
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, JsonMembers>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        writer.write_str("{\"timestamp\":\"")?;
+        SystemTime.format_time(&mut writer)?;
+        write!(writer, "\",\"level\":\"{}\",\"target\":", meta.level())?;
+        write_json(&mut writer, meta.target())?;
+        let mut members = MemberWriter {
+            out: &mut writer,
+            after_member: true,
+            result: Ok(()),
+        };
+        event.record(&mut members);
+        members.result?;
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>()
+                    && !fields.fields.is_empty()
+                {
+                    writer.write_char(',')?;
+                    writer.write_str(&fields.fields)?;
+                }
+            }
+        }
+        writer.write_str("}\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use serde_json::{Value, json};
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Runs `f` under a subscriber with this format and returns the lines it wrote.
+    fn lines_of(f: impl FnOnce()) -> Vec<String> {
+        let buffer = Arc::new(Mutex::new(Vec::<u8>::new()));
+        let sink = Arc::clone(&buffer);
+        let layer = tracing_subscriber::fmt::layer()
+            .fmt_fields(JsonMembers)
+            .event_format(JsonLine)
+            .with_writer(move || Capture(Arc::clone(&sink)));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.lock().expect("buffer").clone();
+        String::from_utf8(bytes)
+            .expect("utf-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    struct Capture(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Capture {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn parsed(line: &str) -> Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+
+    #[test]
+    fn an_event_carries_its_fields_and_those_of_every_enclosing_span() {
+        let lines = lines_of(|| {
+            let request = tracing::info_span!("request", request_id = "req_1");
+            let _r = request.enter();
+            let update = tracing::info_span!("update", connector_id = "con_2", rotated = 3u64);
+            let _u = update.enter();
+            tracing::warn!(status = 409u64, "connector updated");
+        });
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        let line = parsed(&lines[0]);
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["target"], module_path!());
+        assert_eq!(line["message"], "connector updated");
+        assert_eq!(line["status"], 409);
+        assert_eq!(line["request_id"], "req_1");
+        assert_eq!(line["connector_id"], "con_2");
+        assert_eq!(line["rotated"], 3);
+        let stamp = line["timestamp"].as_str().expect("timestamp");
+        let parsed =
+            time::OffsetDateTime::parse(stamp, &time::format_description::well_known::Rfc3339);
+        assert!(parsed.is_ok(), "{stamp}");
+    }
+
+    #[test]
+    fn values_are_escaped_and_typed_as_json() {
+        let awkward = "quote \" backslash \\ newline \n bell \u{7} é";
+        let lines = lines_of(|| {
+            tracing::info!(
+                text = awkward,
+                debug = ?("a\"b", 1),
+                shown = %"tab\there",
+                ratio = 0.5f64,
+                nan = f64::NAN,
+                below = -3i64,
+                ok = true,
+                "message with \"quotes\""
+            );
+        });
+        let line = parsed(&lines[0]);
+        assert_eq!(line["text"], awkward);
+        assert_eq!(line["debug"], "(\"a\\\"b\", 1)");
+        assert_eq!(line["shown"], "tab\there");
+        assert_eq!(line["ratio"], 0.5);
+        assert_eq!(line["nan"], Value::Null);
+        assert_eq!(line["below"], -3);
+        assert_eq!(line["ok"], true);
+        assert_eq!(line["message"], "message with \"quotes\"");
+    }
+
+    #[test]
+    fn fields_recorded_on_a_span_later_join_its_others() {
+        let lines = lines_of(|| {
+            let span = tracing::info_span!(
+                "request",
+                request_id = "req_9",
+                tenant = tracing::field::Empty
+            );
+            let _s = span.enter();
+            tracing::info!("before");
+            span.record("tenant", "acme");
+            tracing::info!("after");
+        });
+        let (before, after) = (parsed(&lines[0]), parsed(&lines[1]));
+        assert_eq!(before.get("tenant"), None);
+        assert_eq!(before["request_id"], "req_9");
+        assert_eq!(
+            (after["request_id"].clone(), after["tenant"].clone()),
+            (json!("req_9"), json!("acme"))
+        );
+    }
+
+    #[test]
+    fn an_event_outside_any_span_has_only_its_own_fields() {
+        let lines = lines_of(|| tracing::error!(code = "x", "alone"));
+        let line = parsed(&lines[0]);
+        let keys: Vec<&str> = line
+            .as_object()
+            .expect("object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 5, "{keys:?}");
+        assert_eq!(line["code"], "x");
+    }
+}

@@ -1,0 +1,70 @@
+//! What a request logs: one access line with its id, tenant, route, status and latency,
+//! and every other line logged while it ran carrying the same id and tenant.
+
+use axum::http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, logged_for, s3_body};
+
+fn the_access_line(lines: &[Value]) -> &Value {
+    let access: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(access.len(), 1, "one access line per request: {lines:?}");
+    access[0]
+}
+
+#[tokio::test]
+async fn a_request_logs_one_access_line_and_its_other_lines_share_its_id_and_tenant() {
+    let t = TestApp::spawn().await;
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/s3",
+            &t.key,
+            &s3_body(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let request_id = r.header("x-request-id").expect("request id");
+    let lines = logged_for(request_id);
+
+    let access = the_access_line(&lines);
+    assert_eq!(access["level"], "INFO");
+    assert_eq!(access["method"], "POST");
+    assert_eq!(access["route"], "/api/v2/connectors/s3");
+    assert_eq!(access["tenant"], "acme");
+    assert_eq!(access["status"], 201);
+    assert!(access["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert!(access["timestamp"].is_string());
+
+    let created = lines
+        .iter()
+        .find(|l| l["message"] == "connector created")
+        .unwrap_or_else(|| panic!("no creation line: {lines:?}"));
+    assert_eq!(created["tenant"], "acme");
+    assert_eq!(created["connector_id"], r.json()["connector_id"]);
+    assert_eq!(created["provider"], "s3");
+}
+
+#[tokio::test]
+async fn a_refused_key_logs_the_route_but_no_tenant() {
+    let t = TestApp::spawn().await;
+    let r = t.get("/api/v2/connectors", "vv_not_a_real_key").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let lines = logged_for(r.header("x-request-id").expect("request id"));
+    let access = the_access_line(&lines);
+    assert_eq!(access["route"], "/api/v2/connectors");
+    assert_eq!(access["status"], 401);
+    assert_eq!(access.get("tenant"), None);
+}
+
+#[tokio::test]
+async fn an_unknown_route_logs_its_status_without_a_route() {
+    let t = TestApp::spawn().await;
+    let r = t.get("/api/v2/nowhere", &t.key).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let lines = logged_for(r.header("x-request-id").expect("request id"));
+    let access = the_access_line(&lines);
+    assert_eq!(access["status"], 404);
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access.get("route"), None);
+}
