@@ -2,7 +2,7 @@
 //! hello-world served the same way on the same machine.
 //!
 //! `cargo bench --bench read_path` seeds 1,000 connectors through the API, serves the real
-//! router and two baselines on loopback, and drives each with keep-alive HTTP/1.1
+//! router and three baselines on loopback, and drives each with keep-alive HTTP/1.1
 //! connections: one connection for latency, then many for throughput, the targets taking
 //! turns in rounds. It first times each router in process, without a socket. Under
 //! `cargo test` (no `--bench` argument) it runs a short smoke pass with a few connectors.
@@ -265,6 +265,24 @@ async fn start_servers(
         .await?
         .to_bytes();
 
+    let one = router
+        .clone()
+        .oneshot(authorized(
+            &format!("/api/v2/connectors/{last_id}"),
+            &api_key,
+        ))
+        .await?;
+    let one_headers = one.headers().clone();
+    let one_body = one.into_body().collect().await?.to_bytes();
+    let canned_one = Router::new().route(
+        "/",
+        get(move || {
+            let headers = one_headers.clone();
+            let body = one_body.clone();
+            async move { (headers, body) }
+        }),
+    );
+
     let hello = Router::new().route("/", get(|| async { "Hello, World!" }));
     let same_bytes = listed.clone();
     let canned = Router::new().route(
@@ -291,6 +309,7 @@ async fn start_servers(
     ];
     let hello_addr = serve(hello).await?;
     let canned_addr = serve(canned).await?;
+    let canned_one_addr = serve(canned_one).await?;
     let api_addr = serve(router).await?;
     let with_key = |label: &str, path: String| Target {
         label: label.to_owned(),
@@ -309,6 +328,12 @@ async fn start_servers(
             "GET /api/v2/connectors/{id}",
             format!("/api/v2/connectors/{last_id}"),
         ),
+        Target {
+            label: "axum, same bytes and headers as {id}".into(),
+            addr: canned_one_addr,
+            path: "/".into(),
+            api_key: None,
+        },
         with_key(
             "GET /api/v2/connectors?limit=20",
             "/api/v2/connectors?limit=20".into(),

@@ -55,7 +55,13 @@ pub struct KeyHash(String);
 
 impl KeyHash {
     pub fn of(plaintext: &str) -> Self {
-        Self(hex::encode(Sha256::digest(plaintext.as_bytes())))
+        let mut text = [0u8; 64];
+        // 32 bytes always fill 64 hex digits, so neither step can fail.
+        let hex = hex::encode_to_slice(Sha256::digest(plaintext.as_bytes()), &mut text)
+            .ok()
+            .and_then(|()| std::str::from_utf8(&text).ok())
+            .unwrap_or_default();
+        Self(hex.to_owned())
     }
 
     pub fn as_str(&self) -> &str {
@@ -153,6 +159,14 @@ mod tests {
         assert!(!looks_like_key(
             "sk_test_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
         ));
+    }
+
+    #[test]
+    fn a_key_hashes_to_the_lowercase_hex_of_its_sha_256_as_stored_keys_do() {
+        assert_eq!(
+            KeyHash::of("abc").as_str(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

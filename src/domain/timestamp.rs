@@ -43,22 +43,38 @@ impl Timestamp {
     /// formatting machinery (every connector rendered prints three of these). `None` for
     /// a year RFC 3339 cannot write (it has four-digit years only).
     fn rfc3339(self) -> Option<[u8; 20]> {
-        let t = self.0;
-        let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let mut out = *b"0000-00-00T00:00:00Z";
-        let mut put = |at: usize, width: usize, mut value: u16| {
-            for slot in out[at..at + width].iter_mut().rev() {
-                *slot = b'0' + (value % 10) as u8;
-                value /= 10;
-            }
-        };
-        put(0, 4, year);
-        put(5, 2, u8::from(t.month()).into());
-        put(8, 2, t.day().into());
-        put(11, 2, t.hour().into());
-        put(14, 2, t.minute().into());
-        put(17, 2, t.second().into());
+        put_date_time(self.0, &mut out)?;
         Some(out)
+    }
+}
+
+/// `t` (UTC) as RFC 3339 with microseconds, `YYYY-MM-DDTHH:MM:SS.ffffffZ`, written from its
+/// parts: the log lines' timestamp. `None` for a year RFC 3339 cannot write.
+pub fn rfc3339_micros(t: OffsetDateTime) -> Option<[u8; 27]> {
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    put_date_time(t, &mut out)?;
+    put_digits(&mut out[20..26], t.microsecond());
+    Some(out)
+}
+
+/// Writes `t`'s `YYYY-MM-DDTHH:MM:SS` over the digits of the template `out` starts with.
+fn put_date_time(t: OffsetDateTime, out: &mut [u8]) -> Option<()> {
+    let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    put_digits(&mut out[0..4], year.into());
+    put_digits(&mut out[5..7], u8::from(t.month()).into());
+    put_digits(&mut out[8..10], t.day().into());
+    put_digits(&mut out[11..13], t.hour().into());
+    put_digits(&mut out[14..16], t.minute().into());
+    put_digits(&mut out[17..19], t.second().into());
+    Some(())
+}
+
+/// Writes `value`'s last `slots.len()` decimal digits, zero-padded, into `slots`.
+fn put_digits(slots: &mut [u8], mut value: u32) {
+    for slot in slots.iter_mut().rev() {
+        *slot = b'0' + (value % 10) as u8;
+        value /= 10;
     }
 }
 
@@ -108,6 +124,28 @@ mod tests {
                 serde_json::to_value(t).expect("serializes"),
                 serde_json::Value::String(expected)
             );
+        }
+    }
+
+    #[test]
+    fn microsecond_printing_matches_rfc_3339_formatting_to_the_microsecond() {
+        for (seconds, micros) in [
+            (0, 0),
+            (951_782_400, 7),
+            (1_775_565_005, 654_100),
+            (4_102_444_799, 999_999),
+        ] {
+            let t = OffsetDateTime::from_unix_timestamp(seconds)
+                .expect("in range")
+                .replace_microsecond(micros)
+                .expect("a microsecond");
+            let printed = rfc3339_micros(t).expect("prints");
+            let expected = t.format(&Rfc3339).expect("formats");
+            // `time` drops trailing zeros of the fraction; the log keeps all six digits.
+            let reparsed =
+                OffsetDateTime::parse(std::str::from_utf8(&printed).expect("ascii"), &Rfc3339);
+            assert_eq!(reparsed.expect("parses"), t, "{expected}");
+            assert_eq!(&printed[..19], &expected.as_bytes()[..19]);
         }
     }
 

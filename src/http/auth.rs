@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::{header, request::Parts};
 
-use super::RequestContext;
 use crate::domain::apikey::{KeyHash, KeyScope, looks_like_key};
 use crate::domain::ids::TenantId;
 use crate::domain::timestamp::Timestamp;
 use crate::error::ApiError;
 use crate::service::App;
+use crate::telemetry;
 
 /// The authenticated account and key.
 #[derive(Debug, Clone)]
@@ -41,9 +41,9 @@ fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
 }
 
 async fn authenticate(parts: &Parts, app: &App, needed: KeyScope) -> Result<Caller, ApiError> {
-    let ctx = parts.extensions.get::<RequestContext>();
-    if let Some(ctx) = ctx {
-        ctx.note_route(parts.extensions.get::<MatchedPath>());
+    // Every endpoint authenticates first, so only unknown routes and methods log no route.
+    if let Some(route) = parts.extensions.get::<MatchedPath>() {
+        telemetry::note_route(route.as_str());
     }
     let key = presented_key(parts)?;
     if key.is_empty() {
@@ -58,15 +58,13 @@ async fn authenticate(parts: &Parts, app: &App, needed: KeyScope) -> Result<Call
         .await?
         .filter(|r| r.is_usable(Timestamp::now()))
         .ok_or(ApiError::InvalidApiKey)?;
-    if let Some(ctx) = ctx {
-        ctx.note_tenant(record.tenant.as_str());
-    }
+    telemetry::note_tenant(record.tenant.as_str());
     if !record.grants(needed) {
         return Err(ApiError::InsufficientScope(needed.as_str()));
     }
     Ok(Caller {
-        tenant: record.tenant,
-        key_id: record.key_id,
+        tenant: record.tenant.clone(),
+        key_id: record.key_id.clone(),
     })
 }
 

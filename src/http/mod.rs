@@ -3,7 +3,8 @@
 //! The outermost middleware gives every response an `X-Request-Id`, turns every error
 //! (including axum's own 404/405) into the contract's envelope, and logs one JSON line per
 //! request with its id, tenant, route, status and latency. The id, tenant and route are
-//! fields of the request's span, so every other line logged for the request carries them.
+//! the request's [`crate::telemetry::RequestFields`], so every other line logged for the
+//! request carries them too.
 
 mod auth;
 mod extract;
@@ -17,39 +18,16 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tracing::Instrument;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::service::App;
 
 pub use auth::Caller;
-
-/// Per-request context, in request extensions.
-#[derive(Clone)]
-pub(crate) struct RequestContext {
-    pub id: String,
-    span: tracing::Span,
-}
-
-impl RequestContext {
-    /// Notes the matched route template. Every endpoint authenticates first and calls
-    /// this, so only unknown routes and methods log no route.
-    pub(crate) fn note_route(&self, route: Option<&MatchedPath>) {
-        if let Some(route) = route {
-            self.span.record("route", route.as_str());
-        }
-    }
-
-    /// Notes the tenant whose key was accepted.
-    pub(crate) fn note_tenant(&self, tenant: &str) {
-        self.span.record("tenant", tenant);
-    }
-}
 
 /// The service's router: every endpoint of the contract under `/api/v2`.
 pub fn router(app: Arc<App>) -> Router {
@@ -87,33 +65,31 @@ fn new_request_id() -> String {
 }
 
 /// Request id, error envelope and access log for every response.
-async fn observe(mut request: Request, next: Next) -> Response {
-    let started = Instant::now();
+async fn observe(request: Request, next: Next) -> Response {
     let id = new_request_id();
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.as_str(),
-        tenant = tracing::field::Empty,
-        route = tracing::field::Empty,
-    );
-    let ctx = RequestContext { id, span };
-    let method = request.method().clone();
-    request.extensions_mut().insert(ctx.clone());
-    let response = next.run(request).instrument(ctx.span.clone()).await;
-    let mut response = finish_error(response, &ctx.id);
-    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
-        response.headers_mut().insert("x-request-id", v);
-    }
-    let _entered = ctx.span.enter();
-    tracing::info!(
-        method = method.as_str(),
-        status = response.status().as_u16(),
-        // Whole microseconds, so the figure prints short (0.078, not 0.07767600000000001).
-        latency_ms =
-            f64::from(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX)) / 1000.0,
-        "request"
-    );
-    response
+    // An id is ASCII, so it always makes a header value.
+    let header = HeaderValue::from_str(&id).ok();
+    crate::telemetry::in_request(id, async move {
+        let started = Instant::now();
+        let method = request.method().clone();
+        let response = next.run(request).await;
+        let shown_id = header.as_ref().and_then(|v| v.to_str().ok());
+        let mut response = finish_error(response, shown_id.unwrap_or_default());
+        if let Some(v) = header {
+            response.headers_mut().insert("x-request-id", v);
+        }
+        tracing::info!(
+            method = method.as_str(),
+            status = response.status().as_u16(),
+            // Whole microseconds, so the figure prints short (0.078, not 0.07767600000000001).
+            latency_ms =
+                f64::from(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX))
+                    / 1000.0,
+            "request"
+        );
+        response
+    })
+    .await
 }
 
 /// Renders the envelope of an [`ApiError`], or wraps an error response that some layer

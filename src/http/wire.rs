@@ -1,5 +1,7 @@
 //! The connector object as the contract shows it, and JSON response helpers.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -103,8 +105,8 @@ pub fn connector_json(c: &Connector) -> Result<String, ApiError> {
 ///
 /// # Errors
 /// As [`connector_json`].
-pub fn connectors_json(items: &[Connector]) -> Result<Vec<u8>, ApiError> {
-    let views: Vec<ConnectorView<'_>> = items.iter().map(view).collect();
+pub fn connectors_json(items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
+    let views: Vec<ConnectorView<'_>> = items.iter().map(|c| view(c)).collect();
     let mut out = Vec::with_capacity(2 + items.len() * (CONNECTOR_JSON_BYTES + 1));
     serde_json::to_writer(&mut out, &views).map_err(unprintable)?;
     Ok(out)

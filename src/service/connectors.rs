@@ -1,6 +1,8 @@
 //! Connector records and their credentials, kept consistent: the secret is written before
 //! the record that points at it, and removed after the record stops being visible.
 
+use std::sync::Arc;
+
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -113,7 +115,7 @@ struct ListCursor {
 
 /// One page of connectors and the cursor of the next, if any.
 pub struct ListOutcome {
-    pub items: Vec<Connector>,
+    pub items: Vec<Arc<Connector>>,
     pub next_cursor: Option<String>,
 }
 
@@ -130,7 +132,7 @@ impl App {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Connector, ApiError> {
+    ) -> Result<Arc<Connector>, ApiError> {
         self.store
             .get_connector(tenant, id)
             .await?
@@ -198,7 +200,10 @@ impl App {
             Err(err) => {
                 self.discard_secret_version(&secret).await;
                 match err {
-                    StoreError::Conflict => self.get_connector(tenant, &connector.id).await,
+                    StoreError::Conflict => self
+                        .get_connector(tenant, &connector.id)
+                        .await
+                        .map(Arc::unwrap_or_clone),
                     other => Err(other.into()),
                 }
             }
@@ -313,7 +318,7 @@ impl App {
                 // A failed reply does not mean a failed write: look before undoing anything.
                 Err(StoreError::Unavailable(e)) => match self.store.get_connector(tenant, id).await
                 {
-                    Ok(Some(stored)) if stored == next => Ok(()),
+                    Ok(Some(stored)) if *stored == next => Ok(()),
                     Ok(_) => Err(StoreError::Unavailable(e)),
                     // Unknown outcome: keep both versions; the record names one of them.
                     Err(_) => return Err(StoreError::Unavailable(e).into()),
@@ -446,7 +451,7 @@ impl App {
     ) -> Result<Connector, ApiError> {
         for _ in 0..WRITE_ATTEMPTS {
             let current = self.get_connector(tenant, id).await?;
-            let mut next = current.clone();
+            let mut next = Connector::clone(&current);
             change(&mut next);
             next.version = current.version + 1;
             match self.store.replace_connector(&next, current.version).await {

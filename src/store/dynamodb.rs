@@ -10,6 +10,7 @@
 //! | service key | `SERVICE` | `KEY#<name>` |
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -214,10 +215,10 @@ impl ConnectorStore for DynamoStore {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Option<Connector>, StoreError> {
+    ) -> Result<Option<Arc<Connector>>, StoreError> {
         self.get_item(tenant_pk(tenant), connector_sk(id))
             .await?
-            .map(from_item)
+            .map(|item| from_item(item).map(Arc::new))
             .transpose()
     }
 
@@ -257,7 +258,7 @@ impl ConnectorStore for DynamoStore {
                 if items.len() == limit {
                     return Ok(ConnectorPage { items, more: true });
                 }
-                items.push(c);
+                items.push(Arc::new(c));
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -343,10 +344,10 @@ impl ConnectorStore for DynamoStore {
         Ok(())
     }
 
-    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         self.get_item(key_pk(hash.as_str()), "KEY".into())
             .await?
-            .map(from_item)
+            .map(|item| from_item(item).map(Arc::new))
             .transpose()
     }
 

@@ -38,16 +38,17 @@ const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_
 #[derive(Default)]
 struct Mirror {
     /// Keyed like the table, so a tenant's connectors are one ordered range here too.
-    connectors: BTreeMap<String, Connector>,
-    api_keys: HashMap<String, ApiKeyRecord>,
+    /// Shared with readers, who get a reference count rather than a copy.
+    connectors: BTreeMap<String, Arc<Connector>>,
+    api_keys: HashMap<String, Arc<ApiKeyRecord>>,
 }
 
 /// What a committed write changed in the mirrored tables.
 enum Change {
     Nothing,
-    PutConnector(String, Box<Connector>),
+    PutConnector(String, Arc<Connector>),
     RemoveConnector(String),
-    PutApiKey(String, Box<ApiKeyRecord>),
+    PutApiKey(String, Arc<ApiKeyRecord>),
 }
 
 impl Mirror {
@@ -55,13 +56,13 @@ impl Mirror {
         match change {
             Change::Nothing => {}
             Change::PutConnector(key, c) => {
-                self.connectors.insert(key, *c);
+                self.connectors.insert(key, c);
             }
             Change::RemoveConnector(key) => {
                 self.connectors.remove(&key);
             }
             Change::PutApiKey(hash, k) => {
-                self.api_keys.insert(hash, *k);
+                self.api_keys.insert(hash, k);
             }
         }
     }
@@ -182,7 +183,7 @@ impl ConnectorStore for EmbeddedStore {
     async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
-        let record = Box::new(connector.clone());
+        let record = Arc::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             if t.get(key.as_str()).map_err(unavailable)?.is_some() {
@@ -199,7 +200,7 @@ impl ConnectorStore for EmbeddedStore {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Option<Connector>, StoreError> {
+    ) -> Result<Option<Arc<Connector>>, StoreError> {
         let key = connector_key(tenant, id);
         Ok(self.read(|m| m.connectors.get(&key).cloned()))
     }
@@ -232,7 +233,7 @@ impl ConnectorStore for EmbeddedStore {
                 if items.len() == limit {
                     return ConnectorPage { items, more: true };
                 }
-                items.push(c.clone());
+                items.push(Arc::clone(c));
             }
             ConnectorPage { items, more: false }
         }))
@@ -245,7 +246,7 @@ impl ConnectorStore for EmbeddedStore {
     ) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
-        let record = Box::new(connector.clone());
+        let record = Arc::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             match stored_version(&t, &key)? {
@@ -283,13 +284,13 @@ impl ConnectorStore for EmbeddedStore {
     }
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
-        Ok(self.read(|m| m.connectors.values().cloned().collect()))
+        Ok(self.read(|m| m.connectors.values().map(|c| c.as_ref().clone()).collect()))
     }
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let hash = key.hash.as_str().to_owned();
         let bytes = encode(key)?;
-        let record = Box::new(key.clone());
+        let record = Arc::new(key.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(API_KEYS).map_err(unavailable)?;
             t.insert(hash.as_str(), bytes.as_slice())
@@ -299,12 +300,12 @@ impl ConnectorStore for EmbeddedStore {
         .await
     }
 
-    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         Ok(self.read(|m| m.api_keys.get(hash.as_str()).cloned()))
     }
 
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        Ok(self.read(|m| m.api_keys.values().cloned().collect()))
+        Ok(self.read(|m| m.api_keys.values().map(|k| k.as_ref().clone()).collect()))
     }
 
     async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
@@ -324,7 +325,7 @@ impl ConnectorStore for EmbeddedStore {
             rec.revoked_at.get_or_insert(at);
             t.insert(hash.as_str(), encode(&rec)?.as_slice())
                 .map_err(unavailable)?;
-            Ok(((), Change::PutApiKey(hash, Box::new(rec))))
+            Ok(((), Change::PutApiKey(hash, Arc::new(rec))))
         })
         .await
     }

@@ -6,6 +6,8 @@ pub mod embedded;
 pub mod secrets_manager;
 pub mod vault;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -34,7 +36,7 @@ pub enum StoreError {
 /// One page of a tenant's connectors, newest first.
 #[derive(Debug, Clone)]
 pub struct ConnectorPage {
-    pub items: Vec<Connector>,
+    pub items: Vec<Arc<Connector>>,
     /// Set when more matching connectors follow the last item.
     pub more: bool,
 }
@@ -93,7 +95,7 @@ pub trait ConnectorStore: Send + Sync {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Option<Connector>, StoreError>;
+    ) -> Result<Option<Arc<Connector>>, StoreError>;
     /// Connectors of `tenant` older than `after` (newest first), at most `limit`.
     async fn list_connectors(
         &self,
@@ -120,7 +122,7 @@ pub trait ConnectorStore: Send + Sync {
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError>;
 
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
-    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+    async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError>;
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked; `NotFound` if no key has that id.
     async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError>;

@@ -1,15 +1,16 @@
-//! The log line format: one flat JSON object per event, carrying the event's fields and
-//! those of every span it happened in (so each line inside a request has its
-//! `request_id`), written without building an intermediate document.
+//! The log line format: one flat JSON object per event, carrying the event's fields, those
+//! of every span it happened in, and those of the request it was logged for (so each line
+//! inside a request has its `request_id`), written without building an intermediate
+//! document.
 
 use std::fmt;
 
+use crate::domain::timestamp::rfc3339_micros;
 use serde::Serialize;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
@@ -18,13 +19,16 @@ use tracing_subscriber::registry::LookupSpan;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonMembers;
 
-/// The event format: `{"timestamp":…,"level":…,"target":…,<event fields>,<span fields>}`,
-/// spans outermost first.
+/// The event format: `{"timestamp":…,"level":…,"target":…,<event fields>,<span fields>,
+/// <request fields>}`, spans outermost first; see [`super::request`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLine;
 
 /// Writes `value` as JSON (strings escaped, non-finite numbers as `null`).
-fn write_json<T: Serialize + ?Sized>(out: &mut impl fmt::Write, value: &T) -> fmt::Result {
+pub(super) fn write_json<T: Serialize + ?Sized>(
+    out: &mut impl fmt::Write,
+    value: &T,
+) -> fmt::Result {
     let text = serde_json::to_string(value).map_err(|_| fmt::Error)?;
     out.write_str(&text)
 }
@@ -107,8 +111,9 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let meta = event.metadata();
+        let now = rfc3339_micros(time::OffsetDateTime::now_utc()).ok_or(fmt::Error)?;
         writer.write_str("{\"timestamp\":\"")?;
-        SystemTime.format_time(&mut writer)?;
+        writer.write_str(std::str::from_utf8(&now).map_err(|_| fmt::Error)?)?;
         write!(writer, "\",\"level\":\"{}\",\"target\":", meta.level())?;
         write_json(&mut writer, meta.target())?;
         let mut members = MemberWriter {
@@ -129,6 +134,7 @@ where
                 }
             }
         }
+        super::request::with_current(|r| r.write_members(&mut writer)).unwrap_or(Ok(()))?;
         writer.write_str("}\n")
     }
 }
@@ -245,6 +251,65 @@ mod tests {
         assert_eq!(
             (after["request_id"].clone(), after["tenant"].clone()),
             (json!("req_9"), json!("acme"))
+        );
+    }
+
+    /// Runs `request` to completion on a runtime of its own.
+    fn block_on(request: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(request);
+    }
+
+    #[test]
+    fn lines_inside_a_request_carry_its_id_then_its_route_and_tenant_once_noted() {
+        let lines = lines_of(|| {
+            block_on(crate::telemetry::in_request("req_7".into(), async {
+                tracing::info!("arrived");
+                crate::telemetry::note_route("/api/v2/connectors/{connector_id}");
+                crate::telemetry::note_tenant("acme");
+                crate::telemetry::note_tenant("someone-else");
+                tokio::task::yield_now().await;
+                tracing::info!(status = 200u64, "request");
+            }));
+            tracing::info!("after the request");
+        });
+        let (arrived, done, after) = (parsed(&lines[0]), parsed(&lines[1]), parsed(&lines[2]));
+        assert_eq!(arrived["request_id"], "req_7");
+        assert_eq!((arrived.get("tenant"), arrived.get("route")), (None, None));
+        assert_eq!(done["request_id"], "req_7");
+        assert_eq!(done["tenant"], "acme", "the first tenant noted stands");
+        assert_eq!(done["route"], "/api/v2/connectors/{connector_id}");
+        assert_eq!(done["status"], 200);
+        assert_eq!(after.get("request_id"), None);
+    }
+
+    #[test]
+    fn two_requests_on_one_thread_keep_their_own_ids() {
+        let lines = lines_of(|| {
+            block_on(async {
+                let first = crate::telemetry::in_request("req_a".into(), async {
+                    tokio::task::yield_now().await;
+                    tracing::info!(which = "a", "done");
+                });
+                let second = crate::telemetry::in_request("req_b".into(), async {
+                    tokio::task::yield_now().await;
+                    tracing::info!(which = "b", "done");
+                });
+                tokio::join!(first, second);
+            });
+        });
+        let mut ids: Vec<(String, String)> = lines
+            .iter()
+            .map(|l| parsed(l))
+            .map(|l| (l["which"].to_string(), l["request_id"].to_string()))
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [("a", "req_a"), ("b", "req_b")]
+                .map(|(w, id)| (json!(w).to_string(), json!(id).to_string()))
         );
     }
 

@@ -90,7 +90,7 @@ impl ConnectorStore for FaultyStore {
         &self,
         t: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Option<Connector>, StoreError> {
+    ) -> Result<Option<Arc<Connector>>, StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,
@@ -135,7 +135,7 @@ impl ConnectorStore for FaultyStore {
     async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
         self.inner.put_api_key(k).await
     }
-    async fn find_api_key(&self, h: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+    async fn find_api_key(&self, h: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,

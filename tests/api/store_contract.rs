@@ -90,8 +90,9 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         p.store
             .get_connector(&tenant("acme"), &id)
             .await
-            .expect("get"),
-        Some(c.clone())
+            .expect("get")
+            .as_deref(),
+        Some(&c)
     );
     assert!(matches!(
         p.store.insert_connector(&c).await,
@@ -194,7 +195,7 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
         .await
         .expect("find")
         .expect("present");
-    assert_eq!(found, key.record);
+    assert_eq!(*found, key.record);
     assert_eq!(
         p.store.list_api_keys().await.expect("list"),
         vec![key.record.clone()]

@@ -1,0 +1,68 @@
+//! The request a log line is written for: its id, and once known its tenant and route.
+//!
+//! They live in a task-local for the duration of the request rather than on a tracing
+//! span, so a request pays for no span (created, formatted, entered on every poll, closed)
+//! while every line logged in its task still carries them. [`super::JsonLine`] adds them.
+
+use std::cell::OnceCell;
+use std::future::Future;
+
+tokio::task_local! {
+    static CURRENT: RequestFields;
+}
+
+/// What every line of one request carries.
+#[derive(Debug)]
+pub struct RequestFields {
+    id: String,
+    tenant: OnceCell<String>,
+    route: OnceCell<String>,
+}
+
+impl RequestFields {
+    fn new(id: String) -> Self {
+        Self {
+            id,
+            tenant: OnceCell::new(),
+            route: OnceCell::new(),
+        }
+    }
+
+    /// The members to append to a JSON line: `"request_id":…` and, when known, `"tenant":…`
+    /// and `"route":…`, each preceded by a comma.
+    pub(super) fn write_members(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
+        member(out, "request_id", &self.id)?;
+        if let Some(tenant) = self.tenant.get() {
+            member(out, "tenant", tenant)?;
+        }
+        if let Some(route) = self.route.get() {
+            member(out, "route", route)?;
+        }
+        Ok(())
+    }
+}
+
+fn member(out: &mut impl std::fmt::Write, name: &str, value: &str) -> std::fmt::Result {
+    write!(out, ",\"{name}\":")?;
+    super::json_line::write_json(out, value)
+}
+
+/// Runs `request` with `id` as the request id of every line it logs.
+pub async fn in_request<F: Future>(id: String, request: F) -> F::Output {
+    CURRENT.scope(RequestFields::new(id), request).await
+}
+
+/// Notes the tenant whose key was accepted; the first note of a request stands.
+pub fn note_tenant(tenant: &str) {
+    let _ = CURRENT.try_with(|r| r.tenant.set(tenant.to_owned()));
+}
+
+/// Notes the route template the request matched; the first note of a request stands.
+pub fn note_route(route: &str) {
+    let _ = CURRENT.try_with(|r| r.route.set(route.to_owned()));
+}
+
+/// Calls `f` with the current request's fields, if a request is running on this task.
+pub(super) fn with_current<R>(f: impl FnOnce(&RequestFields) -> R) -> Option<R> {
+    CURRENT.try_with(f).ok()
+}
