@@ -13,7 +13,8 @@ use super::auth::{Admin, Read, Write};
 use super::extract::{FormValue, JsonObject, MultipartForm, OptionalJsonObject};
 use super::fields::Fields;
 use super::idempotency::{self, IdempotencyKey, fingerprint};
-use super::wire::{connector_json, connectors_json, json_response, with_header};
+use super::rendered;
+use super::wire::{connector_json, json_response, with_header};
 use crate::domain::connector::{Connector, ListFilter, Location};
 use crate::domain::credentials::{
     AzureCredentials, Credentials, GcsServiceAccount, S3Credentials, parse_client_secret,
@@ -360,7 +361,7 @@ pub async fn get_connector(
         .get_connector(&caller.tenant, &connector_id(&id)?)
         .await?;
     Ok(with_header(
-        json_response(StatusCode::OK, connector_json(&c)?),
+        json_response(StatusCode::OK, rendered::connector(&c)?),
         "etag",
         &c.etag(),
     ))
@@ -438,7 +439,7 @@ pub async fn list_connectors(
     let page = app
         .list_connectors(&caller.tenant, &q.filter, q.cursor.as_deref(), q.limit)
         .await?;
-    let mut r = json_response(StatusCode::OK, connectors_json(&page.items)?);
+    let mut r = json_response(StatusCode::OK, rendered::list(&page.items)?);
     if let Some(cursor) = &page.next_cursor {
         r = with_header(r, "link", &next_link(&q, cursor));
     }

@@ -11,6 +11,7 @@ mod extract;
 mod fields;
 mod handlers;
 pub mod idempotency;
+mod rendered;
 mod wire;
 
 use std::sync::Arc;

@@ -1,7 +1,5 @@
 //! The connector object as the contract shows it, and JSON response helpers.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -99,17 +97,6 @@ pub fn connector_json(c: &Connector) -> Result<String, ApiError> {
     let mut out = Vec::with_capacity(CONNECTOR_JSON_BYTES);
     serde_json::to_writer(&mut out, &view(c)).map_err(unprintable)?;
     String::from_utf8(out).map_err(unprintable)
-}
-
-/// A list of connectors as one JSON array.
-///
-/// # Errors
-/// As [`connector_json`].
-pub fn connectors_json(items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
-    let views: Vec<ConnectorView<'_>> = items.iter().map(|c| view(c)).collect();
-    let mut out = Vec::with_capacity(2 + items.len() * (CONNECTOR_JSON_BYTES + 1));
-    serde_json::to_writer(&mut out, &views).map_err(unprintable)?;
-    Ok(out)
 }
 
 fn unprintable(e: impl std::fmt::Display) -> ApiError {

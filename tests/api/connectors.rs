@@ -229,6 +229,10 @@ async fn patch_changes_mutable_fields_and_bumps_the_etag(t: TestApp) {
         "/api/v2/connectors/{}",
         c["connector_id"].as_str().expect("id")
     );
+    // Read before the change, twice, as a client polling it would.
+    for _ in 0..2 {
+        assert_eq!(t.get(&path, &t.key).await.json()["name"], c["name"]);
+    }
     let patch = json!({"name": "Renamed", "scopes": ["export"], "export_base_path": null, "import_mode": "new_only", "status": "disabled", "region": "eu-west-1"});
     let r = t.json(Method::PATCH, &path, &t.key, &patch).await;
     assert_eq!(
@@ -250,6 +254,13 @@ async fn patch_changes_mutable_fields_and_bumps_the_etag(t: TestApp) {
     assert_eq!(u["export_base_path"], Value::Null);
     assert_eq!(u["scopes"], json!(["export"]));
     assert_eq!(t.get(&path, &t.key).await.json(), u);
+    let listed = t.get("/api/v2/connectors", &t.key).await.json();
+    let in_list = listed.as_array().and_then(|items| {
+        items
+            .iter()
+            .find(|i| i["connector_id"] == u["connector_id"])
+    });
+    assert_eq!(in_list, Some(&u));
 }
 
 async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t: TestApp) {

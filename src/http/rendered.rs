@@ -1,0 +1,191 @@
+//! Connectors' JSON kept beside the shared record it was rendered from, so that a record
+//! read again unchanged is not rendered again.
+//!
+//! The embedded store hands out the same `Arc` for a record until a write replaces it, so
+//! the same allocation means the same content: an entry serves only the very record it was
+//! made from (`Arc::ptr_eq`), and holding that record keeps its address from being reused.
+//! A record no one else holds (a DynamoDB read, made afresh for each request) can never be
+//! read again, so it is rendered and not kept.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+
+use bytes::Bytes;
+
+use super::wire::connector_json;
+use crate::domain::connector::Connector;
+use crate::error::ApiError;
+
+/// Entries kept before the cache starts over: about 10 MB of records and their JSON.
+const CAPACITY: usize = 10_000;
+
+struct Entry {
+    record: Arc<Connector>,
+    json: Bytes,
+}
+
+/// By connector id, the last record rendered for it. Shared by every router in the
+/// process; an entry is found only through the record it was made from, so routers over
+/// different stores cannot see each other's.
+static CACHE: LazyLock<RwLock<HashMap<String, Entry>>> = LazyLock::new(RwLock::default);
+
+/// `c` as JSON, rendered once for as long as the store shares this record.
+///
+/// # Errors
+/// As [`connector_json`].
+pub fn connector(c: &Arc<Connector>) -> Result<Bytes, ApiError> {
+    if let Some(json) = cached(c) {
+        return Ok(json);
+    }
+    let json = Bytes::from(connector_json(c)?);
+    if Arc::strong_count(c) > 1 {
+        let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= CAPACITY && !cache.contains_key(c.id.as_str()) {
+            cache.clear();
+        }
+        cache.insert(
+            c.id.to_string(),
+            Entry {
+                record: Arc::clone(c),
+                json: json.clone(),
+            },
+        );
+    }
+    Ok(json)
+}
+
+fn cached(c: &Arc<Connector>) -> Option<Bytes> {
+    let cache = CACHE.read().unwrap_or_else(PoisonError::into_inner);
+    cache
+        .get(c.id.as_str())
+        .filter(|e| Arc::ptr_eq(&e.record, c))
+        .map(|e| e.json.clone())
+}
+
+/// `items` as one JSON array.
+///
+/// # Errors
+/// As [`connector_json`].
+pub fn list(items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
+    let mut parts = Vec::with_capacity(items.len());
+    for c in items {
+        parts.push(connector(c)?);
+    }
+    let size = parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(size);
+    out.push(b'[');
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(part);
+    }
+    out.push(b']');
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::domain::connector::{Location, SecretRef};
+    use crate::domain::ids::{ConnectorId, TenantId};
+    use crate::domain::names::{AwsRegion, ConnectorName, S3BucketName};
+    use crate::domain::scopes::{ImportMode, Scopes, Status};
+    use crate::domain::timestamp::Timestamp;
+
+    fn record(name: &str) -> Connector {
+        let id = ConnectorId::generate();
+        let at = Timestamp::from_unix(1_790_000_000);
+        Connector {
+            secret: SecretRef {
+                name: format!("p/acme/{id}"),
+                version: "v1".into(),
+            },
+            id,
+            tenant: TenantId::parse("acme").expect("a tenant"),
+            name: ConnectorName::parse(name).expect("a name"),
+            location: Location::S3 {
+                bucket: S3BucketName::parse("media-archive").expect("a bucket"),
+                region: AwsRegion::parse("eu-west-1").expect("a region"),
+            },
+            status: Status::Active,
+            scopes: Scopes::IMPORT_ONLY,
+            import_mode: ImportMode::All,
+            export_base_path: None,
+            created_at: at,
+            updated_at: at,
+            last_tested_at: None,
+            last_test_result: None,
+            last_test_error: None,
+            credential_hint: "AKIA…WXYZ".into(),
+            version: 1,
+        }
+    }
+
+    fn parsed(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).expect("JSON")
+    }
+
+    #[test]
+    fn a_shared_record_read_again_is_answered_with_the_same_rendering() {
+        let stored = Arc::new(record("Archive"));
+        let read = Arc::clone(&stored);
+        let first = connector(&read).expect("renders");
+        let again = connector(&Arc::clone(&stored)).expect("renders");
+        assert_eq!(first.as_ptr(), again.as_ptr(), "rendered once");
+        assert_eq!(
+            parsed(&again),
+            parsed(connector_json(&stored).expect("renders").as_bytes())
+        );
+    }
+
+    #[test]
+    fn a_replaced_record_is_rendered_afresh() {
+        let old = Arc::new(record("Before"));
+        let _held = Arc::clone(&old);
+        assert_eq!(parsed(&connector(&old).expect("renders"))["name"], "Before");
+        let mut changed = Connector::clone(&old);
+        changed.name = ConnectorName::parse("After").expect("a name");
+        changed.version += 1;
+        let new = Arc::new(changed);
+        let _held_new = Arc::clone(&new);
+        let json = parsed(&connector(&new).expect("renders"));
+        assert_eq!(
+            (json["name"].clone(), json["connector_id"].clone()),
+            (json!("After"), json!(old.id.as_str()))
+        );
+    }
+
+    #[test]
+    fn a_record_no_one_else_holds_is_rendered_but_not_kept() {
+        let alone = Arc::new(record("Alone"));
+        let first = connector(&alone).expect("renders");
+        let again = connector(&alone).expect("renders");
+        assert_ne!(first.as_ptr(), again.as_ptr(), "rendered each time");
+        assert!(cached(&alone).is_none());
+    }
+
+    #[test]
+    fn a_list_is_the_array_of_its_connectors_in_order() {
+        let items: Vec<Arc<Connector>> = ["One", "Two", "Three"]
+            .map(|n| Arc::new(record(n)))
+            .into_iter()
+            .collect();
+        let kept: Vec<Arc<Connector>> = items.iter().map(Arc::clone).collect();
+        let expected: Vec<Value> = items
+            .iter()
+            .map(|c| parsed(connector_json(c).expect("renders").as_bytes()))
+            .collect();
+        assert_eq!(
+            parsed(&list(&items).expect("renders")),
+            Value::Array(expected.clone())
+        );
+        assert_eq!(
+            parsed(&list(&kept).expect("renders")),
+            Value::Array(expected)
+        );
+        assert_eq!(parsed(&list(&[]).expect("renders")), json!([]));
+    }
+}
