@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use connectors::config::{Settings, build_app};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
+use connectors::http::Api;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -81,7 +81,7 @@ async fn run(plan: &Plan, moto: &str, gcs: &str) -> Result<()> {
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
     app.store.put_api_key(&key.record).await?;
     let api_key = key.reveal().to_owned();
-    let router = connectors::http::router(app);
+    let router = connectors::http::api(app);
 
     let total = plan.folders * plan.per_folder;
     let keys: Arc<Vec<String>> = Arc::new(
@@ -302,7 +302,7 @@ async fn raw_gcs(
 }
 
 async fn browse_all(
-    router: &Router,
+    router: &Api,
     api_key: &str,
     connector: &str,
     prefix: &str,
@@ -340,7 +340,7 @@ async fn browse_all(
 }
 
 async fn create(
-    router: &Router,
+    router: &Api,
     api_key: &str,
     provider: &str,
     (content_type, body): (String, Vec<u8>),

@@ -9,6 +9,7 @@
 //! Words after `--` pick targets by label, e.g. `cargo bench --bench read_path -- {id}`;
 //! `-- in-process` prints only the figures taken without a socket.
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -16,15 +17,18 @@ use anyhow::{Context, Result, bail};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
 use connectors::config::{Settings, build_app};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
+use connectors::http::Api;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
-use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
+use tower::{Service, ServiceExt};
 
 /// The binary's allocator, so the figures are the shipped binary's.
 #[global_allocator]
@@ -45,7 +49,7 @@ const FULL: Plan = Plan {
     connectors: 1_000,
     warmup: Duration::from_secs(1),
     measure: Duration::from_secs(5),
-    rounds: 5,
+    rounds: 20,
     concurrency: [1, 32],
     in_process: 200_000,
 };
@@ -183,10 +187,14 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// A router called in process, without a socket: the request's cost to the service alone.
+/// Any of the services benchmarked (the API or a baseline router), boxed alike, as axum
+/// boxes each route.
+type Boxed = BoxCloneSyncService<Request<Body>, Response, Infallible>;
+
+/// A service called in process, without a socket: the request's cost to the service alone.
 struct Local {
     label: &'static str,
-    router: Router,
+    service: Boxed,
     path: String,
     api_key: Option<String>,
 }
@@ -212,7 +220,7 @@ fn in_process(
                 if t.api_key.is_none() {
                     request.headers_mut().remove("x-api-key");
                 }
-                let response = t.router.clone().oneshot(request).await?;
+                let response = t.service.clone().oneshot(request).await?;
                 if response.status() != StatusCode::OK {
                     bail!("{} answered {}", t.path, response.status());
                 }
@@ -250,7 +258,7 @@ async fn start_servers(
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
     app.store.put_api_key(&key.record).await?;
     let api_key = key.reveal().to_owned();
-    let router = connectors::http::router(app);
+    let router = connectors::http::api(app);
 
     let mut last_id = String::new();
     for i in 0..connectors {
@@ -296,13 +304,13 @@ async fn start_servers(
     let locals = vec![
         Local {
             label: "axum hello-world",
-            router: hello.clone(),
+            service: Boxed::new(hello.clone()),
             path: "/".into(),
             api_key: None,
         },
         Local {
             label: "GET /api/v2/connectors/{id}",
-            router: router.clone(),
+            service: Boxed::new(router.clone()),
             path: format!("/api/v2/connectors/{last_id}"),
             api_key: Some(api_key.clone()),
         },
@@ -352,7 +360,7 @@ async fn start_servers(
     Ok((targets, listed.len(), locals))
 }
 
-async fn seed_one(router: &Router, api_key: &str, i: usize) -> Result<String> {
+async fn seed_one(router: &Api, api_key: &str, i: usize) -> Result<String> {
     let mut rng = rand::rng();
     let upper = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
     let key_id: String = (0..16)
@@ -395,11 +403,16 @@ fn authorized(path: &str, api_key: &str) -> Request<Body> {
     request
 }
 
-async fn serve(router: Router) -> Result<SocketAddr> {
+async fn serve<S>(service: S) -> Result<SocketAddr>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let service = axum::ServiceExt::<Request<Body>>::into_make_service(service);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = axum::serve(listener, service).await;
     });
     Ok(addr)
 }

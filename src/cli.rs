@@ -98,7 +98,7 @@ fn default_bind() -> SocketAddr {
 
 async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
     let app = build_app(settings).await?;
-    lambda_http::run(crate::http::router(app))
+    lambda_http::run(crate::http::api(app))
         .await
         .map_err(|e| StartupError(format!("lambda runtime stopped: {e}")))
 }
@@ -140,10 +140,15 @@ async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), Startu
         .local_addr()
         .map_err(|e| StartupError(e.to_string()))?;
     println!("listening on http://{addr}");
-    axum::serve(listener, crate::http::router(Arc::clone(&app)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| StartupError(format!("server stopped: {e}")))
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(crate::http::api(
+            Arc::clone(&app),
+        )),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| StartupError(format!("server stopped: {e}")))
 }
 
 async fn shutdown_signal() {

@@ -6,23 +6,28 @@ use std::sync::Arc;
 use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::{header, request::Parts};
 
-use crate::domain::apikey::{KeyHash, KeyScope, looks_like_key};
+use super::wire::X_API_KEY;
+use crate::domain::apikey::{ApiKeyRecord, KeyHash, KeyScope, looks_like_key};
 use crate::domain::ids::TenantId;
 use crate::domain::timestamp::Timestamp;
 use crate::error::ApiError;
 use crate::service::App;
 use crate::telemetry;
 
-/// The authenticated account and key.
+/// The authenticated account and key: the key's stored record, shared.
 #[derive(Debug, Clone)]
-pub struct Caller {
-    pub tenant: TenantId,
-    pub key_id: String,
+pub struct Caller(Arc<ApiKeyRecord>);
+
+impl Caller {
+    /// The account whose key was accepted.
+    pub fn tenant(&self) -> &TenantId {
+        &self.0.tenant
+    }
 }
 
 /// The presented key: `X-API-Key`, else `Authorization: Bearer`.
 fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
-    if let Some(v) = parts.headers.get("x-api-key") {
+    if let Some(v) = parts.headers.get(X_API_KEY) {
         return v
             .to_str()
             .map(str::trim)
@@ -62,10 +67,7 @@ async fn authenticate(parts: &Parts, app: &App, needed: KeyScope) -> Result<Call
     if !record.grants(needed) {
         return Err(ApiError::InsufficientScope(needed.as_str()));
     }
-    Ok(Caller {
-        tenant: record.tenant.clone(),
-        key_id: record.key_id.clone(),
-    })
+    Ok(Caller(record))
 }
 
 macro_rules! scope_extractor {

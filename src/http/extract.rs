@@ -1,16 +1,38 @@
-//! Body extractors with the contract's limits and error envelope: JSON objects (64 KiB)
-//! and multipart forms (128 KiB, one key file of at most 64 KiB).
+//! Extractors with the contract's limits and error envelope: the connector id of a path,
+//! JSON objects (64 KiB) and multipart forms (128 KiB, one key file of at most 64 KiB).
 
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, header};
+use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::http::{HeaderMap, header, request::Parts};
 use serde_json::{Map, Value};
 
 use crate::domain::credentials::MAX_KEY_FILE_BYTES;
+use crate::domain::ids::ConnectorId;
 use crate::error::ApiError;
 use crate::service::App;
+
+/// The `{connector_id}` of the path, parsed. Text that cannot be a connector id (not even
+/// text, once its percent-escapes are decoded) names no connector: 404, like an unknown id.
+pub struct ConnectorPath(pub ConnectorId);
+
+impl<S: Send + Sync> FromRequestParts<S> for ConnectorPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound("no connector has that id".into()))?;
+        let raw = params
+            .iter()
+            .find_map(|(name, value)| (name == "connector_id").then_some(value))
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a route without a connector id")))?;
+        ConnectorId::parse(raw)
+            .map(Self)
+            .map_err(|_| ApiError::connector_not_found(raw))
+    }
+}
 
 pub const JSON_LIMIT: usize = 64 * 1024;
 pub const MULTIPART_LIMIT: usize = 128 * 1024;

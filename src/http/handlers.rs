@@ -3,18 +3,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::auth::{Admin, Read, Write};
-use super::extract::{FormValue, JsonObject, MultipartForm, OptionalJsonObject};
+use super::extract::{ConnectorPath, FormValue, JsonObject, MultipartForm, OptionalJsonObject};
 use super::fields::Fields;
 use super::idempotency::{self, IdempotencyKey, fingerprint};
 use super::rendered;
-use super::wire::{connector_json, json_response, with_header};
+use super::wire::{X_NEXT_CURSOR, connector_json, json_response, with_header};
 use crate::domain::connector::{Connector, ListFilter, Location};
 use crate::domain::credentials::{
     AzureCredentials, Credentials, GcsServiceAccount, S3Credentials, parse_client_secret,
@@ -42,10 +42,6 @@ fn text(s: &str) -> Parsed<String> {
 }
 
 /// A path id that is not a connector id names no connector: 404, like any unknown id.
-fn connector_id(raw: &str) -> Result<ConnectorId, ApiError> {
-    ConnectorId::parse(raw).map_err(|_| ApiError::connector_not_found(raw))
-}
-
 /// The common fields of every create request.
 struct Common {
     name: Option<ConnectorName>,
@@ -308,7 +304,7 @@ pub async fn create_s3(
     let dry = dry_run(query.as_deref())?;
     let fp = fingerprint("POST", &format!("{BASE}/s3"), &Value::Object(body.clone()));
     let new = parse_s3(body)?;
-    create(&app, &caller.tenant, &headers, fp, new, dry).await
+    create(&app, caller.tenant(), &headers, fp, new, dry).await
 }
 
 pub async fn create_azure(
@@ -325,7 +321,7 @@ pub async fn create_azure(
         &Value::Object(body.clone()),
     );
     let new = parse_azure(body)?;
-    create(&app, &caller.tenant, &headers, fp, new, dry).await
+    create(&app, caller.tenant(), &headers, fp, new, dry).await
 }
 
 pub async fn create_gcs(
@@ -349,22 +345,19 @@ pub async fn create_gcs(
     }
     let fp = fingerprint("POST", &format!("{BASE}/gcs"), &Value::Object(printed));
     let new = parse_gcs(map, key_file.as_deref())?;
-    create(&app, &caller.tenant, &headers, fp, new, dry).await
+    create(&app, caller.tenant(), &headers, fp, new, dry).await
 }
 
 pub async fn get_connector(
     State(app): State<Arc<App>>,
     Read(caller): Read,
-    Path(id): Path<String>,
+    ConnectorPath(id): ConnectorPath,
 ) -> Result<Response, ApiError> {
-    let c = app
-        .get_connector(&caller.tenant, &connector_id(&id)?)
-        .await?;
-    Ok(with_header(
-        json_response(StatusCode::OK, rendered::connector(&c)?),
-        "etag",
-        &c.etag(),
-    ))
+    let c = app.get_connector(caller.tenant(), &id).await?;
+    let shown = rendered::connector(&c)?;
+    let mut response = json_response(StatusCode::OK, shown.json);
+    response.headers_mut().insert(header::ETAG, shown.etag);
+    Ok(response)
 }
 
 /// Query parameters of the list endpoint.
@@ -437,18 +430,18 @@ pub async fn list_connectors(
 ) -> Result<Response, ApiError> {
     let q = parse_list_query(raw.as_deref())?;
     let page = app
-        .list_connectors(&caller.tenant, &q.filter, q.cursor.as_deref(), q.limit)
+        .list_connectors(caller.tenant(), &q.filter, q.cursor.as_deref(), q.limit)
         .await?;
     let mut r = json_response(StatusCode::OK, rendered::list(&page.items)?);
     if let Some(cursor) = &page.next_cursor {
-        r = with_header(r, "link", &next_link(&q, cursor));
+        r = with_header(r, header::LINK, &next_link(&q, cursor));
     }
     Ok(r)
 }
 
 /// Reads `If-Match`: `*`, or a list of strong ETags (weak ones never match).
 fn precondition(headers: &HeaderMap) -> Option<Precondition> {
-    let raw = headers.get("if-match")?.to_str().unwrap_or("");
+    let raw = headers.get(header::IF_MATCH)?.to_str().unwrap_or("");
     if raw.trim() == "*" {
         return Some(Precondition::Any);
     }
@@ -581,18 +574,17 @@ fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch, ApiError> 
 pub async fn update_connector(
     State(app): State<Arc<App>>,
     Write(caller): Write,
-    Path(id): Path<String>,
+    ConnectorPath(id): ConnectorPath,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
-    let id = connector_id(&id)?;
     let patch = parse_patch(body)?;
     let c = app
-        .update_connector(&caller.tenant, &id, patch, precondition(&headers))
+        .update_connector(caller.tenant(), &id, patch, precondition(&headers))
         .await?;
     Ok(with_header(
         json_response(StatusCode::OK, connector_json(&c)?),
-        "etag",
+        header::ETAG,
         &c.etag(),
     ))
 }
@@ -600,11 +592,10 @@ pub async fn update_connector(
 pub async fn delete_connector(
     State(app): State<Arc<App>>,
     Admin(caller): Admin,
-    Path(id): Path<String>,
+    ConnectorPath(id): ConnectorPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = connector_id(&id)?;
-    app.delete_connector(&caller.tenant, &id, precondition(&headers))
+    app.delete_connector(caller.tenant(), &id, precondition(&headers))
         .await?;
     let body = json!({ "message": format!("connector {id} deleted") }).to_string();
     Ok(json_response(StatusCode::OK, body))
@@ -613,13 +604,12 @@ pub async fn delete_connector(
 pub async fn test_connector(
     State(app): State<Arc<App>>,
     Write(caller): Write,
-    Path(id): Path<String>,
+    ConnectorPath(id): ConnectorPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = connector_id(&id)?;
     let key = IdempotencyKey::from_headers(&headers)?;
     let fp = fingerprint("POST", &format!("{BASE}/{id}/test"), &Value::Null);
-    let tenant = &caller.tenant;
+    let tenant = caller.tenant();
     idempotency::once(&app, tenant, key, fp, id.to_string(), |_| async {
         let report = app.test_connector(tenant, &id).await?;
         Ok(StoredResponse {
@@ -668,15 +658,14 @@ fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
 pub async fn browse_connector(
     State(app): State<Arc<App>>,
     Read(caller): Read,
-    Path(id): Path<String>,
+    ConnectorPath(id): ConnectorPath,
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
-    let id = connector_id(&id)?;
     let request = parse_browse(body)?;
-    let outcome = app.browse(&caller.tenant, &id, request).await?;
+    let outcome = app.browse(caller.tenant(), &id, request).await?;
     let mut r = json_response(StatusCode::OK, outcome.body);
     if let Some(cursor) = &outcome.next_cursor {
-        r = with_header(r, "x-next-cursor", cursor);
+        r = with_header(r, X_NEXT_CURSOR, cursor);
     }
     Ok(r)
 }

@@ -6,19 +6,17 @@
 
 use std::future::Future;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::wire::{json_response, with_header};
+use super::wire::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, json_response, with_header};
 use crate::domain::ids::TenantId;
 use crate::domain::timestamp::Timestamp;
 use crate::error::ApiError;
 use crate::service::App;
 use crate::store::{Claim, StoredResponse};
-
-const HEADER: &str = "idempotency-key";
 
 /// A valid `Idempotency-Key`, kept only as its hash.
 pub struct IdempotencyKey(String);
@@ -27,7 +25,7 @@ impl IdempotencyKey {
     /// # Errors
     /// 422 when the header is not 1-255 printable ASCII characters.
     pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let Some(v) = headers.get(HEADER) else {
+        let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
             return Ok(None);
         };
         let bytes = v.as_bytes();
@@ -85,13 +83,13 @@ pub fn respond(stored: &StoredResponse, replayed: bool) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut r = json_response(status, stored.body.clone());
     if let Some(location) = &stored.location {
-        r = with_header(r, "location", location);
+        r = with_header(r, header::LOCATION, location);
     }
     if let Some(etag) = &stored.etag {
-        r = with_header(r, "etag", etag);
+        r = with_header(r, header::ETAG, etag);
     }
     if replayed {
-        r = with_header(r, "idempotent-replayed", "true");
+        r = with_header(r, IDEMPOTENT_REPLAYED, "true");
     }
     r
 }

@@ -1,5 +1,5 @@
-//! Connectors' JSON kept beside the shared record it was rendered from, so that a record
-//! read again unchanged is not rendered again.
+//! Connectors' JSON and ETag kept beside the shared record they were rendered from, so that
+//! a record read again unchanged is not rendered again.
 //!
 //! The embedded store hands out the same `Arc` for a record until a write replaces it, so
 //! the same allocation means the same content: an entry serves only the very record it was
@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
+use axum::http::HeaderValue;
 use bytes::Bytes;
 
 use super::wire::connector_json;
@@ -19,9 +20,18 @@ use crate::error::ApiError;
 /// Entries kept before the cache starts over: about 10 MB of records and their JSON.
 const CAPACITY: usize = 10_000;
 
+/// A connector as a response shows it.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The connector object as JSON text.
+    pub json: Bytes,
+    /// Its `ETag` header.
+    pub etag: HeaderValue,
+}
+
 struct Entry {
     record: Arc<Connector>,
-    json: Bytes,
+    rendered: Rendered,
 }
 
 /// By connector id, the last record rendered for it. Shared by every router in the
@@ -29,15 +39,19 @@ struct Entry {
 /// different stores cannot see each other's.
 static CACHE: LazyLock<RwLock<HashMap<String, Entry>>> = LazyLock::new(RwLock::default);
 
-/// `c` as JSON, rendered once for as long as the store shares this record.
+/// `c` as JSON with its ETag, rendered once for as long as the store shares this record.
 ///
 /// # Errors
 /// As [`connector_json`].
-pub fn connector(c: &Arc<Connector>) -> Result<Bytes, ApiError> {
-    if let Some(json) = cached(c) {
-        return Ok(json);
+pub fn connector(c: &Arc<Connector>) -> Result<Rendered, ApiError> {
+    if let Some(rendered) = cached(c) {
+        return Ok(rendered);
     }
-    let json = Bytes::from(connector_json(c)?);
+    let rendered = Rendered {
+        json: Bytes::from(connector_json(c)?),
+        etag: HeaderValue::from_str(&c.etag())
+            .map_err(|e| ApiError::Internal(anyhow::anyhow!("an ETag that is no header: {e}")))?,
+    };
     if Arc::strong_count(c) > 1 {
         let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CAPACITY && !cache.contains_key(c.id.as_str()) {
@@ -47,19 +61,19 @@ pub fn connector(c: &Arc<Connector>) -> Result<Bytes, ApiError> {
             c.id.to_string(),
             Entry {
                 record: Arc::clone(c),
-                json: json.clone(),
+                rendered: rendered.clone(),
             },
         );
     }
-    Ok(json)
+    Ok(rendered)
 }
 
-fn cached(c: &Arc<Connector>) -> Option<Bytes> {
+fn cached(c: &Arc<Connector>) -> Option<Rendered> {
     let cache = CACHE.read().unwrap_or_else(PoisonError::into_inner);
     cache
         .get(c.id.as_str())
         .filter(|e| Arc::ptr_eq(&e.record, c))
-        .map(|e| e.json.clone())
+        .map(|e| e.rendered.clone())
 }
 
 /// `items` as one JSON array.
@@ -69,7 +83,7 @@ fn cached(c: &Arc<Connector>) -> Option<Bytes> {
 pub fn list(items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
     let mut parts = Vec::with_capacity(items.len());
     for c in items {
-        parts.push(connector(c)?);
+        parts.push(connector(c)?.json);
     }
     let size = parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
     let mut out = Vec::with_capacity(size);
@@ -134,28 +148,34 @@ mod tests {
         let read = Arc::clone(&stored);
         let first = connector(&read).expect("renders");
         let again = connector(&Arc::clone(&stored)).expect("renders");
-        assert_eq!(first.as_ptr(), again.as_ptr(), "rendered once");
+        assert_eq!(first.json.as_ptr(), again.json.as_ptr(), "rendered once");
         assert_eq!(
-            parsed(&again),
+            parsed(&again.json),
             parsed(connector_json(&stored).expect("renders").as_bytes())
         );
+        assert_eq!(again.etag, stored.etag());
     }
 
     #[test]
     fn a_replaced_record_is_rendered_afresh() {
         let old = Arc::new(record("Before"));
         let _held = Arc::clone(&old);
-        assert_eq!(parsed(&connector(&old).expect("renders"))["name"], "Before");
+        assert_eq!(
+            parsed(&connector(&old).expect("renders").json)["name"],
+            "Before"
+        );
         let mut changed = Connector::clone(&old);
         changed.name = ConnectorName::parse("After").expect("a name");
         changed.version += 1;
         let new = Arc::new(changed);
         let _held_new = Arc::clone(&new);
-        let json = parsed(&connector(&new).expect("renders"));
+        let rendered = connector(&new).expect("renders");
+        let json = parsed(&rendered.json);
         assert_eq!(
             (json["name"].clone(), json["connector_id"].clone()),
             (json!("After"), json!(old.id.as_str()))
         );
+        assert_eq!(rendered.etag, new.etag());
     }
 
     #[test]
@@ -163,7 +183,11 @@ mod tests {
         let alone = Arc::new(record("Alone"));
         let first = connector(&alone).expect("renders");
         let again = connector(&alone).expect("renders");
-        assert_ne!(first.as_ptr(), again.as_ptr(), "rendered each time");
+        assert_ne!(
+            first.json.as_ptr(),
+            again.json.as_ptr(),
+            "rendered each time"
+        );
         assert!(cached(&alone).is_none());
     }
 

@@ -1,7 +1,7 @@
 //! The connector object as the contract shows it, and JSON response helpers.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
@@ -103,6 +103,13 @@ fn unprintable(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(anyhow::anyhow!("a stored connector cannot be printed: {e}"))
 }
 
+/// The service's own headers, named once (a name given as text is parsed on every use).
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub const X_NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
+pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
 /// A JSON response with the given status and body.
 pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
     let mut r = Response::new(body.into());
@@ -115,7 +122,7 @@ pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
 }
 
 /// Adds a header whose value is known to be valid ASCII (ids, ETags, cursors).
-pub fn with_header(mut r: Response, name: &'static str, value: &str) -> Response {
+pub fn with_header(mut r: Response, name: HeaderName, value: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(value) {
         r.headers_mut().insert(name, v);
     }

@@ -1,8 +1,10 @@
 //! The log line format: one flat JSON object per event, carrying the event's fields, those
 //! of every span it happened in, and those of the request it was logged for (so each line
-//! inside a request has its `request_id`), written without building an intermediate
-//! document.
+//! inside a request has its `request_id`), written into a byte buffer of the thread's own
+//! without building an intermediate document, then handed to the subscriber's writer in
+//! one piece.
 
+use std::cell::Cell;
 use std::fmt;
 
 use crate::domain::timestamp::rfc3339_micros;
@@ -24,35 +26,37 @@ pub struct JsonMembers;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLine;
 
-/// Writes `value` as JSON (strings escaped, non-finite numbers as `null`).
-pub(super) fn write_json<T: Serialize + ?Sized>(
-    out: &mut impl fmt::Write,
-    value: &T,
-) -> fmt::Result {
-    let text = serde_json::to_string(value).map_err(|_| fmt::Error)?;
-    out.write_str(&text)
+/// Writes `value` as JSON (strings escaped, non-finite numbers as `null`) onto `out`.
+pub(super) fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    // Writing to a `Vec` cannot fail, and every value a field holds serializes.
+    let _ = serde_json::to_writer(out, value);
 }
 
-struct MemberWriter<'a, W> {
-    out: &'a mut W,
+/// Hands a finished piece of text to the subscriber's writer.
+fn emit(writer: &mut Writer<'_>, bytes: &[u8]) -> fmt::Result {
+    writer.write_str(std::str::from_utf8(bytes).map_err(|_| fmt::Error)?)
+}
+
+struct MemberWriter<'a> {
+    out: &'a mut Vec<u8>,
     /// Whether a member precedes the next one, which then needs a comma.
     after_member: bool,
-    result: fmt::Result,
 }
 
-impl<W: fmt::Write> MemberWriter<'_, W> {
+impl MemberWriter<'_> {
     fn member<T: Serialize + ?Sized>(&mut self, field: &Field, value: &T) {
-        if self.result.is_err() {
-            return;
+        if self.after_member {
+            self.out.push(b',');
         }
-        let sep = if self.after_member { "," } else { "" };
         self.after_member = true;
-        self.result = write!(self.out, "{sep}\"{}\":", field.name())
-            .and_then(|()| write_json(self.out, value));
+        self.out.push(b'"');
+        self.out.extend_from_slice(field.name().as_bytes());
+        self.out.extend_from_slice(b"\":");
+        write_json(self.out, value);
     }
 }
 
-impl<W: fmt::Write> Visit for MemberWriter<'_, W> {
+impl Visit for MemberWriter<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.member(field, &value);
     }
@@ -73,15 +77,26 @@ impl<W: fmt::Write> Visit for MemberWriter<'_, W> {
     }
 }
 
+/// Runs `f` on an empty buffer, this thread's own when it has one to lend.
+fn with_buffer<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    thread_local! {
+        static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    }
+    let mut buffer = BUFFER.try_with(Cell::take).unwrap_or_default();
+    buffer.clear();
+    let result = f(&mut buffer);
+    let _ = BUFFER.try_with(|b| b.set(buffer));
+    result
+}
+
 impl<'w> FormatFields<'w> for JsonMembers {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut members = MemberWriter {
-            out: &mut writer,
+        let mut out = Vec::new();
+        fields.record(&mut MemberWriter {
+            out: &mut out,
             after_member: false,
-            result: Ok(()),
-        };
-        fields.record(&mut members);
-        members.result
+        });
+        emit(&mut writer, &out)
     }
 
     fn add_fields(
@@ -89,14 +104,12 @@ impl<'w> FormatFields<'w> for JsonMembers {
         current: &'w mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let after_member = !current.fields.is_empty();
-        let mut members = MemberWriter {
-            out: &mut current.fields,
-            after_member,
-            result: Ok(()),
-        };
-        fields.record(&mut members);
-        members.result
+        let mut out = Vec::new();
+        fields.record(&mut MemberWriter {
+            out: &mut out,
+            after_member: !current.fields.is_empty(),
+        });
+        emit(&mut current.as_writer(), &out)
     }
 }
 
@@ -112,30 +125,32 @@ where
     ) -> fmt::Result {
         let meta = event.metadata();
         let now = rfc3339_micros(time::OffsetDateTime::now_utc()).ok_or(fmt::Error)?;
-        writer.write_str("{\"timestamp\":\"")?;
-        writer.write_str(std::str::from_utf8(&now).map_err(|_| fmt::Error)?)?;
-        write!(writer, "\",\"level\":\"{}\",\"target\":", meta.level())?;
-        write_json(&mut writer, meta.target())?;
-        let mut members = MemberWriter {
-            out: &mut writer,
-            after_member: true,
-            result: Ok(()),
-        };
-        event.record(&mut members);
-        members.result?;
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>()
-                    && !fields.fields.is_empty()
-                {
-                    writer.write_char(',')?;
-                    writer.write_str(&fields.fields)?;
+        with_buffer(|out| {
+            out.extend_from_slice(b"{\"timestamp\":\"");
+            out.extend_from_slice(&now);
+            out.extend_from_slice(b"\",\"level\":\"");
+            out.extend_from_slice(meta.level().as_str().as_bytes());
+            out.extend_from_slice(b"\",\"target\":");
+            write_json(out, meta.target());
+            event.record(&mut MemberWriter {
+                out,
+                after_member: true,
+            });
+            if let Some(scope) = ctx.event_scope() {
+                for span in scope.from_root() {
+                    let extensions = span.extensions();
+                    if let Some(fields) = extensions.get::<FormattedFields<JsonMembers>>()
+                        && !fields.fields.is_empty()
+                    {
+                        out.push(b',');
+                        out.extend_from_slice(fields.fields.as_bytes());
+                    }
                 }
             }
-        }
-        super::request::with_current(|r| r.write_members(&mut writer)).unwrap_or(Ok(()))?;
-        writer.write_str("}\n")
+            super::request::with_current(|r| r.write_members(out));
+            out.extend_from_slice(b"}\n");
+            emit(&mut writer, out)
+        })
     }
 }
 

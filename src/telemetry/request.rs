@@ -7,6 +7,8 @@
 use std::cell::OnceCell;
 use std::future::Future;
 
+use tokio::task::futures::TaskLocalFuture;
+
 tokio::task_local! {
     static CURRENT: RequestFields;
 }
@@ -30,26 +32,27 @@ impl RequestFields {
 
     /// The members to append to a JSON line: `"request_id":…` and, when known, `"tenant":…`
     /// and `"route":…`, each preceded by a comma.
-    pub(super) fn write_members(&self, out: &mut impl std::fmt::Write) -> std::fmt::Result {
-        member(out, "request_id", &self.id)?;
+    pub(super) fn write_members(&self, out: &mut Vec<u8>) {
+        member(out, "request_id", &self.id);
         if let Some(tenant) = self.tenant.get() {
-            member(out, "tenant", tenant)?;
+            member(out, "tenant", tenant);
         }
         if let Some(route) = self.route.get() {
-            member(out, "route", route)?;
+            member(out, "route", route);
         }
-        Ok(())
     }
 }
 
-fn member(out: &mut impl std::fmt::Write, name: &str, value: &str) -> std::fmt::Result {
-    write!(out, ",\"{name}\":")?;
-    super::json_line::write_json(out, value)
+fn member(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    super::json_line::write_json(out, value);
 }
 
 /// Runs `request` with `id` as the request id of every line it logs.
-pub async fn in_request<F: Future>(id: String, request: F) -> F::Output {
-    CURRENT.scope(RequestFields::new(id), request).await
+pub fn in_request<F: Future>(id: String, request: F) -> TaskLocalFuture<RequestFields, F> {
+    CURRENT.scope(RequestFields::new(id), request)
 }
 
 /// Notes the tenant whose key was accepted; the first note of a request stands.

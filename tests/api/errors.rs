@@ -133,8 +133,15 @@ async fn a_malformed_connector_id_is_a_404_like_any_unknown_one() {
     for path in [
         "/api/v2/connectors/conn_123",
         "/api/v2/connectors/conn_01jd8x0k6m3q4r5s6t7v8w9xyz",
+        // Percent-escapes that decode to no text at all.
+        "/api/v2/connectors/%FF",
+        "/api/v2/connectors/conn_%C3%28/test",
     ] {
-        let r = t.get(path, &t.key).await;
+        let r = if path.ends_with("/test") {
+            t.post_empty(path, &t.key).await
+        } else {
+            t.get(path, &t.key).await
+        };
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.error_code(), "not_found");
     }

@@ -4,13 +4,13 @@
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
-use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
 use connectors::config::{Settings, build_app};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
+use connectors::http::Api;
 use connectors::providers::ProviderSettings;
 use connectors::providers::Providers;
 use connectors::providers::azure::AzureSettings;
@@ -252,7 +252,7 @@ impl TestResponse {
 /// One app with its own data directory and an admin key for tenant `acme`.
 pub struct TestApp {
     pub app: Arc<App>,
-    pub router: Router,
+    pub router: Api,
     pub key: String,
     _dir: tempfile::TempDir,
 }
@@ -371,7 +371,7 @@ impl TestApp {
     /// Serves `app` and mints the admin key of tenant `acme`.
     async fn around(app: Arc<App>, dir: tempfile::TempDir) -> Self {
         init_logs();
-        let router = connectors::http::router(Arc::clone(&app));
+        let router = connectors::http::api(Arc::clone(&app));
         let mut t = Self {
             app,
             router,
@@ -386,7 +386,7 @@ impl TestApp {
     pub fn with_app(self, app: App) -> Self {
         let app = Arc::new(app);
         Self {
-            router: connectors::http::router(Arc::clone(&app)),
+            router: connectors::http::api(Arc::clone(&app)),
             app,
             ..self
         }
