@@ -22,14 +22,22 @@ pub fn fresh_ulid(prefix: &str) -> String {
 }
 
 /// A connector id: `conn_` followed by a lowercase ULID, so ids sort by creation time.
+///
+/// The ULID is kept decoded too, a 128-bit number that indexes in memory without text.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ConnectorId(String);
+pub struct ConnectorId {
+    text: String,
+    ulid: Ulid,
+}
 
 impl ConnectorId {
     /// A fresh id for a connector created now.
     pub fn generate() -> Self {
-        Self(fresh_ulid(CONNECTOR_PREFIX))
+        let ulid = Ulid::new();
+        let mut text = format!("{CONNECTOR_PREFIX}{ulid}");
+        text.make_ascii_lowercase();
+        Self { text, ulid }
     }
 
     /// Parses an id as it appears in a path or a stored record.
@@ -40,14 +48,22 @@ impl ConnectorId {
         let ulid = s
             .strip_prefix(CONNECTOR_PREFIX)
             .ok_or_else(|| Invalid::new("must start with conn_"))?;
-        if ulid.len() != 26 || Ulid::from_string(ulid).is_err() {
-            return Err(Invalid::new("is not a connector id"));
+        match Ulid::from_string(ulid) {
+            Ok(parsed) if ulid.len() == 26 => Ok(Self {
+                text: s.to_ascii_lowercase(),
+                ulid: parsed,
+            }),
+            _ => Err(Invalid::new("is not a connector id")),
         }
-        Ok(Self(s.to_ascii_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
+    }
+
+    /// The id's ULID, which identifies the connector as the text does.
+    pub fn ulid(&self) -> Ulid {
+        self.ulid
     }
 }
 
@@ -60,13 +76,13 @@ impl TryFrom<String> for ConnectorId {
 
 impl From<ConnectorId> for String {
     fn from(id: ConnectorId) -> Self {
-        id.0
+        id.text
     }
 }
 
 impl fmt::Display for ConnectorId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.text)
     }
 }
 
@@ -130,6 +146,14 @@ mod tests {
         let b = ConnectorId::generate();
         assert_eq!(ConnectorId::parse(a.as_str()), Ok(a.clone()));
         assert!(a < b);
+    }
+
+    #[test]
+    fn an_id_given_in_capitals_is_the_same_connector() {
+        let id = ConnectorId::generate();
+        let shouted = format!("conn_{}", id.ulid());
+        assert_ne!(shouted, id.as_str());
+        assert_eq!(ConnectorId::parse(&shouted), Ok(id));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::{Arc, LazyLock, PoisonError, RwLock};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
+use ulid::Ulid;
 
 use super::wire::connector_json;
 use crate::domain::connector::Connector;
@@ -34,10 +35,10 @@ struct Entry {
     rendered: Rendered,
 }
 
-/// By connector id, the last record rendered for it. Shared by every router in the
+/// By the ULID of the connector's id, the last record rendered for it. Shared by every router in the
 /// process; an entry is found only through the record it was made from, so routers over
 /// different stores cannot see each other's.
-static CACHE: LazyLock<RwLock<HashMap<String, Entry>>> = LazyLock::new(RwLock::default);
+static CACHE: LazyLock<RwLock<HashMap<Ulid, Entry>>> = LazyLock::new(RwLock::default);
 
 /// `c` as JSON with its ETag, rendered once for as long as the store shares this record.
 ///
@@ -54,11 +55,11 @@ pub fn connector(c: &Arc<Connector>) -> Result<Rendered, ApiError> {
     };
     if Arc::strong_count(c) > 1 {
         let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= CAPACITY && !cache.contains_key(c.id.as_str()) {
+        if cache.len() >= CAPACITY && !cache.contains_key(&c.id.ulid()) {
             cache.clear();
         }
         cache.insert(
-            c.id.to_string(),
+            c.id.ulid(),
             Entry {
                 record: Arc::clone(c),
                 rendered: rendered.clone(),
@@ -71,7 +72,7 @@ pub fn connector(c: &Arc<Connector>) -> Result<Rendered, ApiError> {
 fn cached(c: &Arc<Connector>) -> Option<Rendered> {
     let cache = CACHE.read().unwrap_or_else(PoisonError::into_inner);
     cache
-        .get(c.id.as_str())
+        .get(&c.id.ulid())
         .filter(|e| Arc::ptr_eq(&e.record, c))
         .map(|e| e.rendered.clone())
 }

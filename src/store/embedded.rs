@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, TableHandle};
 use serde::{Serialize, de::DeserializeOwned};
+use ulid::Ulid;
 
 use super::{
     Claim, ConnectorPage, ConnectorStore, IdempotencyRecord, IdempotencyState, StoreError,
@@ -35,11 +36,14 @@ const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempote
 const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_keys");
 
 /// The decoded contents of the `connectors` and `api_keys` tables, as last committed.
-#[derive(Default)]
 struct Mirror {
     /// Keyed like the table, so a tenant's connectors are one ordered range here too.
     /// Shared with readers, who get a reference count rather than a copy.
     connectors: BTreeMap<String, Arc<Connector>>,
+    /// The same records by the ULID of their id, for reads of one connector: one hash
+    /// probe on a number rather than a walk of text keys (ids are unique across tenants;
+    /// the reader checks the tenant).
+    by_id: HashMap<Ulid, Arc<Connector>>,
     api_keys: HashMap<String, Arc<ApiKeyRecord>>,
 }
 
@@ -47,18 +51,35 @@ struct Mirror {
 enum Change {
     Nothing,
     PutConnector(String, Arc<Connector>),
-    RemoveConnector(String),
+    RemoveConnector(String, Ulid),
     PutApiKey(String, Arc<ApiKeyRecord>),
 }
 
 impl Mirror {
+    fn new(
+        connectors: BTreeMap<String, Arc<Connector>>,
+        api_keys: HashMap<String, Arc<ApiKeyRecord>>,
+    ) -> Self {
+        let by_id = connectors
+            .values()
+            .map(|c| (c.id.ulid(), Arc::clone(c)))
+            .collect();
+        Self {
+            connectors,
+            by_id,
+            api_keys,
+        }
+    }
+
     fn apply(&mut self, change: Change) {
         match change {
             Change::Nothing => {}
             Change::PutConnector(key, c) => {
+                self.by_id.insert(c.id.ulid(), Arc::clone(&c));
                 self.connectors.insert(key, c);
             }
-            Change::RemoveConnector(key) => {
+            Change::RemoveConnector(key, ulid) => {
+                self.by_id.remove(&ulid);
                 self.connectors.remove(&key);
             }
             Change::PutApiKey(hash, k) => {
@@ -91,13 +112,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
 }
 
 fn connector_key(tenant: &TenantId, id: &ConnectorId) -> String {
-    // Joined by hand: this runs on every read, and `format!` costs more than the lookup.
-    let (tenant, id) = (tenant.as_str(), id.as_str());
-    let mut key = String::with_capacity(tenant.len() + 1 + id.len());
-    key.push_str(tenant);
-    key.push('/');
-    key.push_str(id);
-    key
+    format!("{tenant}/{id}")
 }
 
 /// Every row of `table`, decoded; a row that does not decode is named in the error.
@@ -132,10 +147,10 @@ impl EmbeddedStore {
         }
         txn.open_table(SERVICE_KEYS).map_err(unavailable)?;
         txn.commit().map_err(unavailable)?;
-        let mirror = Mirror {
-            connectors: load(&db, CONNECTORS)?.into_iter().collect(),
-            api_keys: load(&db, API_KEYS)?.into_iter().collect(),
-        };
+        let mirror = Mirror::new(
+            load(&db, CONNECTORS)?.into_iter().collect(),
+            load(&db, API_KEYS)?.into_iter().collect(),
+        );
         Ok(Self {
             db: Arc::new(db),
             mirror: Arc::new(RwLock::new(mirror)),
@@ -207,8 +222,12 @@ impl ConnectorStore for EmbeddedStore {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<Option<Arc<Connector>>, StoreError> {
-        let key = connector_key(tenant, id);
-        Ok(self.read(|m| m.connectors.get(&key).cloned()))
+        Ok(self.read(|m| {
+            m.by_id
+                .get(&id.ulid())
+                .filter(|c| c.tenant == *tenant)
+                .cloned()
+        }))
     }
 
     async fn list_connectors(
@@ -275,6 +294,7 @@ impl ConnectorStore for EmbeddedStore {
         expected_version: u64,
     ) -> Result<(), StoreError> {
         let key = connector_key(tenant, id);
+        let ulid = id.ulid();
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             match stored_version(&t, &key)? {
@@ -282,7 +302,7 @@ impl ConnectorStore for EmbeddedStore {
                 Some(v) if v != expected_version => Err(StoreError::Conflict),
                 Some(_) => {
                     t.remove(key.as_str()).map_err(unavailable)?;
-                    Ok(((), Change::RemoveConnector(key)))
+                    Ok(((), Change::RemoveConnector(key, ulid)))
                 }
             }
         })

@@ -117,6 +117,15 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         .replace_connector(&c, 1)
         .await
         .expect("replace at v1");
+    assert_eq!(
+        p.store
+            .get_connector(&tenant("acme"), &id)
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&c),
+        "a read after a replace sees the new version"
+    );
     assert!(matches!(
         p.store.replace_connector(&c, 1).await,
         Err(StoreError::Conflict)
@@ -129,6 +138,14 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         .delete_connector(&tenant("acme"), &id, 2)
         .await
         .expect("delete at v2");
+    assert_eq!(
+        p.store
+            .get_connector(&tenant("acme"), &id)
+            .await
+            .expect("get"),
+        None,
+        "a read after a delete finds nothing"
+    );
     assert!(matches!(
         p.store.delete_connector(&tenant("acme"), &id, 2).await,
         Err(StoreError::NotFound)
