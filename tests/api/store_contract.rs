@@ -82,27 +82,25 @@ fn ids(n: usize) -> Vec<ConnectorId> {
     ids
 }
 
+/// `id` as `tenant` reads it.
+async fn read(p: &Ports, tenant_name: &str, id: &ConnectorId) -> Option<Arc<Connector>> {
+    p.store
+        .get_connector(&tenant(tenant_name), id)
+        .await
+        .expect("get")
+}
+
 async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     let id = ConnectorId::generate();
     let mut c = record("acme", &id, "active");
     p.store.insert_connector(&c).await.expect("insert");
-    assert_eq!(
-        p.store
-            .get_connector(&tenant("acme"), &id)
-            .await
-            .expect("get")
-            .as_deref(),
-        Some(&c)
-    );
+    assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&c));
     assert!(matches!(
         p.store.insert_connector(&c).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
-        p.store
-            .get_connector(&tenant("other"), &id)
-            .await
-            .expect("get"),
+        read(&p, "other", &id).await,
         None,
         "another tenant does not see it"
     );
@@ -118,11 +116,7 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         .await
         .expect("replace at v1");
     assert_eq!(
-        p.store
-            .get_connector(&tenant("acme"), &id)
-            .await
-            .expect("get")
-            .as_deref(),
+        read(&p, "acme", &id).await.as_deref(),
         Some(&c),
         "a read after a replace sees the new version"
     );
@@ -139,10 +133,7 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         .await
         .expect("delete at v2");
     assert_eq!(
-        p.store
-            .get_connector(&tenant("acme"), &id)
-            .await
-            .expect("get"),
+        read(&p, "acme", &id).await,
         None,
         "a read after a delete finds nothing"
     );
