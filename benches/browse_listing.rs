@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use connectors::config::{Settings, build_app};
+use connectors::config::Settings;
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
 use connectors::http::Api;
+use connectors::startup::build_app;
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -79,7 +80,7 @@ async fn run(plan: &Plan, moto: &str, gcs: &str) -> Result<()> {
     let app = build_app(&settings).await?;
     let tenant = TenantId::parse("bench").context("tenant")?;
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
-    app.store.put_api_key(&key.record).await?;
+    app.storage.api_keys.put_api_key(&key.record).await?;
     let api_key = key.reveal().to_owned();
     let router = connectors::http::api(app);
 

@@ -20,10 +20,11 @@ use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use bytes::Bytes;
-use connectors::config::{Settings, build_app};
+use connectors::config::Settings;
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
 use connectors::http::Api;
+use connectors::startup::build_app;
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use rand::Rng;
@@ -256,7 +257,7 @@ async fn start_servers(
     let app = build_app(&Settings::embedded(dir)).await?;
     let tenant = TenantId::parse("bench").context("tenant")?;
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
-    app.store.put_api_key(&key.record).await?;
+    app.storage.api_keys.put_api_key(&key.record).await?;
     let api_key = key.reveal().to_owned();
     let router = connectors::http::api(app);
 

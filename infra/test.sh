@@ -16,5 +16,8 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo build --release (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
+cargo build --release --locked --bin connectors
+export CONNECTORS_RELEASE_BIN="$PWD/target/release/connectors"
 echo "== cargo test"
 cargo test --locked --all-targets 2>&1

@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::{Settings, StartupError, build_app};
-use crate::domain::apikey::{ApiKeyRecord, KeyScope};
+use crate::config::Settings;
+use crate::domain::apikey::KeyScope;
 use crate::domain::ids::TenantId;
 use crate::domain::timestamp::Timestamp;
-use crate::service::App;
+use crate::service::{App, ServiceError};
+use crate::startup::{StartupError, build_app};
+use crate::telemetry::error_chain;
 
 #[derive(Parser, Debug)]
 #[command(name = "connectors", version, about = "The VideoVector Connectors API")]
@@ -86,7 +88,7 @@ pub async fn run() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
@@ -100,25 +102,21 @@ async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
     let app = build_app(settings).await?;
     lambda_http::run(crate::http::api(app))
         .await
-        .map_err(|e| StartupError(format!("lambda runtime stopped: {e}")))
+        .map_err(|e| StartupError::caused("lambda runtime stopped", e))
+}
+
+/// The service failed while a command ran.
+fn failed(e: ServiceError) -> StartupError {
+    let message = e.to_string();
+    StartupError::caused(message, e)
 }
 
 /// Mints the first admin key of an empty store, for tenant `local`, and shows it once.
 async fn first_run_key(app: &App, bind: SocketAddr) -> Result<(), StartupError> {
-    let keys = app
-        .store
-        .list_api_keys()
-        .await
-        .map_err(|e| StartupError(e.to_string()))?;
-    if !keys.is_empty() {
+    let tenant = TenantId::parse("local").map_err(|e| StartupError::new(e.0))?;
+    let Some(key) = app.first_run_key(tenant).await.map_err(failed)? else {
         return Ok(());
-    }
-    let tenant = TenantId::parse("local").map_err(|e| StartupError(e.to_string()))?;
-    let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
-    app.store
-        .put_api_key(&key.record)
-        .await
-        .map_err(|e| StartupError(e.to_string()))?;
+    };
     println!("Created an admin API key for tenant 'local'. It is shown only this once:");
     println!();
     println!("    {}", key.reveal());
@@ -135,10 +133,10 @@ async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), Startu
     first_run_key(&app, bind).await?;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
-        .map_err(|e| StartupError(format!("cannot listen on {bind}: {e}")))?;
+        .map_err(|e| StartupError::caused(format!("cannot listen on {bind}"), e))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| StartupError(e.to_string()))?;
+        .map_err(|e| StartupError::caused("cannot read the listening address", e))?;
     println!("listening on http://{addr}");
     axum::serve(
         listener,
@@ -148,7 +146,7 @@ async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), Startu
     )
     .with_graceful_shutdown(shutdown_signal())
     .await
-    .map_err(|e| StartupError(format!("server stopped: {e}")))
+    .map_err(|e| StartupError::caused("server stopped", e))
 }
 
 async fn shutdown_signal() {
@@ -175,7 +173,7 @@ async fn reconcile(
     let report = app
         .reconcile(std::time::Duration::from_secs(grace_seconds), dry_run)
         .await
-        .map_err(|e| StartupError(format!("reconcile stopped: {e}")))?;
+        .map_err(|e| StartupError::caused("reconcile stopped", e))?;
     let verb = if dry_run { "would delete" } else { "deleted" };
     for name in &report.orphan_secrets {
         println!("{verb} orphan secret {name}");
@@ -193,7 +191,6 @@ async fn reconcile(
 
 async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError> {
     let app = build_app(settings).await?;
-    let fail = |e: crate::store::StoreError| StartupError(e.to_string());
     match cmd {
         KeysCommand::Create {
             tenant,
@@ -201,14 +198,16 @@ async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError>
             expires_in_days,
         } => {
             if scopes.is_empty() {
-                return Err(StartupError(
-                    "--scopes needs at least one of read, write, admin".into(),
+                return Err(StartupError::new(
+                    "--scopes needs at least one of read, write, admin",
                 ));
             }
             let expires =
                 expires_in_days.map(|d| Timestamp::now().plus_seconds(i64::from(d) * 86_400));
-            let key = ApiKeyRecord::mint(tenant, scopes, expires);
-            app.store.put_api_key(&key.record).await.map_err(fail)?;
+            let key = app
+                .mint_api_key(tenant, scopes, expires)
+                .await
+                .map_err(failed)?;
             println!("key_id: {}", key.record.key_id);
             println!("key:    {}", key.reveal());
             println!("(the key is shown only this once)");
@@ -218,10 +217,7 @@ async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError>
                 "{:<32} {:<20} {:<18} {:<21} {:<21} revoked",
                 "key_id", "tenant", "scopes", "created", "expires"
             );
-            for k in app.store.list_api_keys().await.map_err(fail)? {
-                if tenant.as_deref().is_some_and(|t| t != k.tenant.as_str()) {
-                    continue;
-                }
+            for k in app.api_keys(tenant.as_deref()).await.map_err(failed)? {
                 let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
                 let show = |t: Option<Timestamp>| t.map_or("-".to_owned(), |t| t.to_string());
                 println!(
@@ -236,15 +232,10 @@ async fn keys(settings: &Settings, cmd: KeysCommand) -> Result<(), StartupError>
             }
         }
         KeysCommand::Revoke { key_id } => {
-            app.store
-                .revoke_api_key(&key_id, Timestamp::now())
-                .await
-                .map_err(|e| match e {
-                    crate::store::StoreError::NotFound => {
-                        StartupError(format!("no key has id {key_id}"))
-                    }
-                    other => fail(other),
-                })?;
+            app.revoke_api_key(&key_id).await.map_err(|e| match e {
+                ServiceError::ApiKeyNotFound(_) => StartupError::new(e.to_string()),
+                other => failed(other),
+            })?;
             println!("revoked {key_id}");
         }
     }

@@ -1,19 +1,11 @@
 //! Typed settings from flags and environment variables, checked at start with a clear
-//! message; and [`build_app`], which opens every adapter once per process.
+//! message. `crate::startup` assembles the process from them.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::PathBuf;
 
+use crate::providers::ProviderSettings;
 use crate::providers::azure::AzureSettings;
 use crate::providers::s3::S3Settings;
-use crate::providers::{ProviderSettings, Providers};
-use crate::service::App;
-use crate::store::dynamodb::DynamoStore;
-use crate::store::embedded::EmbeddedStore;
-use crate::store::secrets_manager::SecretsManagerVault;
-use crate::store::vault::EmbeddedVault;
-use crate::store::{ConnectorStore, SecretVault, StoreError};
 
 /// Settings shared by every command.
 #[derive(clap::Args, Debug, Clone)]
@@ -121,105 +113,6 @@ fn parse_https_endpoint(s: &str) -> Result<String, String> {
     } else {
         Err("must be an https URL (Azure credentials are only sent over HTTPS)".into())
     }
-}
-
-/// A setting or adapter that could not be used, said plainly.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StartupError(pub String);
-
-/// Opens the store and vault the settings name (DynamoDB and Secrets Manager when a table
-/// is named, the embedded ones otherwise) and builds the [`App`].
-///
-/// # Errors
-/// A setting that cannot work, said plainly: no AWS region, a data directory in use.
-pub async fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
-    let providers = Arc::new(Providers::new(settings.provider_settings()));
-    let (store, vault): Adapters = match &settings.table_name {
-        Some(table) => aws_adapters(settings, table).await?,
-        None => {
-            if settings.kms_key_id.is_some() {
-                return Err(StartupError(
-                    "KMS_KEY_ID applies only with TABLE_NAME (Secrets Manager)".into(),
-                ));
-            }
-            embedded_adapters(&settings.data_dir)?
-        }
-    };
-    Ok(Arc::new(App::new(
-        store,
-        vault,
-        providers,
-        settings.secret_prefix.clone(),
-    )))
-}
-
-/// The two storage ports' adapters.
-type Adapters = (Arc<dyn ConnectorStore>, Arc<dyn SecretVault>);
-
-/// The AWS SDK configuration, loaded the SDK's way, with bounded timeouts.
-///
-/// # Errors
-/// When no region is configured.
-pub async fn aws_config() -> Result<aws_config::SdkConfig, StartupError> {
-    let timeouts = aws_config::timeout::TimeoutConfig::builder()
-        .connect_timeout(Duration::from_secs(2))
-        .operation_attempt_timeout(Duration::from_secs(4))
-        .operation_timeout(Duration::from_secs(10))
-        .build();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(crate::providers::s3::https_client())
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    if config.region().is_none() {
-        return Err(StartupError(
-            "TABLE_NAME is set but no AWS region is: set AWS_REGION (Lambda sets it)".into(),
-        ));
-    }
-    Ok(config)
-}
-
-async fn aws_adapters(settings: &Settings, table: &str) -> Result<Adapters, StartupError> {
-    let config = aws_config().await?;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&config), table);
-    let vault = SecretsManagerVault::new(
-        aws_sdk_secretsmanager::Client::new(&config),
-        // An empty KMS_KEY_ID (as `sam local` passes it) means Secrets Manager's own key.
-        settings.kms_key_id.clone().filter(|k| !k.is_empty()),
-        settings.secret_prefix.clone(),
-    );
-    Ok((Arc::new(store), Arc::new(vault)))
-}
-
-fn embedded_adapters(dir: &Path) -> Result<Adapters, StartupError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| {
-            StartupError(format!(
-                "cannot create data directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-    let in_use = |what: &str, e: &dyn std::fmt::Display| {
-        StartupError(format!(
-            "cannot open the {what} in {} ({e}); is another server using this data directory?",
-            dir.display()
-        ))
-    };
-    let store = EmbeddedStore::open(&dir.join("connectors.redb")).map_err(|e| match e {
-        StoreError::Corrupt(why) => StartupError(format!(
-            "the store in {} holds a record this version cannot read: {why}",
-            dir.display()
-        )),
-        e => in_use("store", &e),
-    })?;
-    let vault = EmbeddedVault::open(&dir.join("secrets.redb"), &dir.join("vault.key"))
-        .map_err(|e| in_use("vault", &e))?;
-    Ok((Arc::new(store), Arc::new(vault)))
 }
 
 #[cfg(test)]

@@ -8,15 +8,15 @@
 //! - [`providers`]: the `ObjectStore` port and the provider adapters, built per call.
 //! - [`service`]: the use cases, over the ports.
 //! - [`http`]: the axum router, extractors, handlers and the error envelope.
-//! - [`error`]: `ApiError`, the one error type, and its status codes.
 //! - [`config`], [`telemetry`], [`cli`]: settings, logs, and the binary's commands.
 
+pub mod aws_http;
 pub mod cli;
 pub mod config;
 pub mod domain;
-pub mod error;
 pub mod http;
 pub mod providers;
 pub mod service;
+pub mod startup;
 pub mod store;
 pub mod telemetry;

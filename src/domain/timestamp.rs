@@ -5,7 +5,12 @@ use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use super::{Invalid, Parsed};
 
-/// A UTC instant truncated to whole seconds.
+/// 0000-01-01T00:00:00Z, the first instant RFC 3339 can write.
+const FIRST_WRITABLE: i64 = -62_167_219_200;
+/// 9999-12-31T23:59:59Z, the last instant RFC 3339 can write.
+const LAST_WRITABLE: i64 = 253_402_300_799;
+
+/// A UTC instant truncated to whole seconds, always within the years RFC 3339 can write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Timestamp(OffsetDateTime);
@@ -15,8 +20,12 @@ impl Timestamp {
         Self::from_unix(OffsetDateTime::now_utc().unix_timestamp())
     }
 
+    /// The instant `seconds` after the epoch, clamped to the years RFC 3339 can write
+    /// (0000–9999), so every `Timestamp` prints: a provider reporting a date past year 9999
+    /// gets 9999-12-31T23:59:59Z rather than an error while its listing is written.
     pub fn from_unix(seconds: i64) -> Self {
-        Self(OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+        let clamped = seconds.clamp(FIRST_WRITABLE, LAST_WRITABLE);
+        Self(OffsetDateTime::from_unix_timestamp(clamped).unwrap_or(OffsetDateTime::UNIX_EPOCH))
     }
 
     pub fn unix(self) -> i64 {
@@ -107,6 +116,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn instants_past_the_writable_years_are_clamped_and_still_print() {
+        assert_eq!(
+            Timestamp::from_unix(i64::MAX).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix(i64::MIN).to_string(),
+            "0000-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp::from_unix(LAST_WRITABLE)
+                .plus_seconds(1)
+                .to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+        assert!(serde_json::to_string(&Timestamp::from_unix(1 << 40)).is_ok());
+    }
+
+    #[test]
     fn printing_matches_rfc_3339_formatting_across_the_four_digit_years() {
         for seconds in [
             -62_167_219_200, // 0000-01-01T00:00:00Z
@@ -150,9 +178,12 @@ mod tests {
     }
 
     #[test]
-    fn a_year_before_zero_is_refused_rather_than_printed_wrongly() {
+    fn a_year_before_zero_is_clamped_rather_than_printed_wrongly() {
         let t = Timestamp::from_unix(-62_167_219_201); // -0001-12-31T23:59:59Z
-        assert!(serde_json::to_value(t).is_err());
+        assert_eq!(
+            serde_json::to_value(t).expect("prints"),
+            serde_json::json!("0000-01-01T00:00:00Z")
+        );
     }
 
     #[test]

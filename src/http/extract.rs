@@ -1,17 +1,14 @@
 //! Extractors with the contract's limits and error envelope: the connector id of a path,
 //! JSON objects (64 KiB) and multipart forms (128 KiB, one key file of at most 64 KiB).
 
-use std::sync::Arc;
-
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use serde_json::{Map, Value};
 
+use super::error::ApiError;
 use crate::domain::credentials::MAX_KEY_FILE_BYTES;
 use crate::domain::ids::ConnectorId;
-use crate::error::ApiError;
-use crate::service::App;
 
 /// The `{connector_id}` of the path, parsed. Text that cannot be a connector id (not even
 /// text, once its percent-escapes are decoded) names no connector: 404, like an unknown id.
@@ -80,10 +77,10 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
 /// A JSON object body; `Content-Type: application/json` is required.
 pub struct JsonObject(pub Map<String, Value>);
 
-impl FromRequest<Arc<App>> for JsonObject {
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &Arc<App>) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         if !is_json(&parts.headers) {
             return Err(ApiError::UnsupportedMediaType(
@@ -98,10 +95,10 @@ impl FromRequest<Arc<App>> for JsonObject {
 /// A JSON object body that may be left out entirely (an empty body is `{}`).
 pub struct OptionalJsonObject(pub Map<String, Value>);
 
-impl FromRequest<Arc<App>> for OptionalJsonObject {
+impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &Arc<App>) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let bytes = read_limited(&parts.headers, body, JSON_LIMIT).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -133,10 +130,10 @@ fn malformed(message: impl Into<String>) -> ApiError {
     }
 }
 
-impl FromRequest<Arc<App>> for MultipartForm {
+impl<S: Send + Sync> FromRequest<S> for MultipartForm {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _: &Arc<App>) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let boundary = content_type(&parts.headers)
             .filter(|ct| {

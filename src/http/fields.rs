@@ -3,8 +3,13 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::Invalid;
-use crate::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError};
+use crate::domain::{Invalid, Parsed};
+
+/// A field taken as text, as sent (credentials, cursors: parsed further elsewhere).
+pub fn text(s: &str) -> Parsed<String> {
+    Ok(s.to_owned())
+}
 
 /// A JSON object being parsed field by field.
 pub struct Fields {

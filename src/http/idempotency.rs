@@ -1,62 +1,72 @@
-//! `Idempotency-Key` for creates and tests: the first request's fingerprint (method, path,
-//! parsed body) and successful response are remembered per account for 24 hours.
-//!
-//! Errors are not pinned: a request that failed (4xx after the key was claimed, or any 5xx)
-//! releases the key, so a corrected retry runs afresh.
+//! `Idempotency-Key` at the HTTP edge: the header, read into the service's key; the
+//! request's fingerprint (method, path and parsed body), computed by the [`Fingerprinted`]
+//! extractor; and a remembered answer turned back into a response. The protocol itself is
+//! the service's (`crate::service::idempotency`).
 
-use std::future::Future;
-
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::error::ApiError;
+use super::extract::JsonObject;
 use super::wire::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, json_response, with_header};
-use crate::domain::ids::TenantId;
-use crate::domain::timestamp::Timestamp;
-use crate::error::ApiError;
-use crate::service::App;
-use crate::store::{Claim, StoredResponse};
+use crate::domain::ids::ConnectorId;
+use crate::service::idempotency::{IdempotencyKey, Once};
 
-/// A valid `Idempotency-Key`, kept only as its hash.
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// # Errors
-    /// 422 when the header is not 1-255 printable ASCII characters.
-    pub fn from_headers(headers: &HeaderMap) -> Result<Option<Self>, ApiError> {
-        let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
-            return Ok(None);
-        };
-        let bytes = v.as_bytes();
-        if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x20..=0x7e).contains(b))
-        {
-            return Err(ApiError::validation(
-                "Idempotency-Key",
-                "must be 1-255 printable ASCII characters",
-            ));
-        }
-        Ok(Some(Self(hex::encode(Sha256::digest(bytes)))))
+/// Reads `Idempotency-Key`, if sent.
+///
+/// # Errors
+/// 422 when the header is not 1-255 printable ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(v) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let bytes = v.as_bytes();
+    if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(ApiError::validation(
+            "Idempotency-Key",
+            "must be 1-255 printable ASCII characters",
+        ));
     }
+    Ok(Some(IdempotencyKey::from_hash(hex::encode(
+        Sha256::digest(bytes),
+    ))))
+}
+
+/// A body that can be written in a canonical form, so equal requests print equal.
+pub trait Canonical {
+    fn write_canonical(&self, out: &mut String);
+}
+
+/// Writes a JSON object with its keys sorted, recursively.
+pub fn canonical_object(map: &Map<String, Value>, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(k, out);
+        out.push(':');
+        if let Some(v) = map.get(k) {
+            canonical(v, out);
+        }
+    }
+    out.push('}');
+}
+
+fn push_json_string(s: &str, out: &mut String) {
+    // Serialising a string to JSON text cannot fail.
+    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 /// Writes a JSON value with object keys sorted, so equal bodies print equal.
 fn canonical(v: &Value, out: &mut String) {
     match v {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                canonical(&map[k], out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => canonical_object(map, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -71,15 +81,95 @@ fn canonical(v: &Value, out: &mut String) {
     }
 }
 
+impl Canonical for Value {
+    fn write_canonical(&self, out: &mut String) {
+        canonical(self, out);
+    }
+}
+
+impl Canonical for JsonObject {
+    fn write_canonical(&self, out: &mut String) {
+        canonical_object(&self.0, out);
+    }
+}
+
 /// The fingerprint of a request: method, path and parsed body.
-pub fn fingerprint(method: &str, path: &str, body: &Value) -> String {
+pub fn fingerprint(method: &str, path: &str, body: &impl Canonical) -> String {
     let mut text = format!("{method} {path}\n");
-    canonical(body, &mut text);
+    body.write_canonical(&mut text);
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
-/// Turns a stored response into an HTTP one.
-pub fn respond(stored: &StoredResponse, replayed: bool) -> Response {
+/// A body, with the fingerprint of the request that carried it.
+pub struct Fingerprinted<T> {
+    pub body: T,
+    pub fingerprint: String,
+}
+
+/// The path as the fingerprint names it: the route with its connector id in canonical form,
+/// so the same connector named in another case fingerprints the same.
+async fn canonical_path<S: Send + Sync>(
+    parts: &mut axum::http::request::Parts,
+    state: &S,
+) -> String {
+    let Some(route) = parts
+        .extensions
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
+        return parts.uri.path().to_owned();
+    };
+    let id = RawPathParams::from_request_parts(parts, state)
+        .await
+        .ok()
+        .and_then(|params| {
+            params.iter().find_map(|(name, value)| {
+                (name == "connector_id").then(|| ConnectorId::parse(value))
+            })
+        });
+    match id {
+        Some(Ok(id)) => route.replace("{connector_id}", id.as_str()),
+        _ => parts.uri.path().to_owned(),
+    }
+}
+
+impl<S, T> FromRequest<S> for Fingerprinted<T>
+where
+    S: Send + Sync,
+    T: FromRequest<S, Rejection = ApiError> + Canonical,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let (mut parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        let path = canonical_path(&mut parts, state).await;
+        let body = T::from_request(Request::from_parts(parts, body), state).await?;
+        let fingerprint = fingerprint(method.as_str(), &path, &body);
+        Ok(Self { body, fingerprint })
+    }
+}
+
+/// A request whose body is ignored (the test action): it fingerprints as `null`.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(_: Request, _: &S) -> Result<Self, ApiError> {
+        Ok(NoBody)
+    }
+}
+
+impl Canonical for NoBody {
+    fn write_canonical(&self, out: &mut String) {
+        out.push_str("null");
+    }
+}
+
+/// Turns a request run once into an HTTP response.
+pub fn respond(once: &Once) -> Response {
+    let stored = &once.response;
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut r = json_response(status, stored.body.clone());
     if let Some(location) = &stored.location {
@@ -88,61 +178,10 @@ pub fn respond(stored: &StoredResponse, replayed: bool) -> Response {
     if let Some(etag) = &stored.etag {
         r = with_header(r, header::ETAG, etag);
     }
-    if replayed {
+    if once.replayed {
         r = with_header(r, IDEMPOTENT_REPLAYED, "true");
     }
     r
-}
-
-/// Runs `run` at most once per key and fingerprint, passing it the id to create (reserved
-/// by the first attempt, so a takeover after a crash creates the same resource).
-///
-/// # Errors
-/// 422 `idempotency_key_reused`, 409 `idempotency_request_in_progress`, or `run`'s error.
-pub async fn once<F, Fut>(
-    app: &App,
-    tenant: &TenantId,
-    key: Option<IdempotencyKey>,
-    fingerprint: String,
-    new_id: String,
-    run: F,
-) -> Result<Response, ApiError>
-where
-    F: FnOnce(String) -> Fut,
-    Fut: Future<Output = Result<StoredResponse, ApiError>>,
-{
-    let Some(IdempotencyKey(key_hash)) = key else {
-        return run(new_id).await.map(|r| respond(&r, false));
-    };
-    let claim = app
-        .store
-        .claim_idempotency(tenant, &key_hash, &fingerprint, &new_id, Timestamp::now())
-        .await?;
-    let resource_id = match claim {
-        Claim::Acquired { resource_id } => resource_id,
-        Claim::Replay(stored) => return Ok(respond(&stored, true)),
-        Claim::InProgress => return Err(ApiError::IdempotencyInProgress),
-        Claim::Mismatch => return Err(ApiError::IdempotencyKeyReused),
-    };
-    match run(resource_id).await {
-        Ok(stored) => {
-            if let Err(e) = app
-                .store
-                .complete_idempotency(tenant, &key_hash, &stored, Timestamp::now())
-                .await
-            {
-                // The work is done; the claim's lease will lapse and a retry re-finds it.
-                tracing::warn!(error = %e, "could not record idempotent response");
-            }
-            Ok(respond(&stored, false))
-        }
-        Err(err) => {
-            if let Err(e) = app.store.release_idempotency(tenant, &key_hash).await {
-                tracing::warn!(error = %e, "could not release idempotency key; its lease will lapse");
-            }
-            Err(err)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -178,6 +217,14 @@ mod tests {
                 "/x",
                 &json!({"a": 2, "b": {"c": [1, 2], "d": null}})
             )
+        );
+    }
+
+    #[test]
+    fn an_ignored_body_fingerprints_like_json_null() {
+        assert_eq!(
+            fingerprint("POST", "/x", &NoBody),
+            fingerprint("POST", "/x", &Value::Null)
         );
     }
 }

@@ -1,15 +1,22 @@
 //! The HTTP surface: one axum [`Router`] served both locally and on Lambda.
 //!
+//! Each resource has its own module and `router()`: [`connectors`] (create, list, get,
+//! update, delete) and [`actions`] (test and browse). Handlers authenticate with an
+//! extractor, parse bodies into domain values, call the service and shape the answer; a
+//! [`crate::service::ServiceError`] becomes the contract's envelope in [`error`].
+//!
 //! The layer around it (`observe`) gives every response an `X-Request-Id`, turns every error
-//! (including axum's own 404/405) into the contract's envelope, and logs one JSON line per
-//! request with its id, tenant, route, status and latency. The id, tenant and route are
-//! the request's [`crate::telemetry::RequestFields`], so every other line logged for the
-//! request carries them too.
+//! (including axum's own 404/405) into the contract's envelope, logs a 5xx's cause chain,
+//! and logs one JSON line per request with its id, tenant, route, status and latency. The
+//! id, tenant and route are the request's [`crate::telemetry::RequestFields`], so every other
+//! line logged for the request carries them too.
 
+mod actions;
 mod auth;
+mod connectors;
+pub mod error;
 mod extract;
 mod fields;
-mod handlers;
 pub mod idempotency;
 mod observe;
 mod rendered;
@@ -18,12 +25,20 @@ mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 
-use crate::error::ApiError;
 use crate::service::App;
+use error::ApiError;
 
-pub use auth::Caller;
+pub use crate::service::api_keys::Caller;
+
+/// What every handler reaches: the service, and the connectors' JSON kept beside the
+/// records it was rendered from.
+pub(crate) struct HttpState {
+    app: Arc<App>,
+    rendered: rendered::RenderCache,
+}
+
+type State = Arc<HttpState>;
 
 /// The whole HTTP surface: the router inside the layer that observes every request.
 pub type Api = observe::Observe<Router>;
@@ -33,30 +48,17 @@ pub fn api(app: Arc<App>) -> Api {
     tower::Layer::layer(&observe::ObserveLayer, router(app))
 }
 
-/// Every endpoint of the contract, each route's handlers by method.
+/// Every endpoint of the contract, resource by resource.
 fn router(app: Arc<App>) -> Router {
-    use handlers::*;
+    let state = Arc::new(HttpState {
+        app,
+        rendered: rendered::RenderCache::default(),
+    });
     Router::new()
-        .route("/api/v2/connectors", get(list_connectors))
-        .route("/api/v2/connectors/s3", post(create_s3))
-        .route("/api/v2/connectors/gcs", post(create_gcs))
-        .route("/api/v2/connectors/azure", post(create_azure))
-        .route(
-            "/api/v2/connectors/{connector_id}",
-            get(get_connector)
-                .patch(update_connector)
-                .delete(delete_connector),
-        )
-        .route(
-            "/api/v2/connectors/{connector_id}/test",
-            post(test_connector),
-        )
-        .route(
-            "/api/v2/connectors/{connector_id}/browse",
-            post(browse_connector),
-        )
+        .merge(connectors::router())
+        .merge(actions::router())
         .fallback(unknown_route)
-        .with_state(app)
+        .with_state(state)
 }
 
 async fn unknown_route() -> ApiError {

@@ -1,5 +1,6 @@
 //! The outermost layer: a request id on every response, the contract's envelope on every
-//! error (axum's own 404 and 405 included), and one access line per request.
+//! error (axum's own 404 and 405 included), a 5xx's cause chain logged once, and one access
+//! line per request.
 //!
 //! A hand-written [`tower::Layer`] around the whole router, rather than
 //! `middleware::from_fn` inside it, so that a request pays for no extra boxed service or
@@ -18,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::task::futures::TaskLocalFuture;
 use tower::{Layer, Service};
 
+use super::error::{ApiError, ErrorBody};
 use super::wire::X_REQUEST_ID;
-use crate::error::{ApiError, ErrorBody};
 use crate::telemetry::{self, RequestFields};
 
 /// Wraps a service (the router) in [`Observe`].
@@ -109,6 +110,16 @@ where
     }
 }
 
+/// Logs a 5xx once, with its whole cause chain: a bug or a storage failure as an error, a
+/// provider's failure (the customer's cloud, not ours) as a warning.
+fn log_failure(status: StatusCode, code: &str, cause: &str) {
+    if status == StatusCode::INTERNAL_SERVER_ERROR || code == "dependency_unavailable" {
+        tracing::error!(code, error = cause, "request failed");
+    } else {
+        tracing::warn!(code, error = cause, "dependency failed");
+    }
+}
+
 /// Renders the envelope of an [`ApiError`], or wraps an error response that some layer
 /// produced without one (axum's 405, for example).
 fn finish_error(response: Response, request_id: &str) -> Response {
@@ -131,6 +142,9 @@ fn finish_error(response: Response, request_id: &str) -> Response {
         }
         None => return response,
     };
+    if let Some(cause) = &body.cause {
+        log_failure(status, &body.code, cause);
+    }
     let (mut parts, _) = response.into_parts();
     parts.extensions.remove::<ErrorBody>();
     parts.headers.insert(

@@ -1,22 +1,23 @@
 //! Connectors' JSON and ETag kept beside the shared record they were rendered from, so that
 //! a record read again unchanged is not rendered again.
 //!
-//! The embedded store hands out the same `Arc` for a record until a write replaces it, so
-//! the same allocation means the same content: an entry serves only the very record it was
-//! made from (`Arc::ptr_eq`), and holding that record keeps its address from being reused.
-//! A record no one else holds (a DynamoDB read, made afresh for each request) can never be
+//! It relies on what [`crate::store::ConnectorRecords`] promises: records are immutable and
+//! shared, so the same allocation means the same content. An entry serves only the very
+//! record it was made from (`Arc::ptr_eq`), and holding that record keeps its address from
+//! being reused. The embedded store hands out the same `Arc` until a write replaces it; a
+//! record no one else holds (a DynamoDB read, made afresh for each request) can never be
 //! read again, so it is rendered and not kept.
 
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use axum::http::HeaderValue;
 use bytes::Bytes;
 use ulid::Ulid;
 
+use super::error::ApiError;
 use super::wire::connector_json;
 use crate::domain::connector::Connector;
-use crate::error::ApiError;
 
 /// Entries kept before the cache starts over: about 10 MB of records and their JSON.
 const CAPACITY: usize = 10_000;
@@ -35,68 +36,73 @@ struct Entry {
     rendered: Rendered,
 }
 
-/// By the ULID of the connector's id, the last record rendered for it. Shared by every router in the
-/// process; an entry is found only through the record it was made from, so routers over
-/// different stores cannot see each other's.
-static CACHE: LazyLock<RwLock<HashMap<Ulid, Entry>>> = LazyLock::new(RwLock::default);
-
-/// `c` as JSON with its ETag, rendered once for as long as the store shares this record.
-///
-/// # Errors
-/// As [`connector_json`].
-pub fn connector(c: &Arc<Connector>) -> Result<Rendered, ApiError> {
-    if let Some(rendered) = cached(c) {
-        return Ok(rendered);
-    }
-    let rendered = Rendered {
-        json: Bytes::from(connector_json(c)?),
-        etag: HeaderValue::from_str(&c.etag())
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("an ETag that is no header: {e}")))?,
-    };
-    if Arc::strong_count(c) > 1 {
-        let mut cache = CACHE.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= CAPACITY && !cache.contains_key(&c.id.ulid()) {
-            cache.clear();
-        }
-        cache.insert(
-            c.id.ulid(),
-            Entry {
-                record: Arc::clone(c),
-                rendered: rendered.clone(),
-            },
-        );
-    }
-    Ok(rendered)
+/// By the ULID of the connector's id, the last record rendered for it. One per router, held
+/// in its state.
+#[derive(Default)]
+pub struct RenderCache {
+    entries: RwLock<HashMap<Ulid, Entry>>,
 }
 
-fn cached(c: &Arc<Connector>) -> Option<Rendered> {
-    let cache = CACHE.read().unwrap_or_else(PoisonError::into_inner);
-    cache
-        .get(&c.id.ulid())
-        .filter(|e| Arc::ptr_eq(&e.record, c))
-        .map(|e| e.rendered.clone())
-}
-
-/// `items` as one JSON array.
-///
-/// # Errors
-/// As [`connector_json`].
-pub fn list(items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
-    let mut parts = Vec::with_capacity(items.len());
-    for c in items {
-        parts.push(connector(c)?.json);
-    }
-    let size = parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
-    let mut out = Vec::with_capacity(size);
-    out.push(b'[');
-    for (i, part) in parts.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
+impl RenderCache {
+    /// `c` as JSON with its ETag, rendered once for as long as the store shares this record.
+    ///
+    /// # Errors
+    /// As [`connector_json`].
+    pub fn connector(&self, c: &Arc<Connector>) -> Result<Rendered, ApiError> {
+        if let Some(rendered) = self.cached(c) {
+            return Ok(rendered);
         }
-        out.extend_from_slice(part);
+        let rendered = Rendered {
+            json: Bytes::from(connector_json(c)?),
+            etag: HeaderValue::from_str(&c.etag()).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("an ETag that is no header: {e}"))
+            })?,
+        };
+        if Arc::strong_count(c) > 1 {
+            let mut cache = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            if cache.len() >= CAPACITY && !cache.contains_key(&c.id.ulid()) {
+                cache.clear();
+            }
+            cache.insert(
+                c.id.ulid(),
+                Entry {
+                    record: Arc::clone(c),
+                    rendered: rendered.clone(),
+                },
+            );
+        }
+        Ok(rendered)
     }
-    out.push(b']');
-    Ok(out)
+
+    fn cached(&self, c: &Arc<Connector>) -> Option<Rendered> {
+        let cache = self.entries.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(&c.id.ulid())
+            .filter(|e| Arc::ptr_eq(&e.record, c))
+            .map(|e| e.rendered.clone())
+    }
+
+    /// `items` as one JSON array.
+    ///
+    /// # Errors
+    /// As [`connector_json`].
+    pub fn list(&self, items: &[Arc<Connector>]) -> Result<Vec<u8>, ApiError> {
+        let mut parts = Vec::with_capacity(items.len());
+        for c in items {
+            parts.push(self.connector(c)?.json);
+        }
+        let size = parts.iter().map(|p| p.len() + 1).sum::<usize>() + 2;
+        let mut out = Vec::with_capacity(size);
+        out.push(b'[');
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(part);
+        }
+        out.push(b']');
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
@@ -145,10 +151,11 @@ mod tests {
 
     #[test]
     fn a_shared_record_read_again_is_answered_with_the_same_rendering() {
+        let cache = RenderCache::default();
         let stored = Arc::new(record("Archive"));
         let read = Arc::clone(&stored);
-        let first = connector(&read).expect("renders");
-        let again = connector(&Arc::clone(&stored)).expect("renders");
+        let first = cache.connector(&read).expect("renders");
+        let again = cache.connector(&Arc::clone(&stored)).expect("renders");
         assert_eq!(first.json.as_ptr(), again.json.as_ptr(), "rendered once");
         assert_eq!(
             parsed(&again.json),
@@ -159,10 +166,11 @@ mod tests {
 
     #[test]
     fn a_replaced_record_is_rendered_afresh() {
+        let cache = RenderCache::default();
         let old = Arc::new(record("Before"));
         let _held = Arc::clone(&old);
         assert_eq!(
-            parsed(&connector(&old).expect("renders").json)["name"],
+            parsed(&cache.connector(&old).expect("renders").json)["name"],
             "Before"
         );
         let mut changed = Connector::clone(&old);
@@ -170,7 +178,7 @@ mod tests {
         changed.version += 1;
         let new = Arc::new(changed);
         let _held_new = Arc::clone(&new);
-        let rendered = connector(&new).expect("renders");
+        let rendered = cache.connector(&new).expect("renders");
         let json = parsed(&rendered.json);
         assert_eq!(
             (json["name"].clone(), json["connector_id"].clone()),
@@ -181,19 +189,21 @@ mod tests {
 
     #[test]
     fn a_record_no_one_else_holds_is_rendered_but_not_kept() {
+        let cache = RenderCache::default();
         let alone = Arc::new(record("Alone"));
-        let first = connector(&alone).expect("renders");
-        let again = connector(&alone).expect("renders");
+        let first = cache.connector(&alone).expect("renders");
+        let again = cache.connector(&alone).expect("renders");
         assert_ne!(
             first.json.as_ptr(),
             again.json.as_ptr(),
             "rendered each time"
         );
-        assert!(cached(&alone).is_none());
+        assert!(cache.cached(&alone).is_none());
     }
 
     #[test]
     fn a_list_is_the_array_of_its_connectors_in_order() {
+        let cache = RenderCache::default();
         let items: Vec<Arc<Connector>> = ["One", "Two", "Three"]
             .map(|n| Arc::new(record(n)))
             .into_iter()
@@ -204,13 +214,13 @@ mod tests {
             .map(|c| parsed(connector_json(c).expect("renders").as_bytes()))
             .collect();
         assert_eq!(
-            parsed(&list(&items).expect("renders")),
+            parsed(&cache.list(&items).expect("renders")),
             Value::Array(expected.clone())
         );
         assert_eq!(
-            parsed(&list(&kept).expect("renders")),
+            parsed(&cache.list(&kept).expect("renders")),
             Value::Array(expected)
         );
-        assert_eq!(parsed(&list(&[]).expect("renders")), json!([]));
+        assert_eq!(parsed(&cache.list(&[]).expect("renders")), json!([]));
     }
 }

@@ -5,10 +5,10 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 
+use super::error::ApiError;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
-use crate::error::ApiError;
 
 /// Every field of the contract's connector object, always present, plus the masked
 /// `credential_hint` (and a GCS connector's `client_email`).

@@ -7,7 +7,6 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use secrecy::ExposeSecret;
@@ -24,15 +23,6 @@ pub struct S3Settings {
     pub endpoint_url: Option<String>,
 }
 
-/// An HTTPS client for AWS SDK clients: rustls on aws-lc, pooled connections, and trust
-/// roots read on first use rather than at start (the SDK's default reads them eagerly, a
-/// measurable part of a cold start).
-pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-        .build_https()
-}
-
 /// Builds per-call clients that share one connection pool.
 pub struct S3Factory {
     settings: S3Settings,
@@ -43,7 +33,7 @@ impl S3Factory {
     pub fn new(settings: S3Settings) -> Self {
         Self {
             settings,
-            http: https_client(),
+            http: crate::aws_http::https_client(),
         }
     }
 

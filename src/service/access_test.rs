@@ -11,12 +11,12 @@ use serde::Serialize;
 
 use super::App;
 use super::connectors::NewConnector;
+use super::error::ServiceError;
 use crate::domain::connector::{Connector, SecretRef};
 use crate::domain::credentials::Credentials;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::scopes::{Scope, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
-use crate::error::ApiError;
 use crate::providers::{ListRequest, ObjectStore, OpenError, ProviderError, ProviderErrorKind};
 
 /// The most one check may take.
@@ -124,13 +124,13 @@ impl App {
     /// Tests a connector's access and records the result on it.
     ///
     /// # Errors
-    /// 404, or 503 when the store fails.
+    /// `ConnectorNotFound`, or `Dependency` when the store fails.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn test_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<TestReport, ApiError> {
+    ) -> Result<TestReport, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
         let credentials = self.credentials(&connector).await?;
         let report = self.check_access(&connector, &credentials).await?;
@@ -169,7 +169,7 @@ impl App {
         &self,
         tenant: &TenantId,
         new: &NewConnector,
-    ) -> Result<TestReport, ApiError> {
+    ) -> Result<TestReport, ServiceError> {
         let draft = new.record(
             tenant,
             ConnectorId::generate(),
@@ -191,7 +191,7 @@ impl App {
         &self,
         connector: &Connector,
         credentials: &Credentials,
-    ) -> Result<TestReport, ApiError> {
+    ) -> Result<TestReport, ServiceError> {
         let store = self
             .providers
             .open(connector, credentials)
@@ -212,9 +212,9 @@ impl App {
 }
 
 /// The error for a connector no client can be built for.
-pub(crate) fn open_error(e: OpenError) -> ApiError {
+pub(crate) fn open_error(e: OpenError) -> ServiceError {
     match e {
-        OpenError::CredentialsMismatch => ApiError::Internal(anyhow::anyhow!(
+        OpenError::CredentialsMismatch => ServiceError::Internal(anyhow::anyhow!(
             "stored credentials belong to another provider"
         )),
     }

@@ -8,14 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::access_test::open_error;
+use super::error::ServiceError;
 use crate::domain::connector::Connector;
 use crate::domain::glob::GlobPattern;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::paths::BrowsePrefix;
 use crate::domain::scopes::Scope;
 use crate::domain::timestamp::Timestamp;
-use crate::error::ApiError;
-use crate::providers::{ListRequest, ObjectEntry, ProviderError};
+use crate::providers::{ListRequest, ObjectEntry};
 
 /// Stop asking the provider for more pages after this long (a page may still be running).
 const TIME_BUDGET: Duration = Duration::from_secs(10);
@@ -142,18 +142,18 @@ impl App {
     /// Browses a connector's files.
     ///
     /// # Errors
-    /// 404, 409 without the import scope, 400 for a bad cursor or a provider refusal,
-    /// 503/504 when the provider fails in a retryable way.
+    /// `ConnectorNotFound`, `ScopeNotGranted` without the import scope, `InvalidCursor`,
+    /// `ProviderRefused` or `ProviderUnavailable`.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn browse(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
         request: BrowseRequest,
-    ) -> Result<BrowseOutcome, ApiError> {
+    ) -> Result<BrowseOutcome, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
         if !connector.scopes.contains(Scope::Import) {
-            return Err(ApiError::ScopeNotGranted(format!(
+            return Err(ServiceError::ScopeNotGranted(format!(
                 "connector {id} does not have the import scope; add it with PATCH to browse"
             )));
         }
@@ -182,7 +182,7 @@ impl App {
                     glob: Some(&request.pattern),
                 })
                 .await
-                .map_err(provider_error)?;
+                .map_err(ServiceError::provider)?;
             for object in page.objects {
                 if position
                     .after
@@ -217,14 +217,6 @@ impl App {
                 return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position))));
             }
         }
-    }
-}
-
-fn provider_error(e: ProviderError) -> ApiError {
-    if e.kind.is_retryable() {
-        ApiError::ProviderUnavailable(e)
-    } else {
-        ApiError::ProviderRefused(e)
     }
 }
 

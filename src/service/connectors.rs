@@ -1,5 +1,5 @@
-//! Connector records and their credentials, kept consistent: the secret is written before
-//! the record that points at it, and removed after the record stops being visible.
+//! Connector records and their credentials: create, get, list, update and delete, each
+//! write through the one protocol in `write` that keeps records and secrets consistent.
 
 use std::sync::Arc;
 
@@ -7,6 +7,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::App;
+use super::error::{FieldError, ServiceError};
+use super::write::{Attempt, Commit, RecordWrite, Unused};
 use crate::domain::connector::{Connector, ListFilter, Location, SecretRef};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
 use crate::domain::ids::{ConnectorId, TenantId};
@@ -14,8 +16,7 @@ use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
 use crate::domain::timestamp::Timestamp;
-use crate::error::{ApiError, FieldError};
-use crate::store::{SecretTags, StoreError};
+use crate::store::StoreError;
 
 /// A validated create request.
 #[derive(Debug)]
@@ -94,19 +95,13 @@ pub enum Precondition {
 }
 
 impl Precondition {
-    fn admits(&self, c: &Connector) -> bool {
+    pub(super) fn admits(&self, c: &Connector) -> bool {
         match self {
             Precondition::Any => true,
             Precondition::Versions(v) => v.contains(&c.version),
         }
     }
 }
-
-/// How many times an unconditioned write re-reads and retries after losing a race.
-const WRITE_ATTEMPTS: usize = 5;
-/// How many times removing an unused secret (or version) is tried before `reconcile` is
-/// left to do it.
-const VAULT_CLEANUP_ATTEMPTS: usize = 2;
 
 #[derive(Serialize, Deserialize)]
 struct ListCursor {
@@ -120,150 +115,85 @@ pub struct ListOutcome {
 }
 
 impl App {
-    fn secret_name(&self, tenant: &TenantId, id: &ConnectorId) -> String {
-        format!("{}/{tenant}/{id}", self.secret_prefix)
-    }
-
-    /// Loads a tenant's connector; a missing or foreign one is a 404.
+    /// Loads a tenant's connector; a missing or foreign one is `ConnectorNotFound`.
     ///
     /// # Errors
-    /// 404, or 503 when the store fails.
+    /// `ConnectorNotFound`, or `Dependency` when the store fails.
     pub async fn get_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-    ) -> Result<Arc<Connector>, ApiError> {
-        self.store
+    ) -> Result<Arc<Connector>, ServiceError> {
+        self.storage
+            .connectors
             .get_connector(tenant, id)
             .await?
-            .ok_or_else(|| ApiError::connector_not_found(id.as_str()))
+            .ok_or_else(|| ServiceError::ConnectorNotFound(id.clone()))
     }
 
     /// Reads a connector's credentials from the vault.
-    pub(crate) async fn credentials(&self, c: &Connector) -> Result<Credentials, ApiError> {
-        let secret = self.vault.get(&c.secret).await?;
+    pub(crate) async fn credentials(&self, c: &Connector) -> Result<Credentials, ServiceError> {
+        let secret = self.storage.vault.get(&c.secret).await?;
         Credentials::from_secret(&secret)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("connector {}: {e}", c.id)))
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("connector {}: {e}", c.id)))
     }
 
     /// Creates a connector with id `id`: secret first, then the record. If the record
     /// already exists (a takeover of an abandoned idempotent request), it is returned.
     ///
     /// # Errors
-    /// 503 when the vault or store fails; nothing is left behind.
+    /// `Dependency` when the vault or store fails; nothing is left behind.
     #[tracing::instrument(skip_all, fields(connector_id = %id, provider = %new.location.provider()))]
     pub async fn create_connector(
         &self,
         tenant: &TenantId,
         id: ConnectorId,
         new: NewConnector,
-    ) -> Result<Connector, ApiError> {
-        let name = self.secret_name(tenant, &id);
-        let tags = SecretTags {
-            tenant: tenant.clone(),
-            connector_id: id.clone(),
-        };
-        let secret = match self
-            .vault
-            .put(&name, &new.credentials.to_secret(), &tags)
-            .await
-        {
-            Ok(secret) => secret,
-            Err(e) => {
-                // The write may have happened without our seeing it. Unless a record already
-                // points at this secret (a takeover of an abandoned create), it goes.
-                if let Ok(None) = self.store.get_connector(tenant, &id).await {
-                    self.discard_secret(&name).await;
-                }
-                return Err(e.into());
-            }
-        };
+    ) -> Result<Connector, ServiceError> {
+        let secret = self.put_secret(tenant, &id, &new.credentials).await?;
         let connector = new.record(tenant, id, secret.clone());
-        let inserted = match self.store.insert_connector(&connector).await {
-            // A failed reply does not mean a failed write: look before undoing anything.
-            Err(StoreError::Unavailable(e)) => {
-                match self.store.get_connector(tenant, &connector.id).await {
-                    Ok(Some(stored)) if stored.secret == secret => Ok(()),
-                    Ok(_) => Err(StoreError::Unavailable(e)),
-                    // Unknown outcome: keep the secret (a record may point at it); reconcile
-                    // removes it if none does.
-                    Err(_) => return Err(StoreError::Unavailable(e).into()),
-                }
-            }
-            other => other,
-        };
+        let inserted = self
+            .commit(Commit {
+                write: RecordWrite::Insert(&connector),
+                written: Some(&secret),
+                replaced: None,
+            })
+            .await;
         match inserted {
             Ok(()) => {
                 tracing::info!("connector created");
                 Ok(connector)
             }
-            Err(err) => {
-                self.discard_secret_version(&secret).await;
-                match err {
-                    StoreError::Conflict => self
-                        .get_connector(tenant, &connector.id)
-                        .await
-                        .map(Arc::unwrap_or_clone),
-                    other => Err(other.into()),
-                }
-            }
-        }
-    }
-
-    /// Removes a secret version no record points at, retried once; a failure is logged and
-    /// left for `reconcile`.
-    async fn discard_secret_version(&self, secret: &SecretRef) {
-        for attempt in 1..=VAULT_CLEANUP_ATTEMPTS {
-            match self.vault.delete_version(secret).await {
-                Ok(()) => return,
-                Err(e) if attempt == VAULT_CLEANUP_ATTEMPTS => {
-                    tracing::warn!(error = %e, secret = %secret.name, "could not remove unused secret version");
-                }
-                Err(_) => {}
-            }
-        }
-    }
-
-    /// Removes a whole secret no record points at, retried once; a failure is logged and
-    /// left for `reconcile`.
-    async fn discard_secret(&self, name: &str) {
-        for attempt in 1..=VAULT_CLEANUP_ATTEMPTS {
-            match self.vault.delete(name).await {
-                Ok(()) => return,
-                Err(e) if attempt == VAULT_CLEANUP_ATTEMPTS => {
-                    tracing::warn!(error = %e, secret = %name, "could not remove secret; reconcile will");
-                }
-                Err(_) => {}
-            }
+            Err(StoreError::Conflict) => self
+                .get_connector(tenant, &connector.id)
+                .await
+                .map(Arc::unwrap_or_clone),
+            Err(other) => Err(other.into()),
         }
     }
 
     /// Lists a tenant's connectors, newest first.
     ///
     /// # Errors
-    /// 400 for a bad cursor, 503 when the store fails.
+    /// `InvalidCursor`, or `Dependency` when the store fails.
     pub async fn list_connectors(
         &self,
         tenant: &TenantId,
         filter: &ListFilter,
         cursor: Option<&str>,
         limit: usize,
-    ) -> Result<ListOutcome, ApiError> {
+    ) -> Result<ListOutcome, ServiceError> {
         let binding = format!("list|{tenant}|{filter:?}");
         let after = match cursor {
             Some(c) => {
                 let opened: ListCursor = self.cursors().await?.open(&binding, c)?;
-                Some(
-                    ConnectorId::parse(&opened.after).map_err(|_| ApiError::BadRequest {
-                        code: "invalid_cursor",
-                        message: "cursor is invalid".into(),
-                    })?,
-                )
+                Some(ConnectorId::parse(&opened.after).map_err(|_| ServiceError::InvalidCursor)?)
             }
             None => None,
         };
         let page = self
-            .store
+            .storage
+            .connectors
             .list_connectors(tenant, filter, after.as_ref(), limit)
             .await?;
         let next_cursor = match (page.more, page.items.last()) {
@@ -285,7 +215,8 @@ impl App {
     /// secret version before the record points at them.
     ///
     /// # Errors
-    /// 404, 412 on an `If-Match` mismatch, 422 for fields that do not apply to the provider.
+    /// `ConnectorNotFound`, `PreconditionFailed` on an `If-Match` mismatch, `Validation` for
+    /// fields that do not apply to the provider.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn update_connector(
         &self,
@@ -293,73 +224,41 @@ impl App {
         id: &ConnectorId,
         patch: ConnectorPatch,
         precondition: Option<Precondition>,
-    ) -> Result<Connector, ApiError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.get_connector(tenant, id).await?;
-            if precondition.as_ref().is_some_and(|p| !p.admits(&current)) {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let mut next = apply_patch(&current, &patch)?;
-            let rotated = match &patch.credentials {
+    ) -> Result<Connector, ServiceError> {
+        let patch = &patch;
+        self.on_current(tenant, id, precondition.as_ref(), |current| async move {
+            let mut next = apply_patch(&current, patch)?;
+            let written = match &patch.credentials {
                 Some(update) => {
                     let creds = self.rotated_credentials(&current, update).await?;
                     next.credential_hint = creds.hint();
-                    let tags = SecretTags {
-                        tenant: tenant.clone(),
-                        connector_id: id.clone(),
-                    };
-                    let name = self.secret_name(tenant, id);
-                    next.secret = self.vault.put(&name, &creds.to_secret(), &tags).await?;
-                    true
+                    next.secret = self.put_secret(tenant, id, &creds).await?;
+                    Some(next.secret.clone())
                 }
-                None => false,
+                None => None,
             };
-            let replaced = match self.store.replace_connector(&next, current.version).await {
-                // A failed reply does not mean a failed write: look before undoing anything.
-                Err(StoreError::Unavailable(e)) => match self.store.get_connector(tenant, id).await
-                {
-                    Ok(Some(stored)) if *stored == next => Ok(()),
-                    Ok(_) => Err(StoreError::Unavailable(e)),
-                    // Unknown outcome: keep both versions; the record names one of them.
-                    Err(_) => return Err(StoreError::Unavailable(e).into()),
+            self.commit(Commit {
+                write: RecordWrite::Replace {
+                    next: &next,
+                    expected_version: current.version,
                 },
-                other => other,
-            };
-            match replaced {
-                Ok(()) => {
-                    if rotated {
-                        self.discard_secret_version(&current.secret).await;
-                    }
-                    tracing::info!(rotated, "connector updated");
-                    return Ok(next);
-                }
-                Err(err) => {
-                    if rotated {
-                        self.discard_secret_version(&next.secret).await;
-                    }
-                    match err {
-                        StoreError::Conflict if precondition.is_some() => {
-                            return Err(ApiError::PreconditionFailed);
-                        }
-                        StoreError::Conflict => continue,
-                        StoreError::NotFound => {
-                            return Err(ApiError::connector_not_found(id.as_str()));
-                        }
-                        other => return Err(other.into()),
-                    }
-                }
-            }
-        }
-        Err(ApiError::Dependency(anyhow::anyhow!(
-            "connector {id} kept changing during update"
-        )))
+                written: written.as_ref(),
+                replaced: written
+                    .is_some()
+                    .then(|| Unused::Version(current.secret.clone())),
+            })
+            .await?;
+            tracing::info!(rotated = written.is_some(), "connector updated");
+            Ok(next)
+        })
+        .await
     }
 
     async fn rotated_credentials(
         &self,
         current: &Connector,
         update: &CredentialUpdate,
-    ) -> Result<Credentials, ApiError> {
+    ) -> Result<Credentials, ServiceError> {
         Ok(match (current.provider(), update) {
             (Provider::S3, CredentialUpdate::S3(c)) => Credentials::S3(c.clone()),
             (Provider::Gcs, CredentialUpdate::Gcs(c)) => Credentials::Gcs(c.clone()),
@@ -372,7 +271,7 @@ impl App {
                 },
             ) => {
                 let Credentials::Azure(old) = self.credentials(current).await? else {
-                    return Err(ApiError::Internal(anyhow::anyhow!(
+                    return Err(ServiceError::Internal(anyhow::anyhow!(
                         "stored credentials of another provider"
                     )));
                 };
@@ -384,7 +283,7 @@ impl App {
                 ))
             }
             (provider, _) => {
-                return Err(ApiError::validation(
+                return Err(ServiceError::validation(
                     "credentials",
                     format!("these credential fields do not apply to a {provider} connector"),
                 ));
@@ -395,51 +294,30 @@ impl App {
     /// Deletes a connector: the record disappears first, then its secret.
     ///
     /// # Errors
-    /// 404, 412 on an `If-Match` mismatch, 503 when the store fails.
+    /// `ConnectorNotFound`, `PreconditionFailed` on an `If-Match` mismatch, `Dependency`
+    /// when the store fails.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn delete_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
         precondition: Option<Precondition>,
-    ) -> Result<(), ApiError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.get_connector(tenant, id).await?;
-            if precondition.as_ref().is_some_and(|p| !p.admits(&current)) {
-                return Err(ApiError::PreconditionFailed);
-            }
-            let deleted = match self
-                .store
-                .delete_connector(tenant, id, current.version)
-                .await
-            {
-                // A failed reply does not mean a failed write: look before answering.
-                Err(StoreError::Unavailable(e)) => match self.store.get_connector(tenant, id).await
-                {
-                    Ok(None) => Ok(()),
-                    _ => Err(StoreError::Unavailable(e)),
+    ) -> Result<(), ServiceError> {
+        self.on_current(tenant, id, precondition.as_ref(), |current| async move {
+            self.commit(Commit {
+                write: RecordWrite::Delete {
+                    tenant,
+                    id,
+                    expected_version: current.version,
                 },
-                other => other,
-            };
-            match deleted {
-                Ok(()) => {
-                    self.discard_secret(&current.secret.name).await;
-                    tracing::info!("connector deleted");
-                    return Ok(());
-                }
-                Err(StoreError::Conflict) if precondition.is_some() => {
-                    return Err(ApiError::PreconditionFailed);
-                }
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(ApiError::connector_not_found(id.as_str()));
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(ApiError::Dependency(anyhow::anyhow!(
-            "connector {id} kept changing during delete"
-        )))
+                written: None,
+                replaced: Some(Unused::Secret(current.secret.name.clone())),
+            })
+            .await?;
+            tracing::info!("connector deleted");
+            Ok(())
+        })
+        .await
     }
 
     /// Writes `change` to the current record, re-reading after lost races.
@@ -448,29 +326,29 @@ impl App {
         tenant: &TenantId,
         id: &ConnectorId,
         change: impl Fn(&mut Connector),
-    ) -> Result<Connector, ApiError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let current = self.get_connector(tenant, id).await?;
+    ) -> Result<Connector, ServiceError> {
+        let change = &change;
+        self.on_current(tenant, id, None, |current| async move {
             let mut next = Connector::clone(&current);
             change(&mut next);
             next.version = current.version + 1;
-            match self.store.replace_connector(&next, current.version).await {
-                Ok(()) => return Ok(next),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(ApiError::connector_not_found(id.as_str()));
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(ApiError::Dependency(anyhow::anyhow!(
-            "connector {id} kept changing"
-        )))
+            self.commit(Commit {
+                write: RecordWrite::Replace {
+                    next: &next,
+                    expected_version: current.version,
+                },
+                written: None,
+                replaced: None,
+            })
+            .await?;
+            Ok::<_, Attempt>(next)
+        })
+        .await
     }
 }
 
 /// The record after a patch, or the fields that do not apply to this connector.
-fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector, ApiError> {
+fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector, ServiceError> {
     let mut next = current.clone();
     let mut errors = Vec::new();
     if let Some(name) = &patch.name {
@@ -514,7 +392,7 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(ServiceError::Validation(errors));
     }
     next.version = current.version + 1;
     next.updated_at = Timestamp::now();

@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::Sha256;
 
-use crate::error::ApiError;
+use super::error::ServiceError;
 
 /// The longest cursor accepted, in bytes.
 pub const MAX_CURSOR_BYTES: usize = 4096;
@@ -25,13 +25,8 @@ impl std::fmt::Debug for CursorCodec {
     }
 }
 
-fn invalid() -> ApiError {
-    ApiError::BadRequest {
-        code: "invalid_cursor",
-        message:
-            "cursor is invalid: pass back the cursor exactly as received, with the same filters"
-                .into(),
-    }
+fn invalid() -> ServiceError {
+    ServiceError::InvalidCursor
 }
 
 impl CursorCodec {
@@ -60,9 +55,13 @@ impl CursorCodec {
     }
 
     /// # Errors
-    /// 400 `invalid_cursor` when the cursor was altered, is bound to something else, or is
+    /// `InvalidCursor` when the cursor was altered, is bound to something else, or is
     /// not a cursor at all.
-    pub fn open<T: DeserializeOwned>(&self, binding: &str, cursor: &str) -> Result<T, ApiError> {
+    pub fn open<T: DeserializeOwned>(
+        &self,
+        binding: &str,
+        cursor: &str,
+    ) -> Result<T, ServiceError> {
         if cursor.len() > MAX_CURSOR_BYTES {
             return Err(invalid());
         }

@@ -1,27 +1,32 @@
-//! Use cases: create, read, list, update, delete, test and browse connectors, over the
-//! storage and provider ports. Handlers call these with parsed domain values only.
+//! Use cases over the storage and provider ports: authenticate a key, manage API keys, run
+//! a request once per `Idempotency-Key`, and create, read, list, update, delete, test and
+//! browse connectors. Callers hand in parsed domain values only and get a
+//! [`ServiceError`] back, never an HTTP type.
 
 pub mod access_test;
+pub mod api_keys;
 pub mod browse;
 pub mod connectors;
 pub mod cursor;
+pub mod error;
+pub mod idempotency;
 pub mod reconcile;
+mod write;
 
 use std::sync::Arc;
 
 use rand::RngCore;
 use tokio::sync::OnceCell;
 
-use crate::error::ApiError;
+pub use error::{FieldError, ServiceError};
 
 use crate::providers::ProviderFactory;
-use crate::store::{ConnectorStore, SecretVault};
+use crate::store::Storage;
 
 /// Everything a request may need, built once per process.
 #[derive(Clone)]
 pub struct App {
-    pub store: Arc<dyn ConnectorStore>,
-    pub vault: Arc<dyn SecretVault>,
+    pub storage: Storage,
     pub providers: Arc<dyn ProviderFactory>,
     /// Secrets are named `<secret_prefix>/<tenant>/<connector_id>`.
     pub secret_prefix: String,
@@ -32,14 +37,12 @@ pub struct App {
 
 impl App {
     pub fn new(
-        store: Arc<dyn ConnectorStore>,
-        vault: Arc<dyn SecretVault>,
+        storage: Storage,
         providers: Arc<dyn ProviderFactory>,
         secret_prefix: String,
     ) -> Self {
         Self {
-            store,
-            vault,
+            storage,
             providers,
             secret_prefix,
             cursors: Arc::default(),
@@ -47,13 +50,17 @@ impl App {
     }
 
     /// The codec that seals and opens cursors, with the key every instance shares.
-    pub(crate) async fn cursors(&self) -> Result<&cursor::CursorCodec, ApiError> {
+    pub(crate) async fn cursors(&self) -> Result<&cursor::CursorCodec, ServiceError> {
         self.cursors
             .get_or_try_init(|| async {
                 let mut candidate = [0u8; 32];
                 rand::rng().fill_bytes(&mut candidate);
-                let key = self.store.shared_key("cursor", candidate).await?;
-                Ok::<_, ApiError>(cursor::CursorCodec::new(key))
+                let key = self
+                    .storage
+                    .service_keys
+                    .shared_key("cursor", candidate)
+                    .await?;
+                Ok::<_, ServiceError>(cursor::CursorCodec::new(key))
             })
             .await
     }

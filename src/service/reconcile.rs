@@ -54,12 +54,12 @@ impl App {
             .collect();
         if !dry_run {
             for name in &report.orphan_secrets {
-                self.vault.delete(name).await?;
+                self.storage.vault.delete(name).await?;
                 tracing::info!(secret = %name, "deleted a secret no connector points at");
             }
         }
-        for c in self.store.all_connectors().await? {
-            match self.vault.get(&c.secret).await {
+        for c in self.storage.connectors.all_connectors().await? {
+            match self.storage.vault.get(&c.secret).await {
                 Ok(_) => {}
                 Err(VaultError::NotFound | VaultError::Corrupt(_)) => {
                     report
@@ -75,13 +75,15 @@ impl App {
     /// Connector secrets (`<prefix>/<tenant>/<connector_id>`) that no record names.
     async fn orphan_secrets(&self) -> Result<Vec<String>, ReconcileError> {
         let referenced: HashSet<String> = self
-            .store
+            .storage
+            .connectors
             .all_connectors()
             .await?
             .into_iter()
             .map(|c| c.secret.name)
             .collect();
         let mut orphans: Vec<String> = self
+            .storage
             .vault
             .names()
             .await?

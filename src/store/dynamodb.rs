@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    Claim, ConnectorPage, ConnectorStore, IdempotencyRecord, IdempotencyState, StoreError,
-    StoredResponse, decide_claim,
+    ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
+    IdempotencyState, ServiceKeys, StoreError, StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -69,12 +69,12 @@ fn idempotency_sk(key_hash: &str) -> String {
 fn classify<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.code() == Some("ConditionalCheckFailedException") {
         StoreError::Conflict
     } else {
-        StoreError::Unavailable(format!("DynamoDB: {}", DisplayErrorContext(&e)))
+        StoreError::Unavailable(Box::new(e))
     }
 }
 
@@ -193,7 +193,7 @@ impl DynamoStore {
 }
 
 #[async_trait]
-impl ConnectorStore for DynamoStore {
+impl ConnectorRecords for DynamoStore {
     async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let item = to_item(
             connector,
@@ -331,7 +331,10 @@ impl ConnectorStore for DynamoStore {
             .map(from_item)
             .collect()
     }
+}
 
+#[async_trait]
+impl ApiKeys for DynamoStore {
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let item = to_item(key, key_pk(key.hash.as_str()), "KEY".into())?;
         self.client
@@ -372,7 +375,10 @@ impl ConnectorStore for DynamoStore {
         key.revoked_at.get_or_insert(at);
         self.put_api_key(&key).await
     }
+}
 
+#[async_trait]
+impl IdempotencyRecords for DynamoStore {
     async fn claim_idempotency(
         &self,
         tenant: &TenantId,
@@ -436,7 +442,10 @@ impl ConnectorStore for DynamoStore {
             .map_err(classify)?;
         Ok(())
     }
+}
 
+#[async_trait]
+impl ServiceKeys for DynamoStore {
     async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
         let sk = format!("KEY#{name}");
         for _ in 0..2 {
@@ -461,9 +470,9 @@ impl ConnectorStore for DynamoStore {
                 Err(other) => return Err(other),
             }
         }
-        Err(StoreError::Unavailable(format!(
-            "service key {name} could not be read"
-        )))
+        Err(StoreError::Unavailable(
+            format!("service key {name} could not be read").into(),
+        ))
     }
 }
 

@@ -16,8 +16,8 @@ use serde::{Serialize, de::DeserializeOwned};
 use ulid::Ulid;
 
 use super::{
-    Claim, ConnectorPage, ConnectorStore, IdempotencyRecord, IdempotencyState, StoreError,
-    StoredResponse, decide_claim,
+    ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
+    IdempotencyState, ServiceKeys, StoreError, StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -99,8 +99,8 @@ pub struct EmbeddedStore {
     writer: Arc<Mutex<()>>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Unavailable(Box::new(e))
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
@@ -200,7 +200,7 @@ fn stored_version(table: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<
 }
 
 #[async_trait]
-impl ConnectorStore for EmbeddedStore {
+impl ConnectorRecords for EmbeddedStore {
     async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
@@ -312,7 +312,10 @@ impl ConnectorStore for EmbeddedStore {
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
         Ok(self.read(|m| m.connectors.values().map(|c| c.as_ref().clone()).collect()))
     }
+}
 
+#[async_trait]
+impl ApiKeys for EmbeddedStore {
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let hash = key.hash.as_str().to_owned();
         let bytes = encode(key)?;
@@ -355,7 +358,10 @@ impl ConnectorStore for EmbeddedStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl IdempotencyRecords for EmbeddedStore {
     async fn claim_idempotency(
         &self,
         tenant: &TenantId,
@@ -420,7 +426,10 @@ impl ConnectorStore for EmbeddedStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ServiceKeys for EmbeddedStore {
     async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
         let name = name.to_owned();
         self.write(move |txn| {

@@ -1,5 +1,6 @@
-//! Storage ports: [`ConnectorStore`] (connectors, API keys, idempotency records) and
-//! [`SecretVault`] (credentials), with the embedded adapters used for local runs.
+//! Storage ports, one per concern — [`ConnectorRecords`], [`ApiKeys`],
+//! [`IdempotencyRecords`], [`ServiceKeys`] and [`SecretVault`] (credentials) — gathered in
+//! [`Storage`], with the embedded and AWS adapters that implement them.
 
 pub mod dynamodb;
 pub mod embedded;
@@ -26,8 +27,8 @@ pub enum StoreError {
     #[error("item not found")]
     NotFound,
     /// The backend failed or timed out; retryable.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    #[error("storage unavailable")]
+    Unavailable(#[source] Cause),
     /// Stored data could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -86,9 +87,15 @@ pub enum Claim {
     Mismatch,
 }
 
-/// Connectors, API keys and idempotency records.
+/// Connector records, one per tenant and id.
+///
+/// Records are shared and immutable: a read returns an `Arc` that no one changes, and an
+/// adapter may hand out the same `Arc` for as long as the stored record is unchanged (the
+/// embedded store does; DynamoDB reads make a new one each time). Callers may keep that
+/// `Arc` to recognise an unchanged record by its address: the HTTP layer's render cache
+/// does, so an adapter must never return an `Arc` it mutates or reuses for another record.
 #[async_trait]
-pub trait ConnectorStore: Send + Sync {
+pub trait ConnectorRecords: Send + Sync {
     /// Stores a new connector. `Conflict` if the id exists.
     async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError>;
     async fn get_connector(
@@ -120,13 +127,21 @@ pub trait ConnectorStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every stored connector of every tenant (operator commands only).
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError>;
+}
 
+/// API keys, found by the hash of their plaintext (which is never stored).
+#[async_trait]
+pub trait ApiKeys: Send + Sync {
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError>;
     async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
     /// Marks a key revoked; `NotFound` if no key has that id.
     async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError>;
+}
 
+/// Idempotency records, one per tenant and `Idempotency-Key` (kept as its hash).
+#[async_trait]
+pub trait IdempotencyRecords: Send + Sync {
     /// Claims `key_hash` for a request with `fingerprint`, atomically: of two concurrent
     /// identical claims exactly one is `Acquired`. An expired record, or an in-progress one
     /// whose lease ran out, is taken over (keeping its `resource_id`).
@@ -152,11 +167,45 @@ pub trait ConnectorStore: Send + Sync {
         tenant: &TenantId,
         key_hash: &str,
     ) -> Result<(), StoreError>;
+}
 
-    /// The service's own key `name` (e.g. the cursor-sealing key), shared by every instance:
-    /// the stored one, or `candidate` if none was stored yet (the first writer wins).
+/// The service's own keys (e.g. the cursor-sealing key), shared by every instance.
+#[async_trait]
+pub trait ServiceKeys: Send + Sync {
+    /// The stored key `name`, or `candidate` if none was stored yet (the first writer wins).
     async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
 }
+
+/// The storage a process runs on: one adapter per port. Both adapter families implement
+/// every port, so [`Storage::on`] fills them from one store and one vault; tests replace
+/// single ports (a fault wrapper wraps only what it needs).
+#[derive(Clone)]
+pub struct Storage {
+    pub connectors: Arc<dyn ConnectorRecords>,
+    pub api_keys: Arc<dyn ApiKeys>,
+    pub idempotency: Arc<dyn IdempotencyRecords>,
+    pub service_keys: Arc<dyn ServiceKeys>,
+    pub vault: Arc<dyn SecretVault>,
+}
+
+impl Storage {
+    /// Every port from one store, and the vault.
+    pub fn on<S>(store: Arc<S>, vault: Arc<dyn SecretVault>) -> Self
+    where
+        S: ConnectorRecords + ApiKeys + IdempotencyRecords + ServiceKeys + 'static,
+    {
+        Self {
+            connectors: Arc::clone(&store) as Arc<dyn ConnectorRecords>,
+            api_keys: Arc::clone(&store) as Arc<dyn ApiKeys>,
+            idempotency: Arc::clone(&store) as Arc<dyn IdempotencyRecords>,
+            service_keys: store,
+            vault,
+        }
+    }
+}
+
+/// The cause of a storage failure, kept whole so that its chain can be logged.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Reads a stored service key (64 hex digits).
 pub(crate) fn decode_shared_key(stored: Option<&String>) -> Result<[u8; 32], StoreError> {
@@ -170,8 +219,8 @@ pub(crate) fn decode_shared_key(stored: Option<&String>) -> Result<[u8; 32], Sto
 pub enum VaultError {
     #[error("secret not found")]
     NotFound,
-    #[error("secret store unavailable: {0}")]
-    Unavailable(String),
+    #[error("secret store unavailable")]
+    Unavailable(#[source] Cause),
     /// The secret exists but cannot be decrypted or read.
     #[error("secret unreadable: {0}")]
     Corrupt(String),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretVersionsListEntry, Tag};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -26,12 +26,12 @@ pub struct SecretsManagerVault {
 fn fault<E, R>(e: SdkError<E, R>) -> VaultError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if e.code() == Some("ResourceNotFoundException") {
         VaultError::NotFound
     } else {
-        VaultError::Unavailable(format!("Secrets Manager: {}", DisplayErrorContext(&e)))
+        VaultError::Unavailable(Box::new(e))
     }
 }
 

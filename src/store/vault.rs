@@ -75,8 +75,8 @@ pub struct EmbeddedVault {
     cipher: Arc<Aes256Gcm>,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> VaultError {
-    VaultError::Unavailable(e.to_string())
+fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> VaultError {
+    VaultError::Unavailable(Box::new(e))
 }
 
 fn row_key(name: &str, version: &str) -> String {
@@ -89,7 +89,7 @@ impl EmbeddedVault {
     /// # Errors
     /// When either file cannot be opened or the key file is unsafe.
     pub fn open(db_path: &Path, key_path: &Path) -> Result<Self, VaultError> {
-        let key = load_or_create_key(key_path).map_err(VaultError::Unavailable)?;
+        let key = load_or_create_key(key_path).map_err(|e| VaultError::Unavailable(e.into()))?;
         let cipher = Aes256Gcm::new_from_slice(&key).map_err(unavailable)?;
         let db = Database::create(db_path).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;

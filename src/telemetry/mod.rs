@@ -17,6 +17,23 @@ use tracing_subscriber::layer::{Filter, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
 
+/// An error and every `source()` below it, joined with `: `: what a log line or the
+/// command line shows of a failure.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let part = cause.to_string();
+        // Some errors repeat their source's text in their own; print each once.
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        next = cause.source();
+    }
+    text
+}
+
 /// `spec` (an `EnvFilter` directive such as `info` or `debug`) with the SDK crates capped.
 pub fn credential_safe_filter(spec: &str) -> impl Filter<Registry> + Send + Sync + 'static {
     let env = EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"));

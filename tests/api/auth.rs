@@ -38,7 +38,8 @@ async fn unknown_malformed_and_revoked_keys_are_a_401_invalid_api_key() {
     );
     let record = t
         .app
-        .store
+        .storage
+        .api_keys
         .list_api_keys()
         .await
         .expect("keys")
@@ -46,7 +47,8 @@ async fn unknown_malformed_and_revoked_keys_are_a_401_invalid_api_key() {
         .find(|k| k.hash == connectors::domain::apikey::KeyHash::of(&key))
         .expect("record");
     t.app
-        .store
+        .storage
+        .api_keys
         .revoke_api_key(&record.key_id, Timestamp::now())
         .await
         .expect("revoke");

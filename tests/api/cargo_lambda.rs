@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use connectors::domain::apikey::KeyScope;
-use connectors::store::{ConnectorStore, SecretVault};
+use connectors::store::{ApiKeys, ConnectorRecords, SecretVault};
 use serde_json::Value;
 
 use crate::helpers::*;

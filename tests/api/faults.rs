@@ -1,5 +1,6 @@
-//! No orphans under faults: a wrapper around the real adapters fails the Nth storage call of
-//! a create, a PATCH that rotates credentials, or a delete — before the call, or after it
+//! No orphans under faults: wrappers around the real connector records, idempotency records
+//! and vault fail the Nth storage call of a create, a PATCH that rotates credentials, or a
+//! delete — before the call, or after it
 //! took effect (a lost reply) — and the end state must still be consistent. Then
 //! `reconcile` is shown to repair what a crash leaves.
 
@@ -10,7 +11,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
-use connectors::domain::apikey::{ApiKeyRecord, KeyHash};
 use connectors::domain::connector::{Connector, ListFilter, SecretRef};
 use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::timestamp::Timestamp;
@@ -19,8 +19,8 @@ use connectors::providers::ProviderSettings;
 use connectors::providers::Providers;
 use connectors::service::App;
 use connectors::store::{
-    Claim, ConnectorPage, ConnectorStore, IDEMPOTENCY_LEASE_SECONDS, SecretTags, SecretVault,
-    StoreError, StoredResponse, VaultError,
+    Claim, ConnectorPage, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IdempotencyRecords,
+    SecretTags, SecretVault, Storage, StoreError, StoredResponse, VaultError,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -28,7 +28,7 @@ use sha2::Digest;
 
 use crate::helpers::*;
 
-/// Counts storage calls (store and vault together) and fails the armed one.
+/// Counts storage calls (records, idempotency and vault together) and fails the armed one.
 #[derive(Default)]
 struct Faults {
     calls: AtomicUsize,
@@ -72,13 +72,14 @@ macro_rules! faulty {
     }};
 }
 
-struct FaultyStore {
-    inner: Arc<dyn ConnectorStore>,
+/// Connector records whose writes and reads pass through the fault plan.
+struct FaultyConnectors {
+    inner: Arc<dyn ConnectorRecords>,
     faults: Arc<Faults>,
 }
 
 #[async_trait]
-impl ConnectorStore for FaultyStore {
+impl ConnectorRecords for FaultyConnectors {
     async fn insert_connector(&self, c: &Connector) -> Result<(), StoreError> {
         faulty!(
             self.faults,
@@ -132,22 +133,16 @@ impl ConnectorStore for FaultyStore {
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
         self.inner.all_connectors().await
     }
-    async fn put_api_key(&self, k: &ApiKeyRecord) -> Result<(), StoreError> {
-        self.inner.put_api_key(k).await
-    }
-    async fn find_api_key(&self, h: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
-        faulty!(
-            self.faults,
-            StoreError::Unavailable,
-            self.inner.find_api_key(h).await
-        )
-    }
-    async fn list_api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        self.inner.list_api_keys().await
-    }
-    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<(), StoreError> {
-        self.inner.revoke_api_key(id, at).await
-    }
+}
+
+/// Idempotency records whose every call passes through the fault plan.
+struct FaultyIdempotency {
+    inner: Arc<dyn IdempotencyRecords>,
+    faults: Arc<Faults>,
+}
+
+#[async_trait]
+impl IdempotencyRecords for FaultyIdempotency {
     async fn claim_idempotency(
         &self,
         t: &TenantId,
@@ -181,9 +176,6 @@ impl ConnectorStore for FaultyStore {
             StoreError::Unavailable,
             self.inner.release_idempotency(t, h).await
         )
-    }
-    async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        self.inner.shared_key(name, candidate).await
     }
 }
 
@@ -240,15 +232,24 @@ async fn faulty_app(on_moto: bool) -> (TestApp, Arc<Faults>) {
         TestApp::spawn().await
     };
     let faults = Arc::new(Faults::default());
+    let real = base.app.storage.clone();
+    let storage = Storage {
+        connectors: Arc::new(FaultyConnectors {
+            inner: Arc::clone(&real.connectors),
+            faults: Arc::clone(&faults),
+        }),
+        idempotency: Arc::new(FaultyIdempotency {
+            inner: Arc::clone(&real.idempotency),
+            faults: Arc::clone(&faults),
+        }),
+        vault: Arc::new(FaultyVault {
+            inner: Arc::clone(&real.vault),
+            faults: Arc::clone(&faults),
+        }),
+        ..real
+    };
     let app = App::new(
-        Arc::new(FaultyStore {
-            inner: Arc::clone(&base.app.store),
-            faults: Arc::clone(&faults),
-        }),
-        Arc::new(FaultyVault {
-            inner: Arc::clone(&base.app.vault),
-            faults: Arc::clone(&faults),
-        }),
+        storage,
         Arc::new(Providers::new(ProviderSettings::default())),
         base.app.secret_prefix.clone(),
     );
@@ -258,8 +259,14 @@ async fn faulty_app(on_moto: bool) -> (TestApp, Arc<Faults>) {
 /// The end state every fault must leave: each secret belongs to a record, and each record's
 /// credentials can be read.
 async fn assert_consistent(t: &TestApp, context: &str) {
-    let records = t.app.store.all_connectors().await.expect("records");
-    let names = t.app.vault.names().await.expect("names");
+    let records = t
+        .app
+        .storage
+        .connectors
+        .all_connectors()
+        .await
+        .expect("records");
+    let names = t.app.storage.vault.names().await.expect("names");
     for name in &names {
         assert!(
             records.iter().any(|c| &c.secret.name == name),
@@ -268,7 +275,7 @@ async fn assert_consistent(t: &TestApp, context: &str) {
     }
     for c in &records {
         assert!(
-            t.app.vault.get(&c.secret).await.is_ok(),
+            t.app.storage.vault.get(&c.secret).await.is_ok(),
             "{context}: connector {} cannot read its credentials",
             c.id
         );
@@ -358,7 +365,8 @@ async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
                     let later = Timestamp::now().plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
                     let claim = t
                         .app
-                        .store
+                        .storage
+                        .idempotency
                         .claim_idempotency(
                             &TenantId::parse("acme").expect("t"),
                             &hash,
@@ -381,7 +389,14 @@ async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
                 ),
             }
             assert_consistent(&t, &format!("{context}, after the retry")).await;
-            let records = t.app.store.all_connectors().await.expect("records").len();
+            let records = t
+                .app
+                .storage
+                .connectors
+                .all_connectors()
+                .await
+                .expect("records")
+                .len();
             let expected = usize::from(!matches!(op, Op::Delete));
             if !(matches!(op, Op::Create) && retry == StatusCode::CONFLICT) {
                 assert_eq!(records, expected, "{context}: connectors after the retry");
@@ -434,6 +449,7 @@ async fn reconcile_removes_secrets_a_crash_left_and_reports_records_without_cred
         connector_id: crashed,
     };
     t.app
+        .storage
         .vault
         .put(&name, &SecretString::from("left behind"), &tags)
         .await
@@ -462,12 +478,14 @@ async fn reconcile_removes_secrets_a_crash_left_and_reports_records_without_cred
     let id = ConnectorId::parse(kept["connector_id"].as_str().expect("id")).expect("id");
     let record = t
         .app
-        .store
+        .storage
+        .connectors
         .get_connector(&tenant, &id)
         .await
         .expect("get")
         .expect("kept");
     t.app
+        .storage
         .vault
         .delete(&record.secret.name)
         .await

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use base64::Engine;
-use connectors::config::{Settings, build_app};
+use connectors::config::Settings;
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
 use connectors::http::Api;
@@ -16,6 +16,8 @@ use connectors::providers::Providers;
 use connectors::providers::azure::AzureSettings;
 use connectors::providers::s3::S3Settings;
 use connectors::service::App;
+use connectors::startup::build_app;
+use connectors::store::Storage;
 use connectors::store::dynamodb::{DynamoStore, create_table};
 use connectors::store::secrets_manager::SecretsManagerVault;
 use http_body_util::BodyExt;
@@ -312,8 +314,7 @@ pub async fn aws_adapters() -> (DynamoStore, SecretsManagerVault, String) {
 pub async fn aws_app() -> App {
     let (store, vault, prefix) = aws_adapters().await;
     App::new(
-        Arc::new(store),
-        Arc::new(vault),
+        Storage::on(Arc::new(store), Arc::new(vault)),
         Arc::new(Providers::new(emulators())),
         prefix,
     )
@@ -400,7 +401,8 @@ impl TestApp {
             None,
         );
         self.app
-            .store
+            .storage
+            .api_keys
             .put_api_key(&key.record)
             .await
             .expect("store key");
@@ -511,15 +513,27 @@ impl TestApp {
 
     /// The plaintext stored for the only connector of this app.
     pub async fn only_stored_secret(&self) -> String {
-        let mut all = self.app.store.all_connectors().await.expect("all");
+        let mut all = self
+            .app
+            .storage
+            .connectors
+            .all_connectors()
+            .await
+            .expect("all");
         assert_eq!(all.len(), 1, "exactly one connector");
         let record = all.pop().expect("one");
-        let stored = self.app.vault.get(&record.secret).await.expect("secret");
+        let stored = self
+            .app
+            .storage
+            .vault
+            .get(&record.secret)
+            .await
+            .expect("secret");
         secrecy::ExposeSecret::expose_secret(&stored).to_owned()
     }
 
     pub async fn secret_count(&self) -> usize {
-        self.app.vault.names().await.expect("names").len()
+        self.app.storage.vault.names().await.expect("names").len()
     }
 }
 

@@ -91,7 +91,16 @@ async fn identical_concurrent_creates_make_one_connector_and_one_secret(t: TestA
         "{statuses:?}"
     );
     assert!(statuses.contains(&StatusCode::CREATED));
-    assert_eq!(t.app.store.all_connectors().await.expect("all").len(), 1);
+    assert_eq!(
+        t.app
+            .storage
+            .connectors
+            .all_connectors()
+            .await
+            .expect("all")
+            .len(),
+        1
+    );
     assert_eq!(t.secret_count().await, 1);
 }
 

@@ -118,7 +118,12 @@ async fn fixture() -> TestApp {
         ("globex", EVENTS_GLOBEX_KEY, KeyScope::Read),
     ] {
         let record = known_key(tenant, key, scope);
-        t.app.store.put_api_key(&record).await.expect("key");
+        t.app
+            .storage
+            .api_keys
+            .put_api_key(&record)
+            .await
+            .expect("key");
     }
     let bucket = bucket_with(&["footage/a.mp4", "footage/day2/b.mp4", "footage/c.mov"]).await;
     let (key_id, secret) = s3_keys();

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod abort;
 mod auth;
 mod cargo_lambda;
 mod clouds;

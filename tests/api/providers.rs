@@ -405,7 +405,15 @@ async fn dry_run(t: &TestApp, cloud: Cloud, bucket: &str, fields: Value) -> Valu
         "{}",
         String::from_utf8_lossy(&r.body)
     );
-    assert!(t.app.store.all_connectors().await.expect("all").is_empty());
+    assert!(
+        t.app
+            .storage
+            .connectors
+            .all_connectors()
+            .await
+            .expect("all")
+            .is_empty()
+    );
     assert_eq!(t.secret_count().await, 0);
     r.json()
 }

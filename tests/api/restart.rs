@@ -1,5 +1,6 @@
 //! The real binary: `serve` prints a first key once, and a restart on the same data
-//! directory finds everything.
+//! directory finds everything. [`serve_with`] starts any build of it (the release build in
+//! `tests/api/abort.rs`).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -8,10 +9,10 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-struct Server {
-    child: Child,
-    base: String,
-    key: Option<String>,
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub key: Option<String>,
 }
 
 impl Drop for Server {
@@ -22,7 +23,15 @@ impl Drop for Server {
 }
 
 fn serve(data_dir: &std::path::Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_connectors"))
+    serve_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_connectors")),
+        data_dir,
+    )
+}
+
+/// Starts `binary serve` on a free port over `data_dir` and waits until it listens.
+pub fn serve_with(binary: &std::path::Path, data_dir: &std::path::Path) -> Server {
+    let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")

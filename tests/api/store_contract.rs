@@ -11,8 +11,8 @@ use connectors::domain::timestamp::Timestamp;
 use connectors::store::embedded::EmbeddedStore;
 use connectors::store::vault::EmbeddedVault;
 use connectors::store::{
-    Claim, ConnectorStore, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS, SecretTags,
-    SecretVault, StoreError, StoredResponse, VaultError,
+    ApiKeys, Claim, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS,
+    SecretTags, Storage, StoreError, StoredResponse, VaultError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -20,8 +20,7 @@ use serde_json::json;
 use crate::helpers::aws_adapters;
 
 struct Ports {
-    store: Arc<dyn ConnectorStore>,
-    vault: Arc<dyn SecretVault>,
+    storage: Storage,
     prefix: String,
     _dir: Option<tempfile::TempDir>,
 }
@@ -32,8 +31,7 @@ async fn embedded() -> Ports {
     let vault =
         EmbeddedVault::open(&dir.path().join("v.redb"), &dir.path().join("v.key")).expect("vault");
     Ports {
-        store: Arc::new(store),
-        vault: Arc::new(vault),
+        storage: Storage::on(Arc::new(store), Arc::new(vault)),
         prefix: "videovector/connectors".into(),
         _dir: Some(dir),
     }
@@ -42,8 +40,7 @@ async fn embedded() -> Ports {
 async fn on_moto() -> Ports {
     let (store, vault, prefix) = aws_adapters().await;
     Ports {
-        store: Arc::new(store),
-        vault: Arc::new(vault),
+        storage: Storage::on(Arc::new(store), Arc::new(vault)),
         prefix,
         _dir: None,
     }
@@ -84,7 +81,8 @@ fn ids(n: usize) -> Vec<ConnectorId> {
 
 /// `id` as `tenant` reads it.
 async fn read(p: &Ports, tenant_name: &str, id: &ConnectorId) -> Option<Arc<Connector>> {
-    p.store
+    p.storage
+        .connectors
         .get_connector(&tenant(tenant_name), id)
         .await
         .expect("get")
@@ -93,10 +91,14 @@ async fn read(p: &Ports, tenant_name: &str, id: &ConnectorId) -> Option<Arc<Conn
 async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     let id = ConnectorId::generate();
     let mut c = record("acme", &id, "active");
-    p.store.insert_connector(&c).await.expect("insert");
+    p.storage
+        .connectors
+        .insert_connector(&c)
+        .await
+        .expect("insert");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&c));
     assert!(matches!(
-        p.store.insert_connector(&c).await,
+        p.storage.connectors.insert_connector(&c).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -108,10 +110,11 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     c.version = 2;
     c.status = Status::Disabled;
     assert!(matches!(
-        p.store.replace_connector(&c, 7).await,
+        p.storage.connectors.replace_connector(&c, 7).await,
         Err(StoreError::Conflict)
     ));
-    p.store
+    p.storage
+        .connectors
         .replace_connector(&c, 1)
         .await
         .expect("replace at v1");
@@ -121,14 +124,18 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         "a read after a replace sees the new version"
     );
     assert!(matches!(
-        p.store.replace_connector(&c, 1).await,
+        p.storage.connectors.replace_connector(&c, 1).await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
-        p.store.delete_connector(&tenant("acme"), &id, 1).await,
+        p.storage
+            .connectors
+            .delete_connector(&tenant("acme"), &id, 1)
+            .await,
         Err(StoreError::Conflict)
     ));
-    p.store
+    p.storage
+        .connectors
         .delete_connector(&tenant("acme"), &id, 2)
         .await
         .expect("delete at v2");
@@ -138,11 +145,14 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         "a read after a delete finds nothing"
     );
     assert!(matches!(
-        p.store.delete_connector(&tenant("acme"), &id, 2).await,
+        p.storage
+            .connectors
+            .delete_connector(&tenant("acme"), &id, 2)
+            .await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        p.store.replace_connector(&c, 2).await,
+        p.storage.connectors.replace_connector(&c, 2).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -151,12 +161,14 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
     let ids = ids(25);
     for (i, id) in ids.iter().enumerate() {
         let status = if i % 3 == 0 { "disabled" } else { "active" };
-        p.store
+        p.storage
+            .connectors
             .insert_connector(&record("acme", id, status))
             .await
             .expect("insert");
     }
-    p.store
+    p.storage
+        .connectors
         .insert_connector(&record("other", &ConnectorId::generate(), "active"))
         .await
         .expect("insert other");
@@ -166,7 +178,8 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
     let mut after: Option<ConnectorId> = None;
     loop {
         let page = p
-            .store
+            .storage
+            .connectors
             .list_connectors(&tenant("acme"), &ListFilter::default(), after.as_ref(), 7)
             .await
             .expect("list");
@@ -184,39 +197,59 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
         ..ListFilter::default()
     };
     let page = p
-        .store
+        .storage
+        .connectors
         .list_connectors(&tenant("acme"), &disabled, None, 100)
         .await
         .expect("list");
     assert_eq!(page.items.len(), 9);
     assert!(!page.more);
     assert!(page.items.iter().all(|c| c.status == Status::Disabled));
-    assert_eq!(p.store.all_connectors().await.expect("all").len(), 26);
+    assert_eq!(
+        p.storage
+            .connectors
+            .all_connectors()
+            .await
+            .expect("all")
+            .len(),
+        26
+    );
 }
 
 async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
     let key = ApiKeyRecord::mint(tenant("acme"), vec![KeyScope::Read], None);
-    p.store.put_api_key(&key.record).await.expect("put");
+    p.storage
+        .api_keys
+        .put_api_key(&key.record)
+        .await
+        .expect("put");
     let found = p
-        .store
+        .storage
+        .api_keys
         .find_api_key(&key.record.hash)
         .await
         .expect("find")
         .expect("present");
     assert_eq!(*found, key.record);
     assert_eq!(
-        p.store.list_api_keys().await.expect("list"),
+        p.storage.api_keys.list_api_keys().await.expect("list"),
         vec![key.record.clone()]
     );
     let at = Timestamp::now();
-    p.store
+    p.storage
+        .api_keys
         .revoke_api_key(&key.record.key_id, at)
         .await
         .expect("revoke");
-    let revoked = p.store.find_api_key(&key.record.hash).await.expect("find");
+    let revoked = p
+        .storage
+        .api_keys
+        .find_api_key(&key.record.hash)
+        .await
+        .expect("find");
     assert_eq!(revoked.and_then(|k| k.revoked_at), Some(at));
     assert!(matches!(
-        p.store.revoke_api_key("key_nope", at).await,
+        p.storage.api_keys.revoke_api_key("key_nope", at).await,
         Err(StoreError::NotFound)
     ));
 }
@@ -224,7 +257,7 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
 async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
     let (t, now) = (tenant("acme"), Timestamp::now());
     let claim = |fp: &'static str, id: &'static str, at: Timestamp| {
-        let (store, t) = (Arc::clone(&p.store), t.clone());
+        let (store, t) = (Arc::clone(&p.storage.idempotency), t.clone());
         async move {
             store
                 .claim_idempotency(&t, "k1", fp, id, at)
@@ -253,7 +286,8 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
         location: Some("/x".into()),
         etag: None,
     };
-    p.store
+    p.storage
+        .idempotency
         .complete_idempotency(&t, "k1", &response, lapsed)
         .await
         .expect("complete");
@@ -267,7 +301,8 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
             resource_id: "r4".into()
         }
     );
-    p.store
+    p.storage
+        .idempotency
         .release_idempotency(&t, "k1")
         .await
         .expect("release");
@@ -279,7 +314,8 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
     );
     // Keys are per tenant.
     let other = p
-        .store
+        .storage
+        .idempotency
         .claim_idempotency(&tenant("other"), "k1", "fp", "r6", now)
         .await
         .expect("claim");
@@ -292,11 +328,25 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
 }
 
 async fn the_first_shared_key_written_is_the_one_every_caller_gets(p: Ports) {
-    let first = p.store.shared_key("cursor", [1; 32]).await.expect("key");
-    let second = p.store.shared_key("cursor", [2; 32]).await.expect("key");
+    let first = p
+        .storage
+        .service_keys
+        .shared_key("cursor", [1; 32])
+        .await
+        .expect("key");
+    let second = p
+        .storage
+        .service_keys
+        .shared_key("cursor", [2; 32])
+        .await
+        .expect("key");
     assert_eq!((first, second), ([1; 32], [1; 32]));
     assert_eq!(
-        p.store.shared_key("other", [3; 32]).await.expect("key"),
+        p.storage
+            .service_keys
+            .shared_key("other", [3; 32])
+            .await
+            .expect("key"),
         [3; 32]
     );
 }
@@ -309,29 +359,38 @@ async fn secret_versions_are_readable_until_removed(p: Ports) {
         connector_id: id,
     };
     let v1 = p
+        .storage
         .vault
         .put(&name, &SecretString::from("one"), &tags)
         .await
         .expect("put");
     let v2 = p
+        .storage
         .vault
         .put(&name, &SecretString::from("two"), &tags)
         .await
         .expect("put again");
     assert_ne!(v1.version, v2.version);
     let read = |r: SecretRef| {
-        let vault = Arc::clone(&p.vault);
+        let vault = Arc::clone(&p.storage.vault);
         async move { vault.get(&r).await.map(|s| s.expose_secret().to_owned()) }
     };
     assert_eq!(read(v1.clone()).await.expect("v1"), "one");
     assert_eq!(read(v2.clone()).await.expect("v2"), "two");
-    p.vault.delete_version(&v1).await.expect("drop v1");
+    p.storage.vault.delete_version(&v1).await.expect("drop v1");
     assert_eq!(read(v2.clone()).await.expect("v2 stays"), "two");
-    assert_eq!(p.vault.names().await.expect("names"), vec![name.clone()]);
-    p.vault.delete(&name).await.expect("delete");
+    assert_eq!(
+        p.storage.vault.names().await.expect("names"),
+        vec![name.clone()]
+    );
+    p.storage.vault.delete(&name).await.expect("delete");
     assert!(matches!(read(v2).await, Err(VaultError::NotFound)));
-    assert!(p.vault.names().await.expect("names").is_empty());
-    p.vault.delete(&name).await.expect("deleting again is fine");
+    assert!(p.storage.vault.names().await.expect("names").is_empty());
+    p.storage
+        .vault
+        .delete(&name)
+        .await
+        .expect("deleting again is fine");
 }
 
 async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
@@ -342,12 +401,13 @@ async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
         connector_id: id,
     };
     let only = p
+        .storage
         .vault
         .put(&name, &SecretString::from("one"), &tags)
         .await
         .expect("put");
-    p.vault.delete_version(&only).await.expect("undo");
-    assert!(p.vault.names().await.expect("names").is_empty());
+    p.storage.vault.delete_version(&only).await.expect("undo");
+    assert!(p.storage.vault.names().await.expect("names").is_empty());
 }
 
 macro_rules! on_every_adapter {

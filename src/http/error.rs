@@ -1,30 +1,18 @@
-//! [`ApiError`]: the one error type of the service. Each variant documents its status; the
-//! envelope `{"error": {code, message, details, request_id}}` is finished by the HTTP layer,
-//! which adds the request id. 5xx causes are logged, never shown.
+//! [`ApiError`]: the one error type of the HTTP layer. Each variant documents its status;
+//! the envelope `{"error": {code, message, details, request_id}}` is finished by the
+//! observing layer, which adds the request id and logs a 5xx's cause chain once. Causes are
+//! never shown to the caller.
+//!
+//! A use case's [`ServiceError`] becomes an `ApiError` here, in one `From`.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::providers::ProviderError;
-use crate::store::{StoreError, VaultError};
-
-/// One invalid field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::service::error::FieldError;
+use crate::service::error::ServiceError;
+use crate::telemetry::error_chain;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -79,6 +67,32 @@ pub enum ApiError {
     /// 500 `internal_error`: a bug. The cause is logged only.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        use ServiceError as S;
+        match e {
+            S::AuthenticationRequired => Self::AuthenticationRequired,
+            S::InvalidApiKey => Self::InvalidApiKey,
+            S::InsufficientScope(scope) => Self::InsufficientScope(scope),
+            S::ConnectorNotFound(id) => Self::connector_not_found(id.as_str()),
+            S::ApiKeyNotFound(_) => Self::NotFound(e.to_string()),
+            S::ScopeNotGranted(why) => Self::ScopeNotGranted(why),
+            S::PreconditionFailed => Self::PreconditionFailed,
+            S::Validation(fields) => Self::Validation(fields),
+            S::InvalidCursor => Self::BadRequest {
+                code: "invalid_cursor",
+                message: e.to_string(),
+            },
+            S::IdempotencyInProgress => Self::IdempotencyInProgress,
+            S::IdempotencyKeyReused => Self::IdempotencyKeyReused,
+            S::ProviderRefused(p) => Self::ProviderRefused(p),
+            S::ProviderUnavailable(p) => Self::ProviderUnavailable(p),
+            S::Dependency(cause) => Self::Dependency(cause),
+            S::Internal(cause) => Self::Internal(cause),
+        }
+    }
 }
 
 fn summary(fields: &[FieldError]) -> String {
@@ -166,6 +180,8 @@ pub struct ErrorBody {
     pub code: String,
     pub message: String,
     pub details: Option<Value>,
+    /// For a 5xx, the whole cause chain: logged by the observing layer, never sent.
+    pub cause: Option<String>,
 }
 
 impl ErrorBody {
@@ -183,31 +199,23 @@ impl ErrorBody {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = if status.is_server_error() {
-            match &self {
-                ApiError::Dependency(e) | ApiError::Internal(e) => {
-                    tracing::error!(
-                        error = format!("{e:#}"),
-                        code = self.code(),
-                        "request failed"
-                    );
-                }
-                other => tracing::warn!(code = other.code(), error = %other, "dependency failed"),
-            }
-            match &self {
-                ApiError::Internal(_) => {
-                    "internal error; the request id identifies it in our logs".to_owned()
-                }
-                ApiError::Dependency(_) => "a storage dependency failed; retry shortly".to_owned(),
-                other => other.to_string(),
-            }
-        } else {
-            self.to_string()
+        let (message, cause) = match &self {
+            ApiError::Internal(e) => (
+                "internal error; the request id identifies it in our logs".to_owned(),
+                Some(error_chain(e.as_ref())),
+            ),
+            ApiError::Dependency(e) => (
+                "a storage dependency failed; retry shortly".to_owned(),
+                Some(error_chain(e.as_ref())),
+            ),
+            other if status.is_server_error() => (other.to_string(), Some(error_chain(other))),
+            other => (other.to_string(), None),
         };
         let body = ErrorBody {
             code: self.code().to_owned(),
             message,
             details: self.details(),
+            cause,
         };
         let mut response = status.into_response();
         if let Some(seconds) = self.retry_after() {
@@ -222,23 +230,5 @@ impl IntoResponse for ApiError {
         }
         response.extensions_mut().insert(body);
         response
-    }
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Corrupt(_) => ApiError::Internal(e.into()),
-            _ => ApiError::Dependency(e.into()),
-        }
-    }
-}
-
-impl From<VaultError> for ApiError {
-    fn from(e: VaultError) -> Self {
-        match e {
-            VaultError::Unavailable(_) => ApiError::Dependency(e.into()),
-            _ => ApiError::Internal(e.into()),
-        }
     }
 }

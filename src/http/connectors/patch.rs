@@ -1,0 +1,146 @@
+//! `PATCH /connectors/{id}`: the body parsed into a [`ConnectorPatch`], and `If-Match`.
+
+use axum::http::{HeaderMap, header};
+use serde_json::{Map, Value};
+
+use super::super::error::{ApiError, FieldError};
+use super::super::fields::{Fields, text};
+use crate::domain::Invalid;
+use crate::domain::credentials::{GcsServiceAccount, S3Credentials, parse_client_secret};
+use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid};
+use crate::domain::paths::ExportBasePath;
+use crate::domain::scopes::Scopes;
+use crate::domain::scopes::{ImportMode, Status};
+use crate::service::connectors::{ConnectorPatch, CredentialUpdate, Precondition};
+
+/// Reads `If-Match`: `*`, or a list of strong ETags (weak ones never match).
+pub(super) fn precondition(headers: &HeaderMap) -> Option<Precondition> {
+    let raw = headers.get(header::IF_MATCH)?.to_str().unwrap_or("");
+    if raw.trim() == "*" {
+        return Some(Precondition::Any);
+    }
+    let versions = raw
+        .split(',')
+        .filter_map(|t| {
+            t.trim()
+                .strip_prefix('"')?
+                .strip_suffix('"')?
+                .parse::<u64>()
+                .ok()
+        })
+        .collect();
+    Some(Precondition::Versions(versions))
+}
+
+const IMMUTABLE: [&str; 5] = [
+    "provider",
+    "bucket",
+    "storage_account",
+    "container",
+    "gcp_project_id",
+];
+const READ_ONLY: [&str; 8] = [
+    "connector_id",
+    "created_at",
+    "updated_at",
+    "last_tested_at",
+    "last_test_result",
+    "last_test_error",
+    "credential_hint",
+    "client_email",
+];
+const PATCHABLE: [&str; 12] = [
+    "name",
+    "scopes",
+    "export_base_path",
+    "import_mode",
+    "status",
+    "region",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "credentials_json",
+];
+
+pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch, ApiError> {
+    let mut refused = Vec::new();
+    for field in IMMUTABLE {
+        if map.remove(field).is_some() {
+            refused.push(FieldError::new(
+                field,
+                "is immutable; create a new connector instead",
+            ));
+        }
+    }
+    for field in READ_ONLY {
+        if map.remove(field).is_some() {
+            refused.push(FieldError::new(field, "is read-only"));
+        }
+    }
+    if !refused.is_empty() {
+        return Err(ApiError::Validation(refused));
+    }
+    let mut f = Fields::new(map, &PATCHABLE)?;
+    if f.is_empty() {
+        return Err(ApiError::validation(
+            "body",
+            "must name at least one field to change",
+        ));
+    }
+    let mut patch = ConnectorPatch {
+        name: f.optional("name", ConnectorName::parse),
+        scopes: f.list("scopes", Scopes::parse),
+        export_base_path: f.nullable("export_base_path", ExportBasePath::parse),
+        import_mode: f.optional("import_mode", ImportMode::parse),
+        status: f.optional("status", |s| match Status::parse(s)? {
+            st @ (Status::Active | Status::Disabled) => Ok(st),
+            _ => Err(Invalid::new("may only be set to active or disabled")),
+        }),
+        region: f.optional("region", AwsRegion::parse),
+        credentials: None,
+    };
+    for field in ["name", "scopes", "import_mode", "status", "region"] {
+        if f.value(field).is_some_and(Value::is_null) {
+            f.fail(field, "cannot be null");
+        }
+    }
+    let (key_id, secret) = (
+        f.optional("aws_access_key_id", text),
+        f.optional("aws_secret_access_key", text),
+    );
+    match (key_id, secret) {
+        (Some(k), Some(s)) => match S3Credentials::parse(&k, &s) {
+            Ok(c) => patch.credentials = Some(CredentialUpdate::S3(c)),
+            Err((field, e)) => f.fail(field, e.0),
+        },
+        (Some(_), None) => f.fail(
+            "aws_secret_access_key",
+            "is required with aws_access_key_id",
+        ),
+        (None, Some(_)) => f.fail(
+            "aws_access_key_id",
+            "is required with aws_secret_access_key",
+        ),
+        (None, None) => {}
+    }
+    let tenant_id = f.optional("tenant_id", AzureTenant::parse);
+    let client_id = f.optional("client_id", Guid::parse);
+    let client_secret = f.optional("client_secret", parse_client_secret);
+    if tenant_id.is_some() || client_id.is_some() || client_secret.is_some() {
+        patch.credentials = Some(CredentialUpdate::Azure {
+            tenant_id,
+            client_id,
+            client_secret,
+        });
+    }
+    if let Some(key) = f.object("credentials_json") {
+        match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
+            Ok(sa) => patch.credentials = Some(CredentialUpdate::Gcs(sa)),
+            Err(e) => f.fail("credentials_json", e.0),
+        }
+    }
+    f.finish()?;
+    Ok(patch)
+}

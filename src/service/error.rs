@@ -1,0 +1,116 @@
+//! [`ServiceError`]: what a use case can answer besides success. It names outcomes, not
+//! statuses; the HTTP layer maps each to a status and the contract's envelope in one place.
+
+use serde::Serialize;
+
+use crate::domain::ids::ConnectorId;
+use crate::providers::ProviderError;
+use crate::store::{StoreError, VaultError};
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a use case did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No key was presented.
+    #[error("an API key is required (X-API-Key or Authorization: Bearer)")]
+    AuthenticationRequired,
+    /// The key is unknown, revoked or expired.
+    #[error("the API key is invalid, revoked or expired")]
+    InvalidApiKey,
+    /// The key lacks the scope the operation needs.
+    #[error("this API key lacks the '{0}' scope needed here")]
+    InsufficientScope(&'static str),
+    /// The connector does not exist or belongs to another account (the two look alike).
+    #[error("connector {0} not found")]
+    ConnectorNotFound(ConnectorId),
+    /// No API key has this id (operator commands).
+    #[error("no key has id {0}")]
+    ApiKeyNotFound(String),
+    /// The connector lacks the scope (`import`/`export`) the operation needs.
+    #[error("{0}")]
+    ScopeNotGranted(String),
+    /// `If-Match` names another version.
+    #[error("the connector has changed: If-Match does not match its current ETag")]
+    PreconditionFailed,
+    /// Fields that do not fit the connector or the request.
+    #[error("{}", summary(.0))]
+    Validation(Vec<FieldError>),
+    /// A cursor that was altered, or used with other filters or by another account.
+    #[error("cursor is invalid: pass back the cursor exactly as received, with the same filters")]
+    InvalidCursor,
+    /// Another request with the same `Idempotency-Key` is still running.
+    #[error("a request with this Idempotency-Key is still in progress; retry shortly")]
+    IdempotencyInProgress,
+    /// The `Idempotency-Key` was used for a different request.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    /// The provider refused for a reason a retry will not fix.
+    #[error("{0}")]
+    ProviderRefused(ProviderError),
+    /// The provider failed in a way a retry may fix.
+    #[error("{0}")]
+    ProviderUnavailable(ProviderError),
+    /// The database or secret store failed; retryable.
+    #[error("a storage dependency failed")]
+    Dependency(#[source] anyhow::Error),
+    /// A bug, or stored data that cannot be read.
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+fn summary(fields: &[FieldError]) -> String {
+    fields
+        .iter()
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl ServiceError {
+    /// One invalid field.
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError::new(field, message)])
+    }
+
+    /// A provider failure: retryable ones become `ProviderUnavailable`.
+    pub fn provider(e: ProviderError) -> Self {
+        if e.kind.is_retryable() {
+            Self::ProviderUnavailable(e)
+        } else {
+            Self::ProviderRefused(e)
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Corrupt(_) => Self::Internal(e.into()),
+            _ => Self::Dependency(e.into()),
+        }
+    }
+}
+
+impl From<VaultError> for ServiceError {
+    fn from(e: VaultError) -> Self {
+        match e {
+            VaultError::Unavailable(_) => Self::Dependency(e.into()),
+            _ => Self::Internal(e.into()),
+        }
+    }
+}
