@@ -16,8 +16,9 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --locked --features emulators -- -D warnings
 echo "== cargo build --release (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
 cargo build --release --locked --bin connectors
 export CONNECTORS_RELEASE_BIN="$PWD/target/release/connectors"
-echo "== cargo test"
-cargo test --locked --all-targets 2>&1
+echo "== cargo test --features emulators (the hermetic suites and the emulator-backed ones)"
+cargo test --locked --all-targets --features emulators 2>&1

@@ -3,12 +3,24 @@
 //!
 //! # Layout
 //!
+//! Each layer talks only to the one below it: `http` → `service` → the ports in `store` and
+//! `providers` → their adapters; `startup` alone picks the adapters.
+//!
 //! - [`domain`]: values that parse (names, paths, scopes, globs, credentials, records).
-//! - [`store`]: storage ports (`ConnectorStore`, `SecretVault`) and embedded adapters.
-//! - [`providers`]: the `ObjectStore` port and the provider adapters, built per call.
-//! - [`service`]: the use cases, over the ports.
-//! - [`http`]: the axum router, extractors, handlers and the error envelope.
-//! - [`config`], [`telemetry`], [`cli`]: settings, logs, and the binary's commands.
+//! - [`store`]: storage ports, one per concern (`ConnectorRecords`, `ApiKeys`,
+//!   `IdempotencyRecords`, `ServiceKeys`, `SecretVault`) gathered in `Storage`; the
+//!   embedded adapters (redb) and the AWS ones (DynamoDB, Secrets Manager).
+//! - [`providers`]: the `ObjectStore` port and the S3, GCS and Azure adapters, built per
+//!   call.
+//! - [`service`]: the use cases over the ports — authentication and API keys, the
+//!   idempotency protocol, connectors (with the record/secret write protocol in one
+//!   place), test, browse, reconcile — and `ServiceError`, their one error type.
+//! - [`http`]: the axum router, one module per resource (`connectors`, `actions`), the
+//!   extractors (auth, bodies, fingerprints), `ApiError` and the contract's envelope, and
+//!   the observing layer (request id, access line, 5xx cause chains).
+//! - [`startup`]: assembles the process from [`config`]: storage adapters, providers, `App`.
+//! - [`config`], [`telemetry`], [`cli`], [`aws_http`]: settings, logs, the binary's
+//!   commands, and the HTTPS client of the AWS SDKs.
 
 pub mod aws_http;
 pub mod cli;

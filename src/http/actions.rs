@@ -18,7 +18,7 @@ use super::wire::{X_NEXT_CURSOR, json_response, with_header};
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
-use crate::store::StoredResponse;
+use crate::service::idempotency::StoredResponse;
 
 /// The actions' routes.
 pub(super) fn router() -> Router<State> {

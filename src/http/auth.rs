@@ -9,6 +9,7 @@ use super::State;
 use super::error::ApiError;
 use super::wire::X_API_KEY;
 use crate::domain::apikey::KeyScope;
+use crate::service::ServiceError;
 use crate::service::api_keys::Caller;
 use crate::telemetry;
 
@@ -18,15 +19,17 @@ fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
         return v
             .to_str()
             .map(str::trim)
-            .map_err(|_| ApiError::InvalidApiKey);
+            .map_err(|_| ApiError::from(ServiceError::InvalidApiKey));
     }
     match parts.headers.get(header::AUTHORIZATION) {
-        None => Err(ApiError::AuthenticationRequired),
+        None => Err(ApiError::from(ServiceError::AuthenticationRequired)),
         Some(v) => {
-            let v = v.to_str().map_err(|_| ApiError::InvalidApiKey)?;
+            let v = v
+                .to_str()
+                .map_err(|_| ApiError::from(ServiceError::InvalidApiKey))?;
             match v.split_once(' ') {
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-                _ => Err(ApiError::AuthenticationRequired),
+                _ => Err(ApiError::from(ServiceError::AuthenticationRequired)),
             }
         }
     }

@@ -27,7 +27,7 @@ impl Fields {
             .collect();
         if !unknown.is_empty() {
             unknown.sort();
-            return Err(ApiError::Validation(
+            return Err(ApiError::invalid(
                 unknown
                     .into_iter()
                     .map(|k| FieldError::new(k.clone(), "is not a known field"))
@@ -183,7 +183,7 @@ impl Fields {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::Validation(self.errors))
+            Err(ApiError::invalid(self.errors))
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Connectors' JSON and ETag kept beside the shared record they were rendered from, so that
 //! a record read again unchanged is not rendered again.
 //!
-//! It relies on what [`crate::store::ConnectorRecords`] promises: records are immutable and
+//! It relies on what the storage port for connector records promises (`ConnectorRecords`
+//! in the store module): records are immutable and
 //! shared, so the same allocation means the same content. An entry serves only the very
 //! record it was made from (`Arc::ptr_eq`), and holding that record keeps its address from
 //! being reused. The embedded store hands out the same `Arc` until a write replaces it; a

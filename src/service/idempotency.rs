@@ -11,7 +11,8 @@ use super::App;
 use super::error::ServiceError;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
-use crate::store::{Claim, StoredResponse};
+use crate::store::Claim;
+pub use crate::store::StoredResponse;
 
 /// A valid `Idempotency-Key`, kept only as its SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]

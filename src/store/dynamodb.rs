@@ -122,27 +122,19 @@ impl DynamoStore {
 
     /// Every item whose `attribute` begins with `prefix`, across all scan pages.
     async fn scan_prefix(&self, attribute: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression("begins_with(#a, :p)")
-                .expression_attribute_names("#a", attribute)
-                .expression_attribute_values(":p", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
+        self.client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("begins_with(#a, :p)")
+            .expression_attribute_names("#a", attribute)
+            .expression_attribute_values(":p", s(prefix))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(classify)
     }
 
     async fn get_idempotency(
@@ -232,39 +224,33 @@ impl ConnectorRecords for DynamoStore {
         // BETWEEN is inclusive: the `after` item itself comes back first and is skipped.
         let upper = after.map_or_else(|| "CONN$".to_owned(), connector_sk);
         let page_size = i32::try_from(limit.saturating_add(2).min(1000)).unwrap_or(1000);
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":lo", s("CONN#"))
+            .expression_attribute_values(":hi", s(upper))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(page_size)
+            .into_paginator()
+            .items()
+            .send();
         let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
-                .expression_attribute_values(":pk", s(tenant_pk(tenant)))
-                .expression_attribute_values(":lo", s("CONN#"))
-                .expression_attribute_values(":hi", s(upper.clone()))
-                .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(page_size)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            for item in out.items.unwrap_or_default() {
-                let c: Connector = from_item(item)?;
-                if Some(&c.id) == after || !filter.accepts(&c) {
-                    continue;
-                }
-                if items.len() == limit {
-                    return Ok(ConnectorPage { items, more: true });
-                }
-                items.push(Arc::new(c));
+        // Pages are read as the stream is; the last one read is the one that fills the page.
+        while let Some(item) = pages.next().await {
+            let c: Connector = from_item(item.map_err(classify)?)?;
+            if Some(&c.id) == after || !filter.accepts(&c) {
+                continue;
             }
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(ConnectorPage { items, more: false }),
+            if items.len() == limit {
+                return Ok(ConnectorPage { items, more: true });
             }
+            items.push(Arc::new(c));
         }
+        Ok(ConnectorPage { items, more: false })
     }
 
     async fn replace_connector(

@@ -49,23 +49,19 @@ impl SecretsManagerVault {
     }
 
     async fn versions(&self, name: &str) -> Result<Vec<SecretVersionsListEntry>, VaultError> {
-        let mut versions = Vec::new();
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_secret_version_ids()
-                .secret_id(name)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(fault)?;
-            versions.extend(out.versions.unwrap_or_default());
-            match out.next_token {
-                Some(t) if !t.is_empty() => next = Some(t),
-                _ => return Ok(versions),
-            }
-        }
+        let pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(name)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(fault)?;
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.versions.unwrap_or_default())
+            .collect())
     }
 
     async fn move_stage(
@@ -201,32 +197,26 @@ impl SecretVault for SecretsManagerVault {
     }
 
     async fn names(&self) -> Result<Vec<String>, VaultError> {
-        let mut names = Vec::new();
-        let mut next: Option<String> = None;
+        let under = format!("{}/", self.prefix);
         let filter = Filter::builder()
             .key(FilterNameStringType::Name)
-            .values(format!("{}/", self.prefix))
+            .values(&under)
             .build();
-        loop {
-            let out = self
-                .client
-                .list_secrets()
-                .filters(filter.clone())
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(fault)?;
-            names.extend(
-                out.secret_list
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|s| s.name)
-                    .filter(|n| n.starts_with(&format!("{}/", self.prefix))),
-            );
-            match out.next_token {
-                Some(t) if !t.is_empty() => next = Some(t),
-                _ => return Ok(names),
-            }
-        }
+        let pages = self
+            .client
+            .list_secrets()
+            .filters(filter)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(fault)?;
+        // The name filter matches prefixes of words too: keep only names under the prefix.
+        Ok(pages
+            .into_iter()
+            .flat_map(|p| p.secret_list.unwrap_or_default())
+            .filter_map(|s| s.name)
+            .filter(|n| n.starts_with(&under))
+            .collect())
     }
 }

@@ -430,6 +430,7 @@ async fn fifty_concurrent_patches_with_one_if_match_on_the_embedded_store_let_on
     concurrent_patches_with_one_if_match_let_exactly_one_win(TestApp::spawn().await, 50).await;
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_concurrent_patches_with_one_if_match_on_dynamodb_let_one_win() {
     concurrent_patches_with_one_if_match_let_exactly_one_win(TestApp::spawn_on_aws().await, 50)

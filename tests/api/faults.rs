@@ -224,10 +224,21 @@ impl SecretVault for FaultyVault {
     }
 }
 
+#[cfg(feature = "emulators")]
+async fn on_aws() -> TestApp {
+    TestApp::spawn_on_aws().await
+}
+
+/// Without the emulators, only the embedded cases run (see `tests/api/main.rs`).
+#[cfg(not(feature = "emulators"))]
+async fn on_aws() -> TestApp {
+    unreachable!("the DynamoDB cases are compiled only with --features emulators")
+}
+
 /// A test app whose storage calls pass through a fault plan.
 async fn faulty_app(on_moto: bool) -> (TestApp, Arc<Faults>) {
     let base = if on_moto {
-        TestApp::spawn_on_aws().await
+        on_aws().await
     } else {
         TestApp::spawn().await
     };
@@ -421,16 +432,19 @@ async fn a_delete_leaves_no_orphan_whichever_step_fails() {
     no_orphans_under_a_fault_at_every_step(Op::Delete, false).await;
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test]
 async fn on_dynamodb_a_create_leaves_no_orphan_whichever_step_fails() {
     no_orphans_under_a_fault_at_every_step(Op::Create, true).await;
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test]
 async fn on_dynamodb_a_credential_rotation_leaves_no_orphan_whichever_step_fails() {
     no_orphans_under_a_fault_at_every_step(Op::RotatingPatch, true).await;
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test]
 async fn on_dynamodb_a_delete_leaves_no_orphan_whichever_step_fails() {
     no_orphans_under_a_fault_at_every_step(Op::Delete, true).await;

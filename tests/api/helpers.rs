@@ -1,6 +1,9 @@
 //! Test harness: a fresh app per test on its own data directory, driven through the router
 //! with `oneshot`; generated credentials that every response and log line is checked for.
 
+// Some helpers and imports serve only the emulator-backed suites.
+#![cfg_attr(not(feature = "emulators"), allow(unused_imports, dead_code))]
+
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, Once, OnceLock};
 
@@ -260,27 +263,42 @@ pub struct TestApp {
 }
 
 /// The emulators the test command started: moto's S3, fake-gcs-server, Azurite and its
-/// token endpoint.
+/// token endpoint. Without `--features emulators` no test reaches a provider, and none is
+/// set.
 pub fn emulators() -> ProviderSettings {
+    let endpoint = |name: &str| {
+        let value = std::env::var(name).ok();
+        if cfg!(feature = "emulators") && value.is_none() {
+            panic!(
+                "{name} is not set: the emulator-backed suites need the emulators that \
+                 `bash infra/test.sh` installs and starts (run that, or `cargo test` without \
+                 --features emulators for the hermetic suites)"
+            );
+        }
+        value
+    };
     ProviderSettings {
         s3: S3Settings {
-            endpoint_url: std::env::var("MOTO_ENDPOINT").ok(),
+            endpoint_url: endpoint("MOTO_ENDPOINT"),
         },
-        gcs_endpoint_url: std::env::var("FAKE_GCS_ENDPOINT").ok(),
+        gcs_endpoint_url: endpoint("FAKE_GCS_ENDPOINT"),
         azure: AzureSettings {
-            endpoint_url: std::env::var("AZURITE_BLOB_ENDPOINT").ok(),
-            authority_host: std::env::var("AZURE_TOKEN_ENDPOINT").ok(),
+            endpoint_url: endpoint("AZURITE_BLOB_ENDPOINT"),
+            authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
         },
     }
 }
 
+#[cfg(feature = "emulators")]
 pub fn moto_endpoint() -> String {
     std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run the suite with `bash infra/test.sh`, which starts moto",
+        "MOTO_ENDPOINT is not set: the emulator-backed suites need `bash infra/test.sh`, \
+         which installs and starts moto",
     )
 }
 
 /// The AWS SDK configuration for moto: its endpoint, a region, and dummy credentials.
+#[cfg(feature = "emulators")]
 pub async fn moto_sdk_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(moto_endpoint())
@@ -293,6 +311,7 @@ pub async fn moto_sdk_config() -> aws_config::SdkConfig {
 }
 
 /// Adapters on moto: a fresh table, and a secret prefix no other test uses.
+#[cfg(feature = "emulators")]
 pub async fn aws_adapters() -> (DynamoStore, SecretsManagerVault, String) {
     let config = moto_sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&config);
@@ -311,6 +330,7 @@ pub async fn aws_adapters() -> (DynamoStore, SecretsManagerVault, String) {
 }
 
 /// The app over the moto adapters, customer buckets in moto's S3.
+#[cfg(feature = "emulators")]
 pub async fn aws_app() -> App {
     let (store, vault, prefix) = aws_adapters().await;
     App::new(
@@ -332,6 +352,7 @@ macro_rules! on_every_backend {
                 }
             )+
         }
+        #[cfg(feature = "emulators")]
         mod on_dynamodb_and_secrets_manager {
             $(
                 #[tokio::test]
@@ -364,6 +385,7 @@ impl TestApp {
     }
 
     /// An app on DynamoDB and Secrets Manager in moto, with its own table and secret prefix.
+    #[cfg(feature = "emulators")]
     pub async fn spawn_on_aws() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         Self::around(Arc::new(aws_app().await), dir).await
@@ -568,6 +590,7 @@ pub fn azure_body() -> Value {
 }
 
 /// An S3 client for moto, to set up buckets as a customer would.
+#[cfg(feature = "emulators")]
 pub fn moto_client() -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -582,6 +605,7 @@ pub fn moto_client() -> aws_sdk_s3::Client {
 }
 
 /// A fresh bucket holding `keys` (each object's body is its key).
+#[cfg(feature = "emulators")]
 pub async fn bucket_with(keys: &[&str]) -> String {
     let name = format!(
         "media-{}",

@@ -110,6 +110,7 @@ async fn twenty_identical_concurrent_creates_make_one_connector_and_one_secret()
         .await;
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_identical_concurrent_creates_on_dynamodb_make_one_connector_and_one_secret() {
     identical_concurrent_creates_make_one_connector_and_one_secret(

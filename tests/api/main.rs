@@ -1,21 +1,30 @@
-//! The integration suite: the router on the embedded store, S3 against moto, and the binary.
+//! The integration suite. Without features it is hermetic: the router on the embedded
+//! store, the real binary (its release build too), parsers. With `--features emulators`
+//! (what `bash infra/test.sh` runs) it adds everything that needs the emulators: DynamoDB,
+//! Secrets Manager and S3 in moto, fake-gcs-server, Azurite, cargo-lambda, and the replay of
+//! every event in `events/`.
 
 #[macro_use]
 mod helpers;
 
 mod abort;
 mod auth;
+#[cfg(feature = "emulators")]
 mod cargo_lambda;
+#[cfg(feature = "emulators")]
 mod clouds;
 mod connectors;
 mod errors;
 mod faults;
 mod gcs_azure;
 mod idempotency;
+#[cfg(feature = "emulators")]
 mod lambda_events;
 mod logging;
 mod operator;
+#[cfg(feature = "emulators")]
 mod providers;
 mod restart;
+#[cfg(feature = "emulators")]
 mod s3_provider;
 mod store_contract;

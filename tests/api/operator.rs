@@ -1,6 +1,9 @@
 //! The operator's commands through the real binary: settings checked at start, and
 //! `reconcile` against DynamoDB and Secrets Manager in moto.
 
+// Some helpers and imports serve only the emulator-backed suites.
+#![cfg_attr(not(feature = "emulators"), allow(unused_imports, dead_code))]
+
 use std::process::{Command, Output};
 
 use connectors::domain::ids::{ConnectorId, TenantId};
@@ -64,6 +67,7 @@ fn a_kms_key_without_a_table_is_refused_at_start() {
     );
 }
 
+#[cfg(feature = "emulators")]
 #[tokio::test]
 async fn reconcile_on_dynamodb_deletes_a_secret_a_crash_left_and_keys_work_on_the_table() {
     let (store, vault, prefix) = aws_adapters().await;

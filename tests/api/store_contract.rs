@@ -17,8 +17,6 @@ use connectors::store::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::helpers::aws_adapters;
-
 struct Ports {
     storage: Storage,
     prefix: String,
@@ -37,8 +35,9 @@ async fn embedded() -> Ports {
     }
 }
 
+#[cfg(feature = "emulators")]
 async fn on_moto() -> Ports {
-    let (store, vault, prefix) = aws_adapters().await;
+    let (store, vault, prefix) = crate::helpers::aws_adapters().await;
     Ports {
         storage: Storage::on(Arc::new(store), Arc::new(vault)),
         prefix,
@@ -420,6 +419,7 @@ macro_rules! on_every_adapter {
                 }
             )+
         }
+        #[cfg(feature = "emulators")]
         mod dynamodb_and_secrets_manager {
             $(
                 #[tokio::test]

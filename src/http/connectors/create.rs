@@ -1,8 +1,6 @@
 //! `POST /connectors/{s3,gcs,azure}`: each provider's body parsed into a
 //! [`NewConnector`], `?dry_run`, and the create run once per `Idempotency-Key`.
 
-use std::sync::Arc;
-
 use axum::extract::{FromRequest, RawQuery, Request, State as Extract};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -21,16 +19,16 @@ use super::super::wire::{connector_json, json_response};
 use super::BASE;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
-use crate::domain::ids::{ConnectorId, TenantId};
+use crate::domain::ids::ConnectorId;
 use crate::domain::names::{
     AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
     S3BucketName, StorageAccount,
 };
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::service::ServiceError;
 use crate::service::connectors::NewConnector;
-use crate::service::{App, ServiceError};
-use crate::store::StoredResponse;
+use crate::service::idempotency::StoredResponse;
 
 const COMMON_FIELDS: [&str; 4] = ["name", "scopes", "export_base_path", "import_mode"];
 
@@ -210,7 +208,7 @@ impl Canonical for GcsForm {
 
 fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
     if !form.duplicates.is_empty() {
-        return Err(ApiError::Validation(
+        return Err(ApiError::invalid(
             form.duplicates
                 .into_iter()
                 .map(|d| FieldError::new(d, "must be sent once"))
@@ -274,19 +272,66 @@ fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
     if errors.is_empty() {
         Ok(dry)
     } else {
-        Err(ApiError::Validation(errors))
+        Err(ApiError::invalid(errors))
     }
 }
 
-/// Checks a parsed request (`?dry_run=true`), or creates it once per `Idempotency-Key`.
-async fn create(
-    app: &Arc<App>,
-    tenant: &TenantId,
-    headers: &HeaderMap,
-    fingerprint: &str,
-    new: NewConnector,
-    dry: bool,
+/// A create body of one provider: read from the request, fingerprinted, then parsed.
+pub trait CreateBody: Canonical + Sized {
+    /// # Errors
+    /// 422 with every field that is missing, unknown or invalid.
+    fn parse(self) -> Result<NewConnector, ApiError>;
+}
+
+/// `POST /connectors/s3`: a JSON body.
+pub struct S3Body(JsonObject);
+/// `POST /connectors/azure`: a JSON body.
+pub struct AzureBody(JsonObject);
+
+macro_rules! json_create_body {
+    ($name:ident, $parse:ident) => {
+        impl<S: Send + Sync> FromRequest<S> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+                JsonObject::from_request(req, state).await.map($name)
+            }
+        }
+
+        impl Canonical for $name {
+            fn write_canonical(&self, out: &mut String) {
+                self.0.write_canonical(out);
+            }
+        }
+
+        impl CreateBody for $name {
+            fn parse(self) -> Result<NewConnector, ApiError> {
+                $parse(self.0.0)
+            }
+        }
+    };
+}
+
+json_create_body!(S3Body, parse_s3);
+json_create_body!(AzureBody, parse_azure);
+
+impl CreateBody for GcsForm {
+    fn parse(self) -> Result<NewConnector, ApiError> {
+        parse_gcs(self)
+    }
+}
+
+/// `POST /connectors/{provider}` for the provider whose body `B` is.
+pub async fn create<B: CreateBody>(
+    Extract(state): Extract<State>,
+    Write(caller): Write,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    request: Fingerprinted<B>,
 ) -> Result<Response, ApiError> {
+    let dry = dry_run(query.as_deref())?;
+    let new = request.body.parse()?;
+    let (app, tenant) = (&state.app, caller.tenant());
     if dry {
         // Nothing is created, so there is nothing for an Idempotency-Key to protect.
         let report = app.dry_run(tenant, &new).await?;
@@ -295,12 +340,12 @@ async fn create(
             serde_json::to_string(&report).unwrap_or_default(),
         ));
     }
-    let key = idempotency_key(headers)?;
+    let key = idempotency_key(&headers)?;
     let once = app
         .run_once(
             tenant,
             key,
-            fingerprint,
+            &request.fingerprint,
             ConnectorId::generate(),
             |id| async move {
                 let c = app.create_connector(tenant, id, new).await?;
@@ -309,64 +354,4 @@ async fn create(
         )
         .await?;
     Ok(respond(&once))
-}
-
-pub async fn create_s3(
-    Extract(state): Extract<State>,
-    Write(caller): Write,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    request: Fingerprinted<JsonObject>,
-) -> Result<Response, ApiError> {
-    let dry = dry_run(query.as_deref())?;
-    let new = parse_s3(request.body.0)?;
-    create(
-        &state.app,
-        caller.tenant(),
-        &headers,
-        &request.fingerprint,
-        new,
-        dry,
-    )
-    .await
-}
-
-pub async fn create_azure(
-    Extract(state): Extract<State>,
-    Write(caller): Write,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    request: Fingerprinted<JsonObject>,
-) -> Result<Response, ApiError> {
-    let dry = dry_run(query.as_deref())?;
-    let new = parse_azure(request.body.0)?;
-    create(
-        &state.app,
-        caller.tenant(),
-        &headers,
-        &request.fingerprint,
-        new,
-        dry,
-    )
-    .await
-}
-
-pub async fn create_gcs(
-    Extract(state): Extract<State>,
-    Write(caller): Write,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    request: Fingerprinted<GcsForm>,
-) -> Result<Response, ApiError> {
-    let dry = dry_run(query.as_deref())?;
-    let new = parse_gcs(request.body)?;
-    create(
-        &state.app,
-        caller.tenant(),
-        &headers,
-        &request.fingerprint,
-        new,
-        dry,
-    )
-    .await
 }

@@ -39,7 +39,7 @@ fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
         }
     }
     if !repeated.is_empty() {
-        return Err(ApiError::Validation(repeated));
+        return Err(ApiError::invalid(repeated));
     }
     let limit = map.remove("limit");
     let mut f = Fields::new(map, &["provider", "scope", "status", "cursor"])?;

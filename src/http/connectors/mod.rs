@@ -25,9 +25,18 @@ pub(super) const BASE: &str = "/api/v2/connectors";
 pub(super) fn router() -> Router<State> {
     Router::new()
         .route(BASE, get(list_connectors))
-        .route("/api/v2/connectors/s3", post(create::create_s3))
-        .route("/api/v2/connectors/gcs", post(create::create_gcs))
-        .route("/api/v2/connectors/azure", post(create::create_azure))
+        .route(
+            "/api/v2/connectors/s3",
+            post(create::create::<create::S3Body>),
+        )
+        .route(
+            "/api/v2/connectors/gcs",
+            post(create::create::<create::GcsForm>),
+        )
+        .route(
+            "/api/v2/connectors/azure",
+            post(create::create::<create::AzureBody>),
+        )
         .route(
             "/api/v2/connectors/{connector_id}",
             get(get_connector)

@@ -80,7 +80,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
         }
     }
     if !refused.is_empty() {
-        return Err(ApiError::Validation(refused));
+        return Err(ApiError::invalid(refused));
     }
     let mut f = Fields::new(map, &PATCHABLE)?;
     if f.is_empty() {
