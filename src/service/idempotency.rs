@@ -61,21 +61,10 @@ impl App {
         };
         let records = &self.storage.idempotency;
         let claim = records
-            .claim_idempotency(
-                tenant,
-                &key_hash,
-                fingerprint,
-                new_id.as_str(),
-                Timestamp::now(),
-            )
+            .claim_idempotency(tenant, &key_hash, fingerprint, &new_id, Timestamp::now())
             .await?;
         let resource_id = match claim {
-            Claim::Acquired { resource_id } => ConnectorId::parse(&resource_id).map_err(|e| {
-                ServiceError::Internal(anyhow::anyhow!(
-                    "an idempotency record reserves an unreadable id: {}",
-                    e.0
-                ))
-            })?,
+            Claim::Acquired { resource_id } => resource_id,
             Claim::Replay(response) => {
                 return Ok(Once {
                     response,

@@ -370,7 +370,7 @@ impl IdempotencyRecords for DynamoStore {
         tenant: &TenantId,
         key_hash: &str,
         fingerprint: &str,
-        new_resource_id: &str,
+        new_resource_id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
         for _ in 0..CLAIM_ATTEMPTS {

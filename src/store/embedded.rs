@@ -367,11 +367,11 @@ impl IdempotencyRecords for EmbeddedStore {
         tenant: &TenantId,
         key_hash: &str,
         fingerprint: &str,
-        new_resource_id: &str,
+        new_resource_id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
         let key = format!("{tenant}/{key_hash}");
-        let (fingerprint, new_id) = (fingerprint.to_owned(), new_resource_id.to_owned());
+        let (fingerprint, new_id) = (fingerprint.to_owned(), new_resource_id.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
             let existing: Option<IdempotencyRecord> =

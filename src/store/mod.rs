@@ -68,8 +68,9 @@ pub enum IdempotencyState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdempotencyRecord {
     pub fingerprint: String,
-    /// The id reserved for what the request creates, so a takeover reuses it.
-    pub resource_id: String,
+    /// The connector reserved for what the request creates or acts on, so a takeover
+    /// reuses it.
+    pub resource_id: ConnectorId,
     pub state: IdempotencyState,
     pub expires_at: Timestamp,
 }
@@ -78,7 +79,7 @@ pub struct IdempotencyRecord {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
     /// The caller now holds the key and should create `resource_id`.
-    Acquired { resource_id: String },
+    Acquired { resource_id: ConnectorId },
     /// The same request already finished: replay this.
     Replay(StoredResponse),
     /// The same request is still running elsewhere.
@@ -150,7 +151,7 @@ pub trait IdempotencyRecords: Send + Sync {
         tenant: &TenantId,
         key_hash: &str,
         fingerprint: &str,
-        new_resource_id: &str,
+        new_resource_id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError>;
     /// Records the finished response for the key.
@@ -263,21 +264,21 @@ pub const IDEMPOTENCY_TTL_SECONDS: i64 = 24 * 60 * 60;
 pub fn decide_claim(
     existing: Option<IdempotencyRecord>,
     fingerprint: &str,
-    new_resource_id: &str,
+    new_resource_id: &ConnectorId,
     now: Timestamp,
 ) -> (Claim, Option<IdempotencyRecord>) {
-    let fresh = |resource_id: &str| IdempotencyRecord {
+    let fresh = |resource_id: &ConnectorId| IdempotencyRecord {
         fingerprint: fingerprint.to_owned(),
-        resource_id: resource_id.to_owned(),
+        resource_id: resource_id.clone(),
         state: IdempotencyState::InProgress {
             lease_until: now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS),
         },
         expires_at: now.plus_seconds(IDEMPOTENCY_TTL_SECONDS),
     };
-    let acquire = |resource_id: &str| {
+    let acquire = |resource_id: &ConnectorId| {
         (
             Claim::Acquired {
-                resource_id: resource_id.to_owned(),
+                resource_id: resource_id.clone(),
             },
             Some(fresh(resource_id)),
         )
@@ -303,10 +304,15 @@ pub fn decide_claim(
 mod tests {
     use super::*;
 
+    /// The connector id numbered `n`.
+    fn r(n: u8) -> ConnectorId {
+        ConnectorId::parse(&format!("conn_01jd8x0k6m3q4r5s6t7v8w9xy{n}")).expect("an id")
+    }
+
     fn done(fp: &str, now: Timestamp) -> IdempotencyRecord {
         IdempotencyRecord {
             fingerprint: fp.into(),
-            resource_id: "r1".into(),
+            resource_id: r(1),
             state: IdempotencyState::Done {
                 response: StoredResponse {
                     status: 201,
@@ -322,13 +328,8 @@ mod tests {
     #[test]
     fn a_new_key_is_acquired_with_the_new_resource_id() {
         let now = Timestamp::now();
-        let (claim, write) = decide_claim(None, "fp", "r2", now);
-        assert_eq!(
-            claim,
-            Claim::Acquired {
-                resource_id: "r2".into()
-            }
-        );
+        let (claim, write) = decide_claim(None, "fp", &r(2), now);
+        assert_eq!(claim, Claim::Acquired { resource_id: r(2) });
         assert!(write.is_some());
     }
 
@@ -336,11 +337,11 @@ mod tests {
     fn a_finished_key_replays_for_the_same_request_and_refuses_another() {
         let now = Timestamp::now();
         assert!(matches!(
-            decide_claim(Some(done("fp", now)), "fp", "r2", now).0,
+            decide_claim(Some(done("fp", now)), "fp", &r(2), now).0,
             Claim::Replay(_)
         ));
         assert_eq!(
-            decide_claim(Some(done("fp", now)), "other", "r2", now).0,
+            decide_claim(Some(done("fp", now)), "other", &r(2), now).0,
             Claim::Mismatch
         );
     }
@@ -348,28 +349,18 @@ mod tests {
     #[test]
     fn an_expired_record_is_forgotten() {
         let now = Timestamp::now();
-        let (claim, _) = decide_claim(Some(done("fp", now)), "other", "r2", now.plus_seconds(11));
-        assert_eq!(
-            claim,
-            Claim::Acquired {
-                resource_id: "r2".into()
-            }
-        );
+        let (claim, _) = decide_claim(Some(done("fp", now)), "other", &r(2), now.plus_seconds(11));
+        assert_eq!(claim, Claim::Acquired { resource_id: r(2) });
     }
 
     #[test]
     fn a_running_claim_blocks_until_its_lease_ends_then_is_taken_over_with_its_resource() {
         let now = Timestamp::now();
-        let (_, written) = decide_claim(None, "fp", "r1", now);
-        let (claim, _) = decide_claim(written.clone(), "fp", "r2", now);
+        let (_, written) = decide_claim(None, "fp", &r(1), now);
+        let (claim, _) = decide_claim(written.clone(), "fp", &r(2), now);
         assert_eq!(claim, Claim::InProgress);
         let later = now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
-        let (claim, _) = decide_claim(written, "fp", "r2", later);
-        assert_eq!(
-            claim,
-            Claim::Acquired {
-                resource_id: "r1".into()
-            }
-        );
+        let (claim, _) = decide_claim(written, "fp", &r(2), later);
+        assert_eq!(claim, Claim::Acquired { resource_id: r(1) });
     }
 }

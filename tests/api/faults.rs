@@ -148,7 +148,7 @@ impl IdempotencyRecords for FaultyIdempotency {
         t: &TenantId,
         h: &str,
         fp: &str,
-        id: &str,
+        id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
         faulty!(
@@ -382,7 +382,7 @@ async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
                             &TenantId::parse("acme").expect("t"),
                             &hash,
                             &fp,
-                            "x",
+                            &ConnectorId::generate(),
                             later,
                         )
                         .await

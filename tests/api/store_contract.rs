@@ -254,29 +254,30 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
 }
 
 async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
+    let r = ids(7);
     let (t, now) = (tenant("acme"), Timestamp::now());
-    let claim = |fp: &'static str, id: &'static str, at: Timestamp| {
+    let claim = |fp: &'static str, id: ConnectorId, at: Timestamp| {
         let (store, t) = (Arc::clone(&p.storage.idempotency), t.clone());
         async move {
             store
-                .claim_idempotency(&t, "k1", fp, id, at)
+                .claim_idempotency(&t, "k1", fp, &id, at)
                 .await
                 .expect("claim")
         }
     };
     assert_eq!(
-        claim("fp", "r1", now).await,
+        claim("fp", r[1].clone(), now).await,
         Claim::Acquired {
-            resource_id: "r1".into()
+            resource_id: r[1].clone()
         }
     );
-    assert_eq!(claim("fp", "r2", now).await, Claim::InProgress);
+    assert_eq!(claim("fp", r[2].clone(), now).await, Claim::InProgress);
     // The holder vanished: after its lease another takes over, creating the same resource.
     let lapsed = now.plus_seconds(IDEMPOTENCY_LEASE_SECONDS + 1);
     assert_eq!(
-        claim("fp", "r2", lapsed).await,
+        claim("fp", r[2].clone(), lapsed).await,
         Claim::Acquired {
-            resource_id: "r1".into()
+            resource_id: r[1].clone()
         }
     );
     let response = StoredResponse {
@@ -290,14 +291,17 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
         .complete_idempotency(&t, "k1", &response, lapsed)
         .await
         .expect("complete");
-    assert_eq!(claim("fp", "r3", lapsed).await, Claim::Replay(response));
-    assert_eq!(claim("other", "r3", lapsed).await, Claim::Mismatch);
+    assert_eq!(
+        claim("fp", r[3].clone(), lapsed).await,
+        Claim::Replay(response)
+    );
+    assert_eq!(claim("other", r[3].clone(), lapsed).await, Claim::Mismatch);
     // Past its TTL the record is ignored on read, whether or not the store removed it yet.
     let expired = lapsed.plus_seconds(IDEMPOTENCY_TTL_SECONDS + 1);
     assert_eq!(
-        claim("other", "r4", expired).await,
+        claim("other", r[4].clone(), expired).await,
         Claim::Acquired {
-            resource_id: "r4".into()
+            resource_id: r[4].clone()
         }
     );
     p.storage
@@ -306,22 +310,22 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
         .await
         .expect("release");
     assert_eq!(
-        claim("fp", "r5", expired).await,
+        claim("fp", r[5].clone(), expired).await,
         Claim::Acquired {
-            resource_id: "r5".into()
+            resource_id: r[5].clone()
         }
     );
     // Keys are per tenant.
     let other = p
         .storage
         .idempotency
-        .claim_idempotency(&tenant("other"), "k1", "fp", "r6", now)
+        .claim_idempotency(&tenant("other"), "k1", "fp", &r[6], now)
         .await
         .expect("claim");
     assert_eq!(
         other,
         Claim::Acquired {
-            resource_id: "r6".into()
+            resource_id: r[6].clone()
         }
     );
 }
