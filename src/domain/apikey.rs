@@ -1,6 +1,5 @@
 //! API keys: the plaintext shown once, the hash that is stored, and what a key may do.
 
-use base64::Engine;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -100,14 +99,13 @@ pub struct ApiKeyRecord {
 }
 
 impl ApiKeyRecord {
-    /// Mints a key with 32 random bytes (43 URL-safe characters after the prefix).
+    /// Mints a key in the platform's canonical format: the prefix and 24 random bytes as
+    /// 48 lowercase hex digits (the published MCP server accepts no other shape). Keys
+    /// minted before in another shape (43 URL-safe characters) keep working.
     pub fn mint(tenant: TenantId, scopes: Vec<KeyScope>, expires_at: Option<Timestamp>) -> NewKey {
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; 24];
         rand::rng().fill_bytes(&mut bytes);
-        let plaintext = format!(
-            "{KEY_PREFIX}{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        );
+        let plaintext = format!("{KEY_PREFIX}{}", hex::encode(bytes));
         let record = ApiKeyRecord {
             key_id: super::ids::fresh_ulid("key_"),
             hash: KeyHash::of(&plaintext),
@@ -158,6 +156,28 @@ mod tests {
         assert!(!looks_like_key("sk_live_short"));
         assert!(!looks_like_key(
             "sk_test_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
+    }
+
+    #[test]
+    fn minted_keys_are_sk_live_and_48_lowercase_hex_digits() {
+        for _ in 0..100 {
+            let k = ApiKeyRecord::mint(tenant(), vec![KeyScope::Read], None);
+            let random = k.reveal().strip_prefix("sk_live_").expect("the prefix");
+            assert_eq!(random.len(), 48, "{random}");
+            assert!(
+                random
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+                "{random}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_minted_in_the_earlier_url_safe_shape_are_still_accepted() {
+        assert!(looks_like_key(
+            "sk_live_Q2h1bmsgb2YgcmFuZG9tIGJ5dGVzIGluIGJhc2U2NHVybA"
         ));
     }
 

@@ -265,6 +265,15 @@ mod tests {
     }
 
     #[test]
+    fn non_ascii_names_match_with_and_without_case() {
+        assert!(glob("vidéo-*.mp4").matches("jour1/vidéo-01.mp4"));
+        assert!(!glob("vidéo-*.mp4").matches("video-01.mp4"));
+        let ci = GlobPattern::parse("VIDÉO-*.MP4", true).expect("valid");
+        assert!(ci.matches("VIDÉO-01.mp4"));
+        assert!(ci.matches("vidÉo-01.Mp4"));
+    }
+
+    #[test]
     fn invalid_or_empty_patterns_are_refused() {
         assert!(GlobPattern::parse("", false).is_err());
         assert!(GlobPattern::parse("[abc", false).is_err());

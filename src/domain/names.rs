@@ -91,10 +91,9 @@ impl S3BucketName {
         if !starts_and_ends_alphanumeric(s) {
             return Err(Invalid::new("must start and end with a letter or digit"));
         }
-        if s.contains("..") || s.contains(".-") || s.contains("-.") {
-            return Err(Invalid::new(
-                "must not contain '..', '.-' or '-.' (empty or malformed labels)",
-            ));
+        // AWS's current rules refuse only adjacent periods; `my.-bucket` is a valid name.
+        if s.contains("..") {
+            return Err(Invalid::new("must not contain two adjacent periods"));
         }
         if is_ipv4_like(s) {
             return Err(Invalid::new("must not be formatted as an IP address"));
@@ -344,7 +343,14 @@ mod tests {
 
     #[test]
     fn s3_bucket_names_follow_the_aws_rules() {
-        for good in ["media-archive", "abc", "a.b.c", "my-bucket-2026"] {
+        for good in [
+            "media-archive",
+            "abc",
+            "a.b.c",
+            "my-bucket-2026",
+            "my.-bucket",
+            "my-.bucket",
+        ] {
             assert!(S3BucketName::parse(good).is_ok(), "{good}");
         }
         for bad in [
@@ -359,7 +365,10 @@ mod tests {
             "sthree-x",
             "abc-s3alias",
             "abc--ol-s3",
-            "a.-b",
+            "abc.mrap",
+            "abc--x-s3",
+            "abc--table-s3",
+            "amzn-s3-demo-bucket",
         ] {
             assert!(S3BucketName::parse(bad).is_err(), "{bad}");
         }

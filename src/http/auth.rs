@@ -13,25 +13,33 @@ use crate::service::ServiceError;
 use crate::service::api_keys::Caller;
 use crate::telemetry;
 
-/// The presented key: `X-API-Key`, else `Authorization: Bearer`.
+/// The presented key: from `X-API-Key` or `Authorization: Bearer`. More than one distinct
+/// key (the two headers disagreeing, or one header sent twice with different keys) is
+/// refused rather than resolved by order: a revoked key beside a valid one must not pass.
 fn presented_key(parts: &Parts) -> Result<&str, ApiError> {
-    if let Some(v) = parts.headers.get(X_API_KEY) {
-        return v
-            .to_str()
-            .map(str::trim)
-            .map_err(|_| ApiError::from(ServiceError::InvalidApiKey));
+    let invalid = || ApiError::from(ServiceError::InvalidApiKey);
+    let mut found: Option<&str> = None;
+    for v in parts.headers.get_all(X_API_KEY) {
+        let key = v.to_str().map(str::trim).map_err(|_| invalid())?;
+        found = one_key(found, key)?;
     }
-    match parts.headers.get(header::AUTHORIZATION) {
-        None => Err(ApiError::from(ServiceError::AuthenticationRequired)),
-        Some(v) => {
-            let v = v
-                .to_str()
-                .map_err(|_| ApiError::from(ServiceError::InvalidApiKey))?;
-            match v.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(token.trim()),
-                _ => Err(ApiError::from(ServiceError::AuthenticationRequired)),
-            }
+    for v in parts.headers.get_all(header::AUTHORIZATION) {
+        let v = v.to_str().map_err(|_| invalid())?;
+        // Another scheme carries no key of ours.
+        if let Some((scheme, token)) = v.split_once(' ')
+            && scheme.eq_ignore_ascii_case("bearer")
+        {
+            found = one_key(found, token.trim())?;
         }
+    }
+    found.ok_or_else(|| ServiceError::AuthenticationRequired.into())
+}
+
+/// The key found so far and `next`, if they are the same key.
+fn one_key<'a>(found: Option<&'a str>, next: &'a str) -> Result<Option<&'a str>, ApiError> {
+    match found {
+        Some(key) if key != next => Err(ApiError::AmbiguousApiKey),
+        _ => Ok(Some(next)),
     }
 }
 

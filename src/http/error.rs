@@ -22,9 +22,18 @@ pub enum ApiError {
     /// 400 `malformed_json` / `malformed_multipart` / `invalid_header`.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// 401 `invalid_api_key`: more than one distinct key was sent.
+    #[error(
+        "more than one API key was sent (X-API-Key and Authorization: Bearer, or one header twice); send exactly one"
+    )]
+    AmbiguousApiKey,
     /// 404 `not_found`: unknown route.
     #[error("{0}")]
     NotFound(String),
+    /// 404 `connector_not_found`: a path id that cannot name a connector, answered like
+    /// an unknown one.
+    #[error("{0}")]
+    ConnectorNotFound(String),
     /// 405 `method_not_allowed`.
     #[error("method not allowed on this path")]
     MethodNotAllowed,
@@ -41,7 +50,7 @@ pub enum ApiError {
     /// - 400 `invalid_cursor`; 400 with the provider's code for a refusal that a retry
     ///   will not fix;
     /// - 401 `authentication_required` / `invalid_api_key`; 403 `insufficient_scope`;
-    /// - 404 `not_found` for an unknown or foreign connector;
+    /// - 404 `connector_not_found` for an unknown or foreign connector (the two alike);
     /// - 409 `scope_not_granted`, 409 `idempotency_request_in_progress` (`Retry-After`);
     /// - 412 `precondition_failed`;
     /// - 422 `validation_error` (with per-field details), 422 `idempotency_key_reused`;
@@ -62,16 +71,25 @@ impl ApiError {
         Self::Service(ServiceError::Validation(fields))
     }
 
-    /// 404 for a path id that cannot name a connector, worded like an unknown one.
+    /// 404 for a path id that cannot name a connector, worded like an unknown one. A long
+    /// id is shortened, so an answer never grows with what was sent.
     pub fn connector_not_found(id: &str) -> Self {
-        Self::NotFound(format!("connector {id} not found"))
+        const SHOWN: usize = 40;
+        let shown: String = id.chars().take(SHOWN).collect();
+        let more = if id.chars().nth(SHOWN).is_some() {
+            "…"
+        } else {
+            ""
+        };
+        Self::ConnectorNotFound(format!("connector {shown}{more} not found"))
     }
 
     pub fn status(&self) -> StatusCode {
         use ServiceError as S;
         match self {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::AmbiguousApiKey => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) | ApiError::ConnectorNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -97,7 +115,9 @@ impl ApiError {
         use ServiceError as S;
         match self {
             ApiError::BadRequest { code, .. } => code,
+            ApiError::AmbiguousApiKey => "invalid_api_key",
             ApiError::NotFound(_) => "not_found",
+            ApiError::ConnectorNotFound(_) => "connector_not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
@@ -108,7 +128,8 @@ impl ApiError {
                 S::AuthenticationRequired => "authentication_required",
                 S::InvalidApiKey => "invalid_api_key",
                 S::InsufficientScope(_) => "insufficient_scope",
-                S::ConnectorNotFound(_) | S::ApiKeyNotFound(_) => "not_found",
+                S::ConnectorNotFound(_) => "connector_not_found",
+                S::ApiKeyNotFound(_) => "not_found",
                 S::ScopeNotGranted(_) => "scope_not_granted",
                 S::IdempotencyInProgress => "idempotency_request_in_progress",
                 S::PreconditionFailed => "precondition_failed",

@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, header, request::Parts};
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::repeated_keys::first_repeated_key;
 use crate::domain::credentials::MAX_KEY_FILE_BYTES;
 use crate::domain::ids::ConnectorId;
 
@@ -20,7 +21,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ConnectorPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let params = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|_| ApiError::NotFound("no connector has that id".into()))?;
+            .map_err(|_| ApiError::ConnectorNotFound("no connector has that id".into()))?;
         let raw = params
             .iter()
             .find_map(|(name, value)| (name == "connector_id").then_some(value))
@@ -68,10 +69,18 @@ fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
         code: "malformed_json",
         message: format!("the body is not valid JSON: {e}"),
     })?;
-    match value {
-        Value::Object(map) => Ok(map),
-        _ => Err(ApiError::validation("body", "must be a JSON object")),
+    let Value::Object(map) = value else {
+        return Err(ApiError::validation("body", "must be a JSON object"));
+    };
+    // Valid JSON, so the walk only fails where the parse already did.
+    if let Ok(Some(path)) = first_repeated_key(bytes) {
+        // A key name is the caller's text: shown, but never more than 100 characters of it.
+        return Err(ApiError::validation(
+            path.chars().take(100).collect::<String>(),
+            "is sent more than once; send each field once",
+        ));
     }
+    Ok(map)
 }
 
 /// A JSON object body; `Content-Type: application/json` is required.

@@ -20,6 +20,7 @@ mod fields;
 pub mod idempotency;
 mod observe;
 mod rendered;
+mod repeated_keys;
 mod wire;
 
 use std::sync::Arc;

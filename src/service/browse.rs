@@ -41,7 +41,9 @@ pub struct FileEntry {
     pub path: String,
     pub name: String,
     pub size_bytes: u64,
-    pub last_modified: Option<Timestamp>,
+    /// Never null (the published SDK requires a string): the epoch,
+    /// `1970-01-01T00:00:00Z`, when the provider reports no modification time.
+    pub last_modified: Timestamp,
     pub content_type: Option<String>,
     pub extension: String,
 }
@@ -66,7 +68,7 @@ impl FileEntry {
             path: o.key,
             name,
             size_bytes: o.size,
-            last_modified: o.last_modified,
+            last_modified: o.last_modified.unwrap_or(Timestamp::from_unix(0)),
             content_type,
             extension,
         }
@@ -239,6 +241,12 @@ mod tests {
         assert_eq!(e.name, "Clip.MP4");
         assert_eq!(e.extension, "mp4");
         assert_eq!(e.content_type.as_deref(), Some("video/mp4"));
+    }
+
+    #[test]
+    fn a_file_without_a_modification_time_shows_the_epoch_never_null() {
+        let json = serde_json::to_value(entry("a.mp4", None)).expect("serializes");
+        assert_eq!(json["last_modified"], "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -72,6 +72,28 @@ pub enum CredentialUpdate {
     },
 }
 
+impl CredentialUpdate {
+    /// The request fields this update came from, as the caller named them.
+    fn fields_sent(&self) -> Vec<&'static str> {
+        match self {
+            CredentialUpdate::S3(_) => vec!["aws_access_key_id", "aws_secret_access_key"],
+            CredentialUpdate::Gcs(_) => vec!["credentials_json"],
+            CredentialUpdate::Azure {
+                tenant_id,
+                client_id,
+                client_secret,
+            } => [
+                ("tenant_id", tenant_id.is_some()),
+                ("client_id", client_id.is_some()),
+                ("client_secret", client_secret.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(field, sent)| sent.then_some(field))
+            .collect(),
+        }
+    }
+}
+
 /// A validated PATCH: `None` leaves a field alone.
 #[derive(Debug, Default)]
 pub struct ConnectorPatch {
@@ -380,15 +402,12 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
                 | (Provider::Azure, CredentialUpdate::Azure { .. })
         );
         if !matches {
-            let fields = match update {
-                CredentialUpdate::S3(_) => "aws_access_key_id",
-                CredentialUpdate::Gcs(_) => "credentials_json",
-                CredentialUpdate::Azure { .. } => "client_secret",
-            };
-            errors.push(FieldError::new(
-                fields,
-                format!("does not apply to a {} connector", current.provider()),
-            ));
+            for field in update.fields_sent() {
+                errors.push(FieldError::new(
+                    field,
+                    format!("does not apply to a {} connector", current.provider()),
+                ));
+            }
         }
     }
     if !errors.is_empty() {

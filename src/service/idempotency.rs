@@ -4,8 +4,17 @@
 //!
 //! Errors are not pinned: a request that failed after the key was claimed releases it, so
 //! a corrected retry runs afresh.
+//!
+//! A retry that arrives while the first request still runs waits for it (at most
+//! [`App::idempotency_wait`], 20 s by default, well inside API Gateway's 29 s) and replays
+//! its answer: the published clients retry a timed-out create with the same key, and
+//! neither retries a 409. Only when the wait runs out is the answer a 409 with
+//! `Retry-After`.
 
 use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::App;
 use super::error::ServiceError;
@@ -60,8 +69,8 @@ impl App {
             return run(new_id).await.map(fresh);
         };
         let records = &self.storage.idempotency;
-        let claim = records
-            .claim_idempotency(tenant, &key_hash, fingerprint, &new_id, Timestamp::now())
+        let claim = self
+            .claim_waiting(tenant, &key_hash, fingerprint, &new_id)
             .await?;
         let resource_id = match claim {
             Claim::Acquired { resource_id } => resource_id,
@@ -93,4 +102,36 @@ impl App {
             }
         }
     }
+
+    /// Claims the key, and while another request holds it, claims again after a growing
+    /// pause until it finishes (a replay), gives it up (acquired), or the wait runs out
+    /// (in progress).
+    async fn claim_waiting(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        fingerprint: &str,
+        new_id: &ConnectorId,
+    ) -> Result<Claim, ServiceError> {
+        let deadline = Instant::now() + self.idempotency_wait;
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let claim = self
+                .storage
+                .idempotency
+                .claim_idempotency(tenant, key_hash, fingerprint, new_id, Timestamp::now())
+                .await?;
+            let now = Instant::now();
+            if claim != Claim::InProgress || now >= deadline {
+                return Ok(claim);
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(LONGEST_PAUSE);
+        }
+    }
 }
+
+/// The first pause of a request waiting for an identical one to finish.
+const FIRST_PAUSE: Duration = Duration::from_millis(50);
+/// The longest pause between two looks (each look is one read of the record).
+const LONGEST_PAUSE: Duration = Duration::from_secs(1);

@@ -14,6 +14,7 @@ pub mod reconcile;
 mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rand::RngCore;
 use tokio::sync::OnceCell;
@@ -30,10 +31,17 @@ pub struct App {
     pub providers: Arc<dyn ProviderFactory>,
     /// Secrets are named `<secret_prefix>/<tenant>/<connector_id>`.
     pub secret_prefix: String,
+    /// How long a request waits for an identical one (same `Idempotency-Key`) to finish
+    /// before answering 409.
+    pub idempotency_wait: Duration,
     /// The cursor codec, its key read from the store on first use (so a cold start that
     /// serves no list pays nothing for it).
     cursors: Arc<OnceCell<cursor::CursorCodec>>,
 }
+
+/// The default of [`App::idempotency_wait`]: well inside API Gateway's 29 s, and longer
+/// than a create takes.
+pub const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(20);
 
 impl App {
     pub fn new(
@@ -45,6 +53,7 @@ impl App {
             storage,
             providers,
             secret_prefix,
+            idempotency_wait: IDEMPOTENCY_WAIT,
             cursors: Arc::default(),
         }
     }

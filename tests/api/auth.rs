@@ -126,3 +126,67 @@ async fn another_accounts_connector_is_a_404_on_every_endpoint_and_is_left_untou
     assert_eq!(t.get("/api/v2/connectors", &other).await.json(), json!([]));
     assert_eq!(t.get(&path, &t.key).await.json(), c);
 }
+
+#[tokio::test]
+async fn two_different_keys_in_one_request_are_refused_whichever_comes_first() {
+    let t = TestApp::spawn().await;
+    let revoked = t.key_for("acme", &[KeyScope::Read]).await;
+    let record = t
+        .app
+        .storage
+        .api_keys
+        .list_api_keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.hash == connectors::domain::apikey::KeyHash::of(&revoked))
+        .expect("record");
+    t.app
+        .storage
+        .api_keys
+        .revoke_api_key(&record.key_id, Timestamp::now())
+        .await
+        .expect("revoke");
+    let bearer = |k: &str| format!("Bearer {k}");
+    let cases: [Vec<(&str, String)>; 4] = [
+        vec![
+            ("x-api-key", t.key.clone()),
+            ("authorization", bearer(&revoked)),
+        ],
+        vec![
+            ("x-api-key", revoked.clone()),
+            ("authorization", bearer(&t.key)),
+        ],
+        vec![("x-api-key", t.key.clone()), ("x-api-key", revoked.clone())],
+        vec![
+            ("authorization", bearer(&t.key)),
+            ("authorization", bearer(&revoked)),
+        ],
+    ];
+    for headers in cases {
+        let mut req = t.request(Method::GET, "/api/v2/connectors", None);
+        for (name, value) in &headers {
+            req = req.header(*name, value);
+        }
+        let r = t.send(req.body(Body::empty()).expect("req")).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{headers:?}");
+        assert_eq!(r.error_code(), "invalid_api_key");
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("more than one API key")),
+            "{}",
+            r.json()
+        );
+    }
+    // The same key in both headers is one key.
+    let r = t
+        .send(
+            t.request(Method::GET, "/api/v2/connectors", Some(&t.key))
+                .header("authorization", bearer(&t.key))
+                .body(Body::empty())
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}

@@ -303,6 +303,29 @@ async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t
             .status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    // The details name what was sent, not a field that was not.
+    assert_eq!(
+        t.json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"tenant_id": "contoso.com"})
+        )
+        .await
+        .error_fields(),
+        ["tenant_id"]
+    );
+    assert_eq!(
+        t.json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"client_id": "3f2b6a8e-1c4d-4e5f-9a0b-7c8d9e0f1a2b", "client_secret": "x"})
+        )
+        .await
+        .error_fields(),
+        ["client_id", "client_secret"]
+    );
     assert_eq!(
         t.json(
             Method::PATCH,

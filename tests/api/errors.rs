@@ -143,6 +143,91 @@ async fn a_malformed_connector_id_is_a_404_like_any_unknown_one() {
             t.get(path, &t.key).await
         };
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(r.error_code(), "not_found");
+        assert_eq!(r.error_code(), "connector_not_found");
     }
+}
+
+#[tokio::test]
+async fn a_404_does_not_grow_with_the_id_it_was_sent() {
+    let t = TestApp::spawn().await;
+    let long = "x".repeat(10 * 1024);
+    let r = t.get(&format!("/api/v2/connectors/{long}"), &t.key).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "connector_not_found");
+    assert!(r.body.len() < 512, "{} bytes", r.body.len());
+}
+
+#[tokio::test]
+async fn unknown_and_foreign_connectors_answer_connector_not_found_alike() {
+    let t = TestApp::spawn().await;
+    let created = t.create_s3(&t.key, json!({})).await;
+    let id = created["connector_id"].as_str().expect("id");
+    let other = t
+        .key_for("globex", &[connectors::domain::apikey::KeyScope::Admin])
+        .await;
+    let foreign = t.get(&format!("/api/v2/connectors/{id}"), &other).await;
+    let unknown_id = connectors::domain::ids::ConnectorId::generate();
+    let unknown = t
+        .get(&format!("/api/v2/connectors/{unknown_id}"), &other)
+        .await;
+    for r in [&foreign, &unknown] {
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        assert_eq!(r.error_code(), "connector_not_found");
+    }
+    let message = |r: &TestResponse, id: &str| {
+        r.json()["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .replace(id, "ID")
+    };
+    assert_eq!(
+        message(&foreign, id),
+        message(&unknown, unknown_id.as_str())
+    );
+    // An unknown route keeps the generic code.
+    assert_eq!(
+        t.get("/api/v2/nowhere", &t.key).await.error_code(),
+        "not_found"
+    );
+}
+
+#[tokio::test]
+async fn a_json_body_that_repeats_a_key_is_a_422_naming_it_and_creates_nothing() {
+    let t = TestApp::spawn().await;
+    let (id, secret) = s3_keys();
+    let body = format!(
+        r#"{{"name": "A", "bucket": "first-bucket", "region": "us-east-1",
+            "aws_access_key_id": "{id}", "aws_secret_access_key": "{secret}",
+            "bucket": "second-bucket"}}"#
+    );
+    let r = t
+        .send(
+            t.request(Method::POST, "/api/v2/connectors/s3", Some(&t.key))
+                .header("content-type", "application/json")
+                .body(Body::from(body))
+                .expect("req"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_fields(), ["bucket"]);
+    assert_eq!(t.secret_count().await, 0);
+    assert_eq!(t.get("/api/v2/connectors", &t.key).await.json(), json!([]));
+}
+
+#[tokio::test]
+async fn dry_run_given_twice_is_a_422_even_when_both_agree() {
+    let t = TestApp::spawn().await;
+    for query in ["dry_run=true&dry_run=false", "dry_run=true&dry_run=true"] {
+        let r = t
+            .json(
+                Method::POST,
+                &format!("/api/v2/connectors/s3?{query}"),
+                &t.key,
+                &s3_body(json!({})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(r.error_fields(), ["dry_run"], "{query}");
+    }
+    assert_eq!(t.secret_count().await, 0);
 }

@@ -53,6 +53,47 @@ async fn creating_a_gcs_connector_from_a_form_with_a_key_file_answers_201() {
 }
 
 #[tokio::test]
+async fn empty_form_fields_count_as_not_sent_so_defaults_and_the_key_files_project_apply() {
+    let t = TestApp::spawn().await;
+    let key = service_account_json(GOOGLE_TOKEN_URI).to_string();
+    let fields = [
+        ("name", "Media GCS"),
+        ("bucket", "media_archive"),
+        ("gcp_project_id", ""),
+        ("scopes", ""),
+        ("export_base_path", ""),
+    ];
+    let r = t
+        .send(gcs_request(&t, "b0", &fields, Some(key.as_bytes())))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let c = r.json();
+    assert_eq!(c["gcp_project_id"], "media-prod-1");
+    assert_eq!(c["scopes"], json!(["import"]));
+    assert_eq!(c["export_base_path"], serde_json::Value::Null);
+}
+
+#[tokio::test]
+async fn a_gcs_connector_with_no_project_anywhere_is_a_422_and_stores_nothing() {
+    let t = TestApp::spawn().await;
+    let mut key = service_account_json(GOOGLE_TOKEN_URI);
+    key.as_object_mut().expect("object").remove("project_id");
+    let key = key.to_string();
+    let r = t
+        .send(gcs_request(&t, "b9", &FORM, Some(key.as_bytes())))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_fields(), ["gcp_project_id"]);
+    assert_eq!(t.secret_count().await, 0);
+    assert!(t.get("/api/v2/connectors", &t.key).await.json() == json!([]));
+}
+
+#[tokio::test]
 async fn a_key_file_naming_another_token_endpoint_is_refused() {
     let t = TestApp::spawn().await;
     let key = service_account_json("http://127.0.0.1:9/token").to_string();

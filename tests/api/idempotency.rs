@@ -84,13 +84,11 @@ async fn identical_concurrent_creates_make_one_connector_and_one_secret(t: TestA
     for task in tasks {
         statuses.push(task.await.expect("task"));
     }
+    // Every retry waits for the first request and replays its answer.
     assert!(
-        statuses
-            .iter()
-            .all(|s| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT),
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
         "{statuses:?}"
     );
-    assert!(statuses.contains(&StatusCode::CREATED));
     assert_eq!(
         t.app
             .storage
@@ -152,3 +150,82 @@ on_every_backend!(
     an_invalid_idempotency_key_is_refused,
     a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint,
 );
+
+/// Holds `key` for the request `body` would make, as a first request still running does.
+async fn hold_key(t: &TestApp, key: &str, body: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+    let fingerprint =
+        connectors::http::idempotency::fingerprint("POST", "/api/v2/connectors/s3", body);
+    let claim = t
+        .app
+        .storage
+        .idempotency
+        .claim_idempotency(
+            &connectors::domain::ids::TenantId::parse("acme").expect("tenant"),
+            &hash,
+            &fingerprint,
+            &connectors::domain::ids::ConnectorId::generate(),
+            connectors::domain::timestamp::Timestamp::now(),
+        )
+        .await
+        .expect("claim");
+    assert!(matches!(claim, connectors::store::Claim::Acquired { .. }));
+    hash
+}
+
+#[tokio::test]
+async fn a_retry_overtaking_a_running_request_waits_for_it_and_replays_its_answer() {
+    let t = std::sync::Arc::new(TestApp::spawn().await);
+    let body = s3_body(json!({}));
+    let hash = hold_key(&t, "slow-create", &body).await;
+    let retry = {
+        let (t, body) = (std::sync::Arc::clone(&t), body.clone());
+        tokio::spawn(async move { t.send(with_key(&t, "slow-create", &body)).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!retry.is_finished(), "the retry waits while the first runs");
+    let stored = connectors::store::StoredResponse {
+        status: 201,
+        body: r#"{"connector_id":"conn_from_the_first_request"}"#.into(),
+        location: Some("/api/v2/connectors/conn_from_the_first_request".into()),
+        etag: Some("\"1\"".into()),
+    };
+    t.app
+        .storage
+        .idempotency
+        .complete_idempotency(
+            &connectors::domain::ids::TenantId::parse("acme").expect("tenant"),
+            &hash,
+            &stored,
+            connectors::domain::timestamp::Timestamp::now(),
+        )
+        .await
+        .expect("complete");
+    let r = retry.await.expect("task");
+    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.header("idempotent-replayed"), Some("true"));
+    assert_eq!(r.json()["connector_id"], "conn_from_the_first_request");
+    assert_eq!(
+        t.secret_count().await,
+        0,
+        "the retry created nothing itself"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_whose_wait_runs_out_is_a_409_with_retry_after() {
+    let mut t = TestApp::spawn().await;
+    let mut app = connectors::service::App::clone(&t.app);
+    app.idempotency_wait = std::time::Duration::from_millis(200);
+    t = t.with_app(app);
+    let body = s3_body(json!({}));
+    hold_key(&t, "stuck-create", &body).await;
+    let started = std::time::Instant::now();
+    let r = t.send(with_key(&t, "stuck-create", &body)).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "idempotency_request_in_progress");
+    assert!(r.header("retry-after").is_some());
+    assert!(started.elapsed() >= std::time::Duration::from_millis(200));
+    assert_eq!(t.secret_count().await, 0);
+}

@@ -57,7 +57,9 @@ fn expectations() -> Vec<(&'static str, u16, Check)> {
             assert_eq!(all[0]["provider"], "gcs");
         }),
         ("08-get", 200, |b| assert_eq!(b["connector_id"], FIXTURE_ID)),
-        ("09-get-foreign-tenant", 404, |b| error_code("not_found")(b)),
+        ("09-get-foreign-tenant", 404, |b| {
+            error_code("connector_not_found")(b)
+        }),
         ("10-patch", 200, |b| {
             assert_eq!(b["name"], "Archive (renamed)")
         }),
@@ -102,7 +104,9 @@ fn expectations() -> Vec<(&'static str, u16, Check)> {
         ("19-delete", 200, |b| {
             assert_eq!(b["message"], format!("connector {FIXTURE_ID} deleted"));
         }),
-        ("20-get-deleted", 404, |b| error_code("not_found")(b)),
+        ("20-get-deleted", 404, |b| {
+            error_code("connector_not_found")(b)
+        }),
     ]
 }
 

@@ -168,15 +168,13 @@ impl<S: Send + Sync> FromRequest<S> for GcsForm {
                         form.duplicates.push(name);
                     }
                 }
+                // An empty form field means "not given", as browsers and `curl -F x=` send
+                // them: a `scopes=` alone leaves the default, `gcp_project_id=` the key
+                // file's project.
+                (_, FormValue::Text(s)) if s.is_empty() => {}
                 ("scopes", FormValue::Text(s)) => scopes.push(Value::String(s)),
                 (_, FormValue::Text(s)) => {
-                    // An empty optional form field means "not given", as browsers send them.
-                    let v = if s.is_empty() {
-                        Value::Null
-                    } else {
-                        Value::String(s)
-                    };
-                    if form.fields.insert(name.clone(), v).is_some() {
+                    if form.fields.insert(name.clone(), Value::String(s)).is_some() {
                         form.duplicates.push(name);
                     }
                 }
@@ -236,6 +234,12 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
             .as_ref()
             .and_then(|a| a.project_id())
             .and_then(|p| GcpProjectId::parse(p).ok());
+        if project.is_none() && account.is_some() {
+            f.fail(
+                "gcp_project_id",
+                "is required: the key file names no valid project_id",
+            );
+        }
     }
     let location = bucket.map(|bucket| Location::Gcs {
         bucket,
@@ -257,8 +261,13 @@ fn created(c: &Connector) -> Result<StoredResponse, ServiceError> {
 /// The query of a create: only `dry_run=true|false`.
 fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
     let mut dry = false;
+    let mut seen = false;
     let mut errors = Vec::new();
     for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k == "dry_run" && std::mem::replace(&mut seen, true) {
+            errors.push(FieldError::new("dry_run", "must be given once"));
+            continue;
+        }
         match (k.as_ref(), v.as_ref()) {
             ("dry_run", "true") => dry = true,
             ("dry_run", "false") => {}
