@@ -397,7 +397,7 @@ fn gcs_body(bucket: &str) -> (String, Vec<u8>) {
     );
     let key = serde_json::json!({
         "type": "service_account",
-        "project_id": "bench",
+        "project_id": "bench-project",
         "private_key_id": "0123456789abcdef",
         "private_key": pem,
         "client_email": "bench@bench.iam.gserviceaccount.com",

@@ -9,6 +9,8 @@ pub mod glob;
 pub mod ids;
 pub mod names;
 pub mod paths;
+#[cfg(test)]
+mod properties;
 pub mod scopes;
 pub mod timestamp;
 

@@ -59,6 +59,7 @@ where
         // An id is ASCII, so it always makes a header value.
         let header = HeaderValue::from_str(&id).ok();
         let method = request.method().clone();
+        let has_body = carries_body(request.headers());
         let started = Instant::now();
         let inner = self.inner.call(request);
         telemetry::in_request(
@@ -67,6 +68,7 @@ where
                 inner,
                 header,
                 method,
+                has_body,
                 started,
             },
         )
@@ -79,6 +81,8 @@ pub struct Finish<F> {
     inner: F,
     header: Option<HeaderValue>,
     method: Method,
+    /// Whether the request came with a body, which an error answer may have left unread.
+    has_body: bool,
     started: Instant,
 }
 
@@ -96,6 +100,15 @@ where
         if let Some(v) = header {
             response.headers_mut().insert(X_REQUEST_ID, v);
         }
+        if self.has_body && response.status().as_u16() >= 400 {
+            // The body may be unread (a 401 answers before reading it), and then the
+            // connection cannot carry another request: say so, so that a pooled client
+            // opens a new one instead of failing its next request.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                HeaderValue::from_static("close"),
+            );
+        }
         // The message given as a field is recorded as text, not formatted through `Debug`.
         tracing::info!(
             message = "request",
@@ -108,6 +121,15 @@ where
         );
         Poll::Ready(Ok(response))
     }
+}
+
+/// Whether a request declares a body: a non-zero `Content-Length`, or any
+/// `Transfer-Encoding`.
+fn carries_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// Logs a 5xx once, with its whole cause chain: a bug or a storage failure as an error, a

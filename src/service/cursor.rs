@@ -102,4 +102,27 @@ mod tests {
                 .is_err()
         );
     }
+
+    proptest::proptest! {
+        /// Whatever is sealed opens again, with the same binding only.
+        #[test]
+        fn a_sealed_value_opens_to_itself_with_its_binding_only(
+            value in "\\PC{0,200}",
+            binding in "\\PC{0,50}",
+            key in proptest::array::uniform32(proptest::num::u8::ANY),
+        ) {
+            let codec = CursorCodec::new(key);
+            let sealed = codec.seal(&binding, &value);
+            proptest::prop_assert_eq!(codec.open::<String>(&binding, &sealed).ok(), Some(value));
+            let other = format!("{binding}x");
+            proptest::prop_assert!(codec.open::<String>(&other, &sealed).is_err());
+        }
+
+        /// Arbitrary text is refused, never a panic.
+        #[test]
+        fn arbitrary_text_never_opens_or_panics(text in "\\PC{0,300}|[A-Za-z0-9_\\-]{0,80}\\.[A-Za-z0-9_\\-]{0,60}") {
+            let codec = CursorCodec::new([3; 32]);
+            proptest::prop_assert!(codec.open::<String>("b", &text).is_err());
+        }
+    }
 }

@@ -199,22 +199,38 @@ fn stored_version(table: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<
     }
 }
 
-#[async_trait]
-impl ConnectorRecords for EmbeddedStore {
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
+impl EmbeddedStore {
+    /// Writes `connector`: a new one when `expected_version` is `None` (`Conflict` if the
+    /// id exists), else a replacement of the stored record at that version (`NotFound`,
+    /// or `Conflict` at another version).
+    async fn put_connector(
+        &self,
+        connector: &Connector,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
         let record = Arc::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
-            if t.get(key.as_str()).map_err(unavailable)?.is_some() {
-                return Err(StoreError::Conflict);
+            match (stored_version(&t, &key)?, expected_version) {
+                (Some(_), None) => return Err(StoreError::Conflict),
+                (None, Some(_)) => return Err(StoreError::NotFound),
+                (Some(v), Some(expected)) if v != expected => return Err(StoreError::Conflict),
+                _ => {}
             }
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
             Ok(((), Change::PutConnector(key, record)))
         })
         .await
+    }
+}
+
+#[async_trait]
+impl ConnectorRecords for EmbeddedStore {
+    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
+        self.put_connector(connector, None).await
     }
 
     async fn get_connector(
@@ -269,22 +285,7 @@ impl ConnectorRecords for EmbeddedStore {
         connector: &Connector,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let key = connector_key(&connector.tenant, &connector.id);
-        let bytes = encode(connector)?;
-        let record = Arc::new(connector.clone());
-        self.write(move |txn| {
-            let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
-            match stored_version(&t, &key)? {
-                None => Err(StoreError::NotFound),
-                Some(v) if v != expected_version => Err(StoreError::Conflict),
-                Some(_) => {
-                    t.insert(key.as_str(), bytes.as_slice())
-                        .map_err(unavailable)?;
-                    Ok(((), Change::PutConnector(key, record)))
-                }
-            }
-        })
-        .await
+        self.put_connector(connector, Some(expected_version)).await
     }
 
     async fn delete_connector(

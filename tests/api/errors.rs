@@ -231,3 +231,34 @@ async fn dry_run_given_twice_is_a_422_even_when_both_agree() {
     }
     assert_eq!(t.secret_count().await, 0);
 }
+
+#[tokio::test]
+async fn an_error_to_a_request_with_an_unread_body_closes_the_connection_and_says_so() {
+    let t = TestApp::spawn().await;
+    let body = s3_body(json!({})).to_string();
+    for (key, content_type, expected) in [
+        (None, "application/json", StatusCode::UNAUTHORIZED),
+        (
+            Some(t.key.as_str()),
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+    ] {
+        let r = t
+            .send(
+                t.request(Method::POST, "/api/v2/connectors/s3", key)
+                    .header("content-type", content_type)
+                    .header("content-length", body.len())
+                    .body(Body::from(body.clone()))
+                    .expect("req"),
+            )
+            .await;
+        assert_eq!(r.status, expected);
+        assert_eq!(r.header("connection"), Some("close"), "{expected}");
+    }
+    // A success keeps the connection, and so does an error to a request without a body.
+    let ok = t.get("/api/v2/connectors", &t.key).await;
+    assert_eq!(ok.header("connection"), None);
+    let missing = t.get("/api/v2/nowhere", &t.key).await;
+    assert_eq!(missing.header("connection"), None);
+}
