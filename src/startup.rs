@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::providers::Providers;
 use crate::service::App;
+use crate::store::cache::{CachedApiKeys, CachedVault, KEY_TTL, SECRET_TTL, SECRETS_KEPT};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
 use crate::store::secrets_manager::SecretsManagerVault;
@@ -102,7 +103,15 @@ async fn aws_storage(settings: &Settings, table: &str) -> Result<Storage, Startu
         settings.kms_key_id.clone().filter(|k| !k.is_empty()),
         settings.secret_prefix.clone(),
     );
-    Ok(Storage::on(Arc::new(store), Arc::new(vault)))
+    Ok(with_caches(Storage::on(Arc::new(store), Arc::new(vault))))
+}
+
+/// Storage whose every call is a round trip (DynamoDB, Secrets Manager), with found API
+/// keys kept for 30 s (the revocation delay) and credentials kept by version.
+pub fn with_caches(mut storage: Storage) -> Storage {
+    storage.api_keys = Arc::new(CachedApiKeys::new(storage.api_keys, KEY_TTL));
+    storage.vault = Arc::new(CachedVault::new(storage.vault, SECRETS_KEPT, SECRET_TTL));
+    storage
 }
 
 fn embedded_storage(dir: &Path) -> Result<Storage, StartupError> {

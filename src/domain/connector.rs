@@ -50,7 +50,7 @@ impl Location {
 }
 
 /// Where a connector's credentials are kept: a secret name and the version in use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SecretRef {
     pub name: String,
     pub version: String,

@@ -2,6 +2,7 @@
 //! [`IdempotencyRecords`], [`ServiceKeys`] and [`SecretVault`] (credentials) — gathered in
 //! [`Storage`], with the embedded and AWS adapters that implement them.
 
+pub mod cache;
 pub mod dynamodb;
 pub mod embedded;
 pub mod secrets_manager;

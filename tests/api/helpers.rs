@@ -329,12 +329,13 @@ pub async fn aws_adapters() -> (DynamoStore, SecretsManagerVault, String) {
     (DynamoStore::new(dynamodb, table), vault, prefix)
 }
 
-/// The app over the moto adapters, customer buckets in moto's S3.
+/// The app over the moto adapters, wired as on AWS (caches included), customer buckets in
+/// moto's S3.
 #[cfg(feature = "emulators")]
 pub async fn aws_app() -> App {
     let (store, vault, prefix) = aws_adapters().await;
     App::new(
-        Storage::on(Arc::new(store), Arc::new(vault)),
+        connectors::startup::with_caches(Storage::on(Arc::new(store), Arc::new(vault))),
         Arc::new(Providers::new(emulators())),
         prefix,
     )
