@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
-# The test command: installs the pinned emulators into ignored folders, starts them on free
-# loopback ports, runs the whole suite (lint included), and stops them whatever happens.
+# The test command: installs the pinned emulators into ignored folders (and Debian's
+# chromium when missing), starts them on free loopback ports, runs the whole suite (lint
+# included), and stops them whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Headless Chromium for tests/api/browser.rs: Debian's package (security-maintained, so
+# the version is the distribution's current one; printed below).
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "== installing Debian's chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+echo "== $(chromium --version 2>/dev/null | tail -1)"
 
 source infra/emulators.sh
 

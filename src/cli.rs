@@ -100,9 +100,12 @@ fn default_bind() -> SocketAddr {
 
 async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
     let app = build_app(settings).await?;
-    lambda_http::run(crate::http::api(app))
-        .await
-        .map_err(|e| StartupError::caused("lambda runtime stopped", e))
+    lambda_http::run(crate::http::api_for_origins(
+        app,
+        &settings.cors_allowed_origins,
+    ))
+    .await
+    .map_err(|e| StartupError::caused("lambda runtime stopped", e))
 }
 
 /// The service failed while a command ran.
@@ -140,9 +143,9 @@ async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), Startu
     println!("listening on http://{addr}");
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(crate::http::api(
-            Arc::clone(&app),
-        )),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(
+            crate::http::api_for_origins(Arc::clone(&app), &settings.cors_allowed_origins),
+        ),
     )
     .with_graceful_shutdown(shutdown_signal())
     .await

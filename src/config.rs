@@ -38,6 +38,10 @@ pub struct Settings {
     /// default key when unset. Only with `TABLE_NAME`.
     #[arg(long, env = "KMS_KEY_ID", global = true)]
     pub kms_key_id: Option<String>,
+    /// Origins whose pages may call the API from a browser (CORS), comma-separated, such
+    /// as `https://app.example.com`; none by default.
+    #[arg(long = "cors-allowed-origins", env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, global = true)]
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl Settings {
@@ -52,6 +56,7 @@ impl Settings {
             azure_authority_host: None,
             table_name: None,
             kms_key_id: None,
+            cors_allowed_origins: Vec::new(),
         }
     }
 }
@@ -70,6 +75,23 @@ impl Settings {
             },
         }
     }
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing more. An empty entry (as
+/// an unset template parameter gives) is dropped later.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let url = url::Url::parse(s).map_err(|e| format!("is not an origin: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https") || origin != s.trim_end_matches('/') {
+        return Err(format!(
+            "must be an origin such as https://app.example.com (scheme, host and port only), not {s}"
+        ));
+    }
+    Ok(origin)
 }
 
 fn parse_table_name(s: &str) -> Result<String, String> {
@@ -130,5 +152,17 @@ mod tests {
         );
         assert!(parse_endpoint("ftp://x").is_err());
         assert!(parse_endpoint("not a url").is_err());
+        assert_eq!(
+            parse_origin("https://app.example.com").as_deref(),
+            Ok("https://app.example.com")
+        );
+        assert_eq!(
+            parse_origin("http://127.0.0.1:8080/").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
+        assert_eq!(parse_origin(" ").as_deref(), Ok(""));
+        assert!(parse_origin("https://app.example.com/path").is_err());
+        assert!(parse_origin("ftp://x").is_err());
+        assert!(parse_origin("*").is_err());
     }
 }

@@ -14,6 +14,7 @@
 mod actions;
 mod auth;
 mod connectors;
+mod cors;
 pub mod error;
 mod extract;
 mod fields;
@@ -44,9 +45,20 @@ type State = Arc<HttpState>;
 /// The whole HTTP surface: the router inside the layer that observes every request.
 pub type Api = observe::Observe<Router>;
 
-/// The service: every endpoint of the contract under `/api/v2`, observed.
+/// The service: every endpoint of the contract under `/api/v2`, observed; no browser
+/// origin allowed.
 pub fn api(app: Arc<App>) -> Api {
-    tower::Layer::layer(&observe::ObserveLayer, router(app))
+    api_for_origins(app, &[])
+}
+
+/// The service, answering CORS preflights and exposing its headers to pages of
+/// `origins` (none when empty).
+pub fn api_for_origins(app: Arc<App>, origins: &[String]) -> Api {
+    let router = match cors::layer(origins) {
+        Some(cors) => router(app).layer(cors),
+        None => router(app),
+    };
+    tower::Layer::layer(&observe::ObserveLayer, router)
 }
 
 /// Every endpoint of the contract, resource by resource.

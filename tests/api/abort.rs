@@ -38,7 +38,7 @@ fn nested_braces(depth: usize) -> String {
 #[tokio::test]
 async fn a_pathological_browse_pattern_gets_a_422_from_the_release_build_which_keeps_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = serve_with(&shipped_binary(), dir.path());
+    let server = serve_with(&shipped_binary(), dir.path(), &[]);
     let key = server
         .key
         .clone()

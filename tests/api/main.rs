@@ -10,10 +10,13 @@ mod helpers;
 mod abort;
 mod auth;
 #[cfg(feature = "emulators")]
+mod browser;
+#[cfg(feature = "emulators")]
 mod cargo_lambda;
 #[cfg(feature = "emulators")]
 mod clouds;
 mod connectors;
+mod cors;
 mod errors;
 mod faults;
 mod gcs_azure;

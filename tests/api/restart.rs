@@ -26,15 +26,22 @@ fn serve(data_dir: &std::path::Path) -> Server {
     serve_with(
         std::path::Path::new(env!("CARGO_BIN_EXE_connectors")),
         data_dir,
+        &[],
     )
 }
 
-/// Starts `binary serve` on a free port over `data_dir` and waits until it listens.
-pub fn serve_with(binary: &std::path::Path, data_dir: &std::path::Path) -> Server {
+/// Starts `binary serve` on a free port over `data_dir`, with `env` set too, and waits
+/// until it listens.
+pub fn serve_with(
+    binary: &std::path::Path,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Server {
     let mut child = Command::new(binary)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .env("DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
