@@ -60,10 +60,20 @@ where
         let header = HeaderValue::from_str(&id).ok();
         let method = request.method().clone();
         let has_body = carries_body(request.headers());
+        // Under Lambda, the invocation's ids go on every line (CloudWatch and X-Ray).
+        let invocation =
+            request
+                .extensions()
+                .get::<lambda_http::Context>()
+                .map(|c| telemetry::Invocation {
+                    request_id: c.request_id.clone(),
+                    trace_id: c.xray_trace_id.clone(),
+                });
         let started = Instant::now();
         let inner = self.inner.call(request);
         telemetry::in_request(
             id,
+            invocation,
             Finish {
                 inner,
                 header,

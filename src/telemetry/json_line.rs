@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn lines_inside_a_request_carry_its_id_then_its_route_and_tenant_once_noted() {
         let lines = lines_of(|| {
-            block_on(crate::telemetry::in_request("req_7".into(), async {
+            block_on(crate::telemetry::in_request("req_7".into(), None, async {
                 tracing::info!("arrived");
                 crate::telemetry::note_route("/api/v2/connectors/{connector_id}");
                 crate::telemetry::note_tenant("acme");
@@ -304,11 +304,11 @@ mod tests {
     fn two_requests_on_one_thread_keep_their_own_ids() {
         let lines = lines_of(|| {
             block_on(async {
-                let first = crate::telemetry::in_request("req_a".into(), async {
+                let first = crate::telemetry::in_request("req_a".into(), None, async {
                     tokio::task::yield_now().await;
                     tracing::info!(which = "a", "done");
                 });
-                let second = crate::telemetry::in_request("req_b".into(), async {
+                let second = crate::telemetry::in_request("req_b".into(), None, async {
                     tokio::task::yield_now().await;
                     tracing::info!(which = "b", "done");
                 });

@@ -9,7 +9,7 @@ mod json_line;
 mod request;
 
 pub use json_line::{JsonLine, JsonMembers};
-pub use request::{RequestFields, in_request, note_route, note_tenant};
+pub use request::{Invocation, RequestFields, in_request, note_route, note_tenant};
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
 use tracing_subscriber::fmt::MakeWriter;

@@ -1,4 +1,5 @@
-//! The request a log line is written for: its id, and once known its tenant and route.
+//! The request a log line is written for: its id, under Lambda the invocation's request id
+//! and X-Ray trace id, and once known its tenant and route.
 //!
 //! They live in a task-local for the duration of the request rather than on a tracing
 //! span, so a request pays for no span (created, formatted, entered on every poll, closed)
@@ -17,23 +18,39 @@ tokio::task_local! {
 #[derive(Debug)]
 pub struct RequestFields {
     id: String,
+    invocation: Option<Invocation>,
     tenant: OnceCell<String>,
     route: OnceCell<String>,
 }
 
+/// The Lambda invocation serving a request: what CloudWatch and X-Ray know it by.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    pub request_id: String,
+    pub trace_id: Option<String>,
+}
+
 impl RequestFields {
-    fn new(id: String) -> Self {
+    fn new(id: String, invocation: Option<Invocation>) -> Self {
         Self {
             id,
+            invocation,
             tenant: OnceCell::new(),
             route: OnceCell::new(),
         }
     }
 
-    /// The members to append to a JSON line: `"request_id":…` and, when known, `"tenant":…`
-    /// and `"route":…`, each preceded by a comma.
+    /// The members to append to a JSON line: `"request_id":…`, under Lambda
+    /// `"lambda_request_id":…` and `"xray_trace_id":…`, and when known `"tenant":…` and
+    /// `"route":…`, each preceded by a comma.
     pub(super) fn write_members(&self, out: &mut Vec<u8>) {
         member(out, "request_id", &self.id);
+        if let Some(invocation) = &self.invocation {
+            member(out, "lambda_request_id", &invocation.request_id);
+            if let Some(trace) = &invocation.trace_id {
+                member(out, "xray_trace_id", trace);
+            }
+        }
         if let Some(tenant) = self.tenant.get() {
             member(out, "tenant", tenant);
         }
@@ -50,9 +67,14 @@ fn member(out: &mut Vec<u8>, name: &str, value: &str) {
     super::json_line::write_json(out, value);
 }
 
-/// Runs `request` with `id` as the request id of every line it logs.
-pub fn in_request<F: Future>(id: String, request: F) -> TaskLocalFuture<RequestFields, F> {
-    CURRENT.scope(RequestFields::new(id), request)
+/// Runs `request` with `id` as the request id of every line it logs, and the Lambda
+/// invocation's ids when there is one.
+pub fn in_request<F: Future>(
+    id: String,
+    invocation: Option<Invocation>,
+    request: F,
+) -> TaskLocalFuture<RequestFields, F> {
+    CURRENT.scope(RequestFields::new(id, invocation), request)
 }
 
 /// Notes the tenant whose key was accepted; the first note of a request stands.

@@ -68,3 +68,52 @@ async fn an_unknown_route_logs_its_status_without_a_route() {
     assert_eq!(access["method"], "GET");
     assert_eq!(access.get("route"), None);
 }
+
+#[tokio::test]
+async fn under_lambda_every_line_carries_the_invocations_request_id_and_trace_id() {
+    use lambda_http::lambda_runtime::{Context, LambdaEvent};
+    use lambda_http::request::LambdaRequest;
+    use tower::{Service, ServiceExt};
+
+    let t = TestApp::spawn().await;
+    let event = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/16-unknown-route.json"),
+    )
+    .expect("an event");
+    let request: LambdaRequest = serde_json::from_slice(&event).expect("an API Gateway event");
+    let mut context = Context::default();
+    context.request_id = "3f0c9a52-lambda-invocation".into();
+    context.xray_trace_id = Some("Root=1-6745f0a1-0123456789abcdef01234567;Sampled=1".into());
+    let mut entry = lambda_http::Adapter::from(t.router.clone());
+    let response = entry
+        .ready()
+        .await
+        .expect("ready")
+        .call(LambdaEvent::new(request, context))
+        .await
+        .expect("the adapter answers");
+    let response = serde_json::to_value(&response).expect("a Lambda response");
+    let request_id = response["headers"]["x-request-id"]
+        .as_str()
+        .expect("X-Request-Id");
+    let lines = logged_for(request_id);
+    assert!(!lines.is_empty());
+    for line in &lines {
+        assert_eq!(
+            line["lambda_request_id"], "3f0c9a52-lambda-invocation",
+            "{line}"
+        );
+        assert_eq!(
+            line["xray_trace_id"], "Root=1-6745f0a1-0123456789abcdef01234567;Sampled=1",
+            "{line}"
+        );
+    }
+    // Outside Lambda there is no invocation to name.
+    let local = t.get("/api/v2/nowhere", &t.key).await;
+    let local_lines = logged_for(local.header("x-request-id").expect("request id"));
+    assert!(
+        local_lines
+            .iter()
+            .all(|l| l.get("lambda_request_id").is_none())
+    );
+}
