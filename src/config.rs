@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::providers::ProviderSettings;
 use crate::providers::azure::AzureSettings;
 use crate::providers::s3::S3Settings;
+use crate::service::limits::RateLimits;
 
 /// Settings shared by every command.
 #[derive(clap::Args, Debug, Clone)]
@@ -42,6 +43,30 @@ pub struct Settings {
     /// as `https://app.example.com`; none by default.
     #[arg(long = "cors-allowed-origins", env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',', value_parser = parse_origin, global = true)]
     pub cors_allowed_origins: Vec<String>,
+    /// Access tests an account may run per minute (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_TESTS_PER_MINUTE",
+        default_value_t = 30,
+        global = true
+    )]
+    pub rate_limit_tests_per_minute: u32,
+    /// Browse calls an account may make per minute (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_BROWSES_PER_MINUTE",
+        default_value_t = 120,
+        global = true
+    )]
+    pub rate_limit_browses_per_minute: u32,
+    /// Creates (dry runs included) an account may make per minute (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_CREATES_PER_MINUTE",
+        default_value_t = 60,
+        global = true
+    )]
+    pub rate_limit_creates_per_minute: u32,
 }
 
 impl Settings {
@@ -57,11 +82,23 @@ impl Settings {
             table_name: None,
             kms_key_id: None,
             cors_allowed_origins: Vec::new(),
+            rate_limit_tests_per_minute: RateLimits::default().tests,
+            rate_limit_browses_per_minute: RateLimits::default().browses,
+            rate_limit_creates_per_minute: RateLimits::default().creates,
         }
     }
 }
 
 impl Settings {
+    /// The per-account limits on the expensive operations.
+    pub fn rate_limits(&self) -> RateLimits {
+        RateLimits {
+            tests: self.rate_limit_tests_per_minute,
+            browses: self.rate_limit_browses_per_minute,
+            creates: self.rate_limit_creates_per_minute,
+        }
+    }
+
     /// Where each provider is reached.
     pub fn provider_settings(&self) -> ProviderSettings {
         ProviderSettings {

@@ -63,11 +63,9 @@ pub async fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
             embedded_storage(&settings.data_dir)?
         }
     };
-    Ok(Arc::new(App::new(
-        storage,
-        providers,
-        settings.secret_prefix.clone(),
-    )))
+    let mut app = App::new(storage, providers, settings.secret_prefix.clone());
+    app.limits = settings.rate_limits();
+    Ok(Arc::new(app))
 }
 
 /// The AWS SDK configuration for the service's own storage, loaded the SDK's way, with

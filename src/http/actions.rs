@@ -14,11 +14,12 @@ use super::error::ApiError;
 use super::extract::{ConnectorPath, OptionalJsonObject};
 use super::fields::{Fields, text};
 use super::idempotency::{Fingerprinted, NoBody, idempotency_key, respond};
-use super::wire::{X_NEXT_CURSOR, json_response, with_header};
+use super::wire::{X_NEXT_CURSOR, json_response, with_header, with_quota};
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
 use crate::service::idempotency::StoredResponse;
+use crate::service::limits::Limited;
 
 /// The actions' routes.
 pub(super) fn router() -> Router<State> {
@@ -43,6 +44,7 @@ async fn test_connector(
     let key = idempotency_key(&headers)?;
     let tenant = caller.tenant();
     let app = &state.app;
+    let quota = app.admit(tenant, Limited::Test).await?;
     let once = app
         .run_once(tenant, key, &request.fingerprint, id, |id| async move {
             let report = app.test_connector(tenant, &id).await?;
@@ -54,7 +56,7 @@ async fn test_connector(
             })
         })
         .await?;
-    Ok(respond(&once))
+    Ok(with_quota(respond(&once), quota.as_ref()))
 }
 
 fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
@@ -97,10 +99,11 @@ async fn browse_connector(
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let request = parse_browse(body)?;
+    let quota = state.app.admit(caller.tenant(), Limited::Browse).await?;
     let outcome = state.app.browse(caller.tenant(), &id, request).await?;
     let mut r = json_response(StatusCode::OK, outcome.body);
     if let Some(cursor) = &outcome.next_cursor {
         r = with_header(r, X_NEXT_CURSOR, cursor);
     }
-    Ok(r)
+    Ok(with_quota(r, quota.as_ref()))
 }

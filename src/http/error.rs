@@ -53,6 +53,7 @@ pub enum ApiError {
     /// - 404 `connector_not_found` for an unknown or foreign connector (the two alike);
     /// - 409 `scope_not_granted`, 409 `idempotency_request_in_progress` (`Retry-After`);
     /// - 412 `precondition_failed`;
+    /// - 429 `rate_limited` (with `Retry-After`, `RateLimit` and `RateLimit-Policy`);
     /// - 422 `validation_error` (with per-field details), 422 `idempotency_key_reused`;
     /// - 503 with the provider's code (504 for a timeout), 503 `dependency_unavailable`
     ///   (both with `Retry-After`); 500 `internal_error`.
@@ -101,6 +102,7 @@ impl ApiError {
                 S::ConnectorNotFound(_) | S::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
                 S::ScopeNotGranted(_) | S::IdempotencyInProgress => StatusCode::CONFLICT,
                 S::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+                S::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Validation(_) | S::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 S::ProviderUnavailable(p) if p.kind == ProviderErrorKind::Timeout => {
                     StatusCode::GATEWAY_TIMEOUT
@@ -133,6 +135,7 @@ impl ApiError {
                 S::ScopeNotGranted(_) => "scope_not_granted",
                 S::IdempotencyInProgress => "idempotency_request_in_progress",
                 S::PreconditionFailed => "precondition_failed",
+                S::RateLimited(_) => "rate_limited",
                 S::Validation(_) => "validation_error",
                 S::IdempotencyKeyReused => "idempotency_key_reused",
                 S::Dependency(_) => "dependency_unavailable",
@@ -156,6 +159,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u32> {
         match self {
             ApiError::Service(ServiceError::IdempotencyInProgress) => Some(1),
+            ApiError::Service(ServiceError::RateLimited(quota)) => Some(quota.reset_seconds),
             ApiError::Service(
                 ServiceError::Dependency(_) | ServiceError::ProviderUnavailable(_),
             ) => Some(2),
@@ -219,6 +223,9 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if let ApiError::Service(ServiceError::RateLimited(quota)) = &self {
+            super::wire::put_quota(response.headers_mut(), quota);
         }
         if status == StatusCode::UNAUTHORIZED {
             response

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
+use crate::service::limits::{Quota, WINDOW_SECONDS};
 
 /// Every field of the contract's connector object, always present, plus the masked
 /// `credential_hint` (and a GCS connector's `client_email`).
@@ -109,6 +110,30 @@ pub const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
 pub const X_NEXT_CURSOR: HeaderName = HeaderName::from_static("x-next-cursor");
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+/// Where the account stands against a limit, as the IETF httpapi draft's fields say it:
+/// `RateLimit-Policy: "test";q=30;w=60` and `RateLimit: "test";r=12;t=45`.
+pub fn put_quota(headers: &mut axum::http::HeaderMap, quota: &Quota) {
+    let name = quota.policy.as_str();
+    let policy = format!("\"{name}\";q={};w={WINDOW_SECONDS}", quota.limit);
+    let state = format!("\"{name}\";r={};t={}", quota.remaining, quota.reset_seconds);
+    for (header, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, state)] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(header, v);
+        }
+    }
+}
+
+/// A response with the account's standing against a limit, if one applies.
+pub fn with_quota(mut r: Response, quota: Option<&Quota>) -> Response {
+    if let Some(q) = quota {
+        put_quota(r.headers_mut(), q);
+    }
+    r
+}
 
 /// A JSON response with the given status and body.
 pub fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {

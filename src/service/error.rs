@@ -59,6 +59,12 @@ pub enum ServiceError {
     /// The `Idempotency-Key` was used for a different request.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
+    /// The account made as many calls of this operation as its limit allows this window.
+    #[error(
+        "this account has made its {} {} calls for this minute; retry in {} s",
+        .0.limit, .0.policy.as_str(), .0.reset_seconds
+    )]
+    RateLimited(super::limits::Quota),
     /// The provider refused for a reason a retry will not fix.
     #[error("{0}")]
     ProviderRefused(ProviderError),

@@ -10,6 +10,7 @@ pub mod connectors;
 pub mod cursor;
 pub mod error;
 pub mod idempotency;
+pub mod limits;
 pub mod reconcile;
 mod write;
 
@@ -31,6 +32,8 @@ pub struct App {
     pub providers: Arc<dyn ProviderFactory>,
     /// Secrets are named `<secret_prefix>/<tenant>/<connector_id>`.
     pub secret_prefix: String,
+    /// Calls allowed per account and minute on the expensive operations.
+    pub limits: limits::RateLimits,
     /// How long a request waits for an identical one (same `Idempotency-Key`) to finish
     /// before answering 409.
     pub idempotency_wait: Duration,
@@ -53,6 +56,7 @@ impl App {
             storage,
             providers,
             secret_prefix,
+            limits: limits::RateLimits::default(),
             idempotency_wait: IDEMPOTENCY_WAIT,
             cursors: Arc::default(),
         }

@@ -20,7 +20,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
-    IdempotencyState, ServiceKeys, StoreError, StoredResponse, decide_claim,
+    IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -316,6 +316,34 @@ impl ConnectorRecords for DynamoStore {
             .into_iter()
             .map(from_item)
             .collect()
+    }
+}
+
+/// A rate counter's item: `RATE#<key>` / `W#<window end>`, forgotten by the table's TTL.
+#[async_trait]
+impl RateCounters for DynamoStore {
+    async fn hit(&self, key: &str, window_end: Timestamp) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("RATE#{key}")))
+            .key(SK, s(format!("W#{}", window_end.unix())))
+            .update_expression("ADD #n :one SET #ttl = :end")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":end", AttributeValue::N(window_end.unix().to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(classify)?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| a.get("n"))
+            .and_then(|n| n.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("a rate counter without a count".into()))
     }
 }
 

@@ -17,7 +17,7 @@ use ulid::Ulid;
 
 use super::{
     ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
-    IdempotencyState, ServiceKeys, StoreError, StoredResponse, decide_claim,
+    IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -97,6 +97,9 @@ pub struct EmbeddedStore {
     /// Held from a write's start until the mirror shows it, so the mirror applies commits
     /// in the order redb made them.
     writer: Arc<Mutex<()>>,
+    /// Rate counters by key and window end. One process holds the data directory, so they
+    /// live in memory only: a restart starts every window afresh.
+    counters: Arc<Mutex<HashMap<(String, i64), u64>>>,
 }
 
 fn unavailable(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -155,6 +158,7 @@ impl EmbeddedStore {
             db: Arc::new(db),
             mirror: Arc::new(RwLock::new(mirror)),
             writer: Arc::default(),
+            counters: Arc::default(),
         })
     }
 
@@ -312,6 +316,25 @@ impl ConnectorRecords for EmbeddedStore {
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
         Ok(self.read(|m| m.connectors.values().map(|c| c.as_ref().clone()).collect()))
+    }
+}
+
+/// Past this many counters, those of windows that have passed are dropped.
+const COUNTERS_KEPT: usize = 10_000;
+
+#[async_trait]
+impl RateCounters for EmbeddedStore {
+    async fn hit(&self, key: &str, window_end: Timestamp) -> Result<u64, StoreError> {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if counters.len() >= COUNTERS_KEPT {
+            let now = Timestamp::now().unix();
+            counters.retain(|(_, end), _| *end > now);
+        }
+        let count = counters
+            .entry((key.to_owned(), window_end.unix()))
+            .or_insert(0);
+        *count += 1;
+        Ok(*count)
     }
 }
 

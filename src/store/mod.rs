@@ -1,5 +1,6 @@
 //! Storage ports, one per concern — [`ConnectorRecords`], [`ApiKeys`],
-//! [`IdempotencyRecords`], [`ServiceKeys`] and [`SecretVault`] (credentials) — gathered in
+//! [`IdempotencyRecords`], [`ServiceKeys`], [`RateCounters`] and [`SecretVault`]
+//! (credentials) — gathered in
 //! [`Storage`], with the embedded and AWS adapters that implement them.
 
 pub mod cache;
@@ -178,6 +179,14 @@ pub trait ServiceKeys: Send + Sync {
     async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
 }
 
+/// Request counters shared by every instance: one per key and fixed window.
+#[async_trait]
+pub trait RateCounters: Send + Sync {
+    /// Adds one to counter `key` for the window that ends at `window_end`, and answers the
+    /// count after it. A counter is forgotten once its window has passed.
+    async fn hit(&self, key: &str, window_end: Timestamp) -> Result<u64, StoreError>;
+}
+
 /// The storage a process runs on: one adapter per port. Both adapter families implement
 /// every port, so [`Storage::on`] fills them from one store and one vault; tests replace
 /// single ports (a fault wrapper wraps only what it needs).
@@ -187,6 +196,7 @@ pub struct Storage {
     pub api_keys: Arc<dyn ApiKeys>,
     pub idempotency: Arc<dyn IdempotencyRecords>,
     pub service_keys: Arc<dyn ServiceKeys>,
+    pub rate_counters: Arc<dyn RateCounters>,
     pub vault: Arc<dyn SecretVault>,
 }
 
@@ -194,13 +204,14 @@ impl Storage {
     /// Every port from one store, and the vault.
     pub fn on<S>(store: Arc<S>, vault: Arc<dyn SecretVault>) -> Self
     where
-        S: ConnectorRecords + ApiKeys + IdempotencyRecords + ServiceKeys + 'static,
+        S: ConnectorRecords + ApiKeys + IdempotencyRecords + ServiceKeys + RateCounters + 'static,
     {
         Self {
             connectors: Arc::clone(&store) as Arc<dyn ConnectorRecords>,
             api_keys: Arc::clone(&store) as Arc<dyn ApiKeys>,
             idempotency: Arc::clone(&store) as Arc<dyn IdempotencyRecords>,
-            service_keys: store,
+            service_keys: Arc::clone(&store) as Arc<dyn ServiceKeys>,
+            rate_counters: store,
             vault,
         }
     }

@@ -23,6 +23,7 @@ mod gcs_azure;
 mod idempotency;
 #[cfg(feature = "emulators")]
 mod lambda_events;
+mod limits;
 mod logging;
 mod operator;
 #[cfg(feature = "emulators")]

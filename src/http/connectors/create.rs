@@ -15,7 +15,7 @@ use super::super::fields::{Fields, text};
 use super::super::idempotency::{
     Canonical, Fingerprinted, canonical_object, idempotency_key, respond,
 };
-use super::super::wire::{connector_json, json_response};
+use super::super::wire::{connector_json, json_response, with_quota};
 use super::BASE;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
@@ -29,6 +29,7 @@ use crate::domain::scopes::{ImportMode, Scopes};
 use crate::service::ServiceError;
 use crate::service::connectors::NewConnector;
 use crate::service::idempotency::StoredResponse;
+use crate::service::limits::Limited;
 
 const COMMON_FIELDS: [&str; 4] = ["name", "scopes", "export_base_path", "import_mode"];
 
@@ -341,12 +342,14 @@ pub async fn create<B: CreateBody>(
     let dry = dry_run(query.as_deref())?;
     let new = request.body.parse()?;
     let (app, tenant) = (&state.app, caller.tenant());
+    let quota = app.admit(tenant, Limited::Create).await?;
     if dry {
         // Nothing is created, so there is nothing for an Idempotency-Key to protect.
         let report = app.dry_run(tenant, &new).await?;
-        return Ok(json_response(
-            StatusCode::OK,
-            serde_json::to_string(&report).unwrap_or_default(),
+        let body = serde_json::to_string(&report).unwrap_or_default();
+        return Ok(with_quota(
+            json_response(StatusCode::OK, body),
+            quota.as_ref(),
         ));
     }
     let key = idempotency_key(&headers)?;
@@ -362,5 +365,5 @@ pub async fn create<B: CreateBody>(
             },
         )
         .await?;
-    Ok(respond(&once))
+    Ok(with_quota(respond(&once), quota.as_ref()))
 }

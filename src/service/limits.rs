@@ -1,0 +1,109 @@
+//! Per-account limits on the expensive operations (tests, browses, creates and dry runs),
+//! counted in fixed one-minute windows shared by every instance through the storage port.
+
+use super::App;
+use super::error::ServiceError;
+use crate::domain::ids::TenantId;
+use crate::domain::timestamp::Timestamp;
+
+/// The length of a counting window, in seconds.
+pub const WINDOW_SECONDS: i64 = 60;
+
+/// An operation whose calls an account may make only so often.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    /// `POST /connectors/{id}/test`.
+    Test,
+    /// `POST /connectors/{id}/browse`.
+    Browse,
+    /// `POST /connectors/{provider}`, dry runs included.
+    Create,
+}
+
+impl Limited {
+    /// The policy's name on the wire (`RateLimit-Policy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Limited::Test => "test",
+            Limited::Browse => "browse",
+            Limited::Create => "create",
+        }
+    }
+}
+
+/// Calls allowed per account and window, per operation; 0 means no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub tests: u32,
+    pub browses: u32,
+    pub creates: u32,
+}
+
+impl Default for RateLimits {
+    /// 30 tests, 120 browse calls and 60 creates (dry runs included) a minute per account.
+    fn default() -> Self {
+        Self {
+            tests: 30,
+            browses: 120,
+            creates: 60,
+        }
+    }
+}
+
+impl RateLimits {
+    fn of(&self, what: Limited) -> u32 {
+        match what {
+            Limited::Test => self.tests,
+            Limited::Browse => self.browses,
+            Limited::Create => self.creates,
+        }
+    }
+}
+
+/// Where an account stands against one limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    pub policy: Limited,
+    /// Calls allowed in a window.
+    pub limit: u32,
+    /// Calls left in this window.
+    pub remaining: u32,
+    /// Seconds until the window ends.
+    pub reset_seconds: u32,
+}
+
+impl App {
+    /// Counts one call of `what` for `tenant`, and answers where the account stands.
+    ///
+    /// # Errors
+    /// `RateLimited` past the limit (the call is not to be made), `Dependency` when the
+    /// counter cannot be written.
+    pub async fn admit(
+        &self,
+        tenant: &TenantId,
+        what: Limited,
+    ) -> Result<Option<Quota>, ServiceError> {
+        let limit = self.limits.of(what);
+        if limit == 0 {
+            return Ok(None);
+        }
+        let now = Timestamp::now().unix();
+        let window_end = now - now.rem_euclid(WINDOW_SECONDS) + WINDOW_SECONDS;
+        let key = format!("{tenant}|{}", what.as_str());
+        let count = self
+            .storage
+            .rate_counters
+            .hit(&key, Timestamp::from_unix(window_end))
+            .await?;
+        let quota = Quota {
+            policy: what,
+            limit,
+            remaining: u32::try_from(u64::from(limit).saturating_sub(count)).unwrap_or(0),
+            reset_seconds: u32::try_from(window_end - now).unwrap_or(1).max(1),
+        };
+        if count > u64::from(limit) {
+            return Err(ServiceError::RateLimited(quota));
+        }
+        Ok(Some(quota))
+    }
+}
