@@ -236,3 +236,34 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{StoreError, VaultError};
+
+    #[test]
+    fn a_throttled_or_failing_store_or_vault_is_a_503_with_retry_after_never_a_500() {
+        for cause in [
+            ServiceError::from(StoreError::Unavailable("ThrottlingException".into())),
+            ServiceError::from(VaultError::Unavailable("ThrottlingException".into())),
+        ] {
+            let response = ApiError::from(cause).into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+            let body = response
+                .extensions()
+                .get::<ErrorBody>()
+                .expect("an envelope");
+            assert_eq!(body.code, "dependency_unavailable");
+            assert!(
+                body.cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("ThrottlingException")),
+                "the cause chain is kept for the log: {:?}",
+                body.cause
+            );
+            assert!(!body.message.contains("Throttling"), "never shown");
+        }
+    }
+}

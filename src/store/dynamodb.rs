@@ -527,3 +527,47 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .map_err(classify)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::config::http::HttpResponse;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ProvisionedThroughputExceededException,
+    };
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    /// The metadata a service error is parsed with: its code.
+    fn code(code: &str) -> aws_sdk_dynamodb::error::ErrorMetadata {
+        aws_sdk_dynamodb::error::ErrorMetadata::builder()
+            .code(code)
+            .build()
+    }
+
+    fn answered(err: PutItemError) -> StoreError {
+        let status = 400u16.try_into().expect("a status");
+        classify(SdkError::service_error(
+            err,
+            HttpResponse::new(status, SdkBody::empty()),
+        ))
+    }
+
+    #[test]
+    fn throttling_is_a_retryable_fault_and_a_lost_condition_a_conflict() {
+        let throttled = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .meta(code("ProvisionedThroughputExceededException"))
+                .build(),
+        );
+        assert!(matches!(answered(throttled), StoreError::Unavailable(_)));
+        let lost = PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .meta(code("ConditionalCheckFailedException"))
+                .build(),
+        );
+        assert!(matches!(answered(lost), StoreError::Conflict));
+    }
+}
