@@ -99,6 +99,7 @@ fn default_bind() -> SocketAddr {
 }
 
 async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
+    crate::telemetry::metrics::install(crate::telemetry::metrics::Writes::AfterEachRequest);
     let app = build_app(settings).await?;
     lambda_http::run(crate::http::api_for_origins(
         app,
@@ -132,6 +133,7 @@ async fn first_run_key(app: &App, bind: SocketAddr) -> Result<(), StartupError> 
 }
 
 async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), StartupError> {
+    crate::telemetry::metrics::install(crate::telemetry::metrics::Writes::EveryMinute);
     let app = build_app(settings).await?;
     first_run_key(&app, bind).await?;
     let listener = tokio::net::TcpListener::bind(bind)

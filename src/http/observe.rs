@@ -21,7 +21,7 @@ use tower::{Layer, Service};
 
 use super::error::{ApiError, ErrorBody};
 use super::wire::X_REQUEST_ID;
-use crate::telemetry::{self, RequestFields};
+use crate::telemetry::{self, RequestFields, metrics};
 
 /// Wraps a service (the router) in [`Observe`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -120,15 +120,19 @@ where
             );
         }
         // The message given as a field is recorded as text, not formatted through `Debug`.
+        // Whole microseconds, so the figure prints short (0.078, not 0.07767600000000001).
+        let latency_ms =
+            f64::from(u32::try_from(self.started.elapsed().as_micros()).unwrap_or(u32::MAX))
+                / 1000.0;
+        let status = response.status().as_u16();
         tracing::info!(
             message = "request",
             method = self.method.as_str(),
-            status = response.status().as_u16(),
-            // Whole microseconds, so the figure prints short (0.078, not 0.07767600000000001).
-            latency_ms =
-                f64::from(u32::try_from(self.started.elapsed().as_micros()).unwrap_or(u32::MAX))
-                    / 1000.0,
+            status,
+            latency_ms,
         );
+        metrics::request(status, latency_ms);
+        metrics::after_request();
         Poll::Ready(Ok(response))
     }
 }
@@ -145,6 +149,7 @@ fn carries_body(headers: &axum::http::HeaderMap) -> bool {
 /// Logs a 5xx once, with its whole cause chain: a bug or a storage failure as an error, a
 /// provider's failure (the customer's cloud, not ours) as a warning.
 fn log_failure(status: StatusCode, code: &str, cause: &str) {
+    metrics::failure(code);
     if status == StatusCode::INTERNAL_SERVER_ERROR || code == "dependency_unavailable" {
         tracing::error!(code, error = cause, "request failed");
     } else {

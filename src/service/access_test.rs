@@ -198,6 +198,10 @@ impl App {
             .map_err(open_error)?;
         let started = Instant::now();
         let checks = run_checks(store.as_ref(), connector, started + TEST_BUDGET).await;
+        for c in &checks {
+            let outcome = c.error.as_ref().map_or("ok", |e| e.code);
+            crate::telemetry::metrics::provider_check(c.name, outcome);
+        }
         let failure = checks
             .iter()
             .find_map(|c| c.error.as_ref())

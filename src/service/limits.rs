@@ -102,6 +102,7 @@ impl App {
             reset_seconds: u32::try_from(window_end - now).unwrap_or(1).max(1),
         };
         if count > u64::from(limit) {
+            crate::telemetry::metrics::rate_limited(what.as_str());
             return Err(ServiceError::RateLimited(quota));
         }
         Ok(Some(quota))

@@ -21,6 +21,7 @@ use super::{ApiKeys, SecretTags, SecretVault, StoreError, VaultError};
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::SecretRef;
 use crate::domain::timestamp::Timestamp;
+use crate::telemetry::metrics;
 
 /// How long a found API key is trusted without looking again: the revocation delay.
 pub const KEY_TTL: Duration = Duration::from_secs(30);
@@ -58,8 +59,10 @@ impl ApiKeys for CachedApiKeys {
 
     async fn find_api_key(&self, hash: &KeyHash) -> Result<Option<Arc<ApiKeyRecord>>, StoreError> {
         if let Some(record) = self.found.get(hash) {
+            metrics::cache_lookup("api_keys", true);
             return Ok(Some(record));
         }
+        metrics::cache_lookup("api_keys", false);
         let record = self.inner.find_api_key(hash).await?;
         if let Some(r) = &record {
             self.found.insert(hash.clone(), Arc::clone(r));
@@ -128,8 +131,10 @@ impl SecretVault for CachedVault {
 
     async fn get(&self, reference: &SecretRef) -> Result<SecretString, VaultError> {
         if let Some(value) = self.values.get(reference) {
+            metrics::cache_lookup("credentials", true);
             return Ok(SecretString::from(value.expose_secret().to_owned()));
         }
+        metrics::cache_lookup("credentials", false);
         let value = self.inner.get(reference).await?;
         let kept = Arc::new(SecretString::from(value.expose_secret().to_owned()));
         self.values.insert(reference.clone(), kept);

@@ -87,6 +87,11 @@ pub fn note_route(route: &str) {
     let _ = CURRENT.try_with(|r| r.route.set(route.to_owned()));
 }
 
+/// The route template the current request matched, if any was noted.
+pub fn current_route() -> Option<String> {
+    CURRENT.try_with(|r| r.route.get().cloned()).ok().flatten()
+}
+
 /// Calls `f` with the current request's fields, if a request is running on this task.
 pub(super) fn with_current<R>(f: impl FnOnce(&RequestFields) -> R) -> Option<R> {
     CURRENT.try_with(f).ok()

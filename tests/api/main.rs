@@ -25,6 +25,7 @@ mod idempotency;
 mod lambda_events;
 mod limits;
 mod logging;
+mod metrics;
 mod operator;
 #[cfg(feature = "emulators")]
 mod providers;
