@@ -19,7 +19,7 @@
 //!   extractors (auth, bodies, fingerprints), `ApiError` and the contract's envelope, and
 //!   the observing layer (request id, access line, 5xx cause chains).
 //! - [`startup`]: assembles the process from [`config`]: storage adapters, providers, `App`.
-//! - [`config`], [`telemetry`], [`cli`], [`aws_http`]: settings, logs, the binary's
+//! - [`config`], [`telemetry`], [`cli`], [`aws_http`]: settings, logs and metrics, the binary's
 //!   commands, and the HTTPS client of the AWS SDKs.
 
 pub mod aws_http;
