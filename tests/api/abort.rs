@@ -10,8 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::restart::serve_with;
+use crate::restart::{create_over_http, serve_with};
 
 fn shipped_binary() -> PathBuf {
     match std::env::var_os("CONNECTORS_RELEASE_BIN") {
@@ -44,16 +43,7 @@ async fn a_pathological_browse_pattern_gets_a_422_from_the_release_build_which_k
         .clone()
         .expect("the first run prints an admin key");
     let http = reqwest::Client::new();
-    let created: Value = http
-        .post(format!("{}/api/v2/connectors/s3", server.base))
-        .header("X-API-Key", &key)
-        .json(&s3_body(json!({})))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
+    let created = create_over_http(&server.base, &key, json!({})).await;
     let id = created["connector_id"].as_str().expect("an id").to_owned();
 
     let crashing = nested_braces(130);

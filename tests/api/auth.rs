@@ -3,7 +3,6 @@
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use connectors::domain::apikey::KeyScope;
-use connectors::domain::timestamp::Timestamp;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -36,22 +35,7 @@ async fn unknown_malformed_and_revoked_keys_are_a_401_invalid_api_key() {
         t.get("/api/v2/connectors", &key).await.status,
         StatusCode::OK
     );
-    let record = t
-        .app
-        .storage
-        .api_keys
-        .list_api_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .find(|k| k.hash == connectors::domain::apikey::KeyHash::of(&key))
-        .expect("record");
-    t.app
-        .storage
-        .api_keys
-        .revoke_api_key(&record.key_id, Timestamp::now())
-        .await
-        .expect("revoke");
+    t.revoke_key(&key).await;
     assert_eq!(
         t.get("/api/v2/connectors", &key).await.error_code(),
         "invalid_api_key"
@@ -131,22 +115,7 @@ async fn another_accounts_connector_is_a_404_on_every_endpoint_and_is_left_untou
 async fn two_different_keys_in_one_request_are_refused_whichever_comes_first() {
     let t = TestApp::spawn().await;
     let revoked = t.key_for("acme", &[KeyScope::Read]).await;
-    let record = t
-        .app
-        .storage
-        .api_keys
-        .list_api_keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .find(|k| k.hash == connectors::domain::apikey::KeyHash::of(&revoked))
-        .expect("record");
-    t.app
-        .storage
-        .api_keys
-        .revoke_api_key(&record.key_id, Timestamp::now())
-        .await
-        .expect("revoke");
+    t.revoke_key(&revoked).await;
     let bearer = |k: &str| format!("Bearer {k}");
     let cases: [Vec<(&str, String)>; 4] = [
         vec![

@@ -10,8 +10,7 @@ use axum::response::Html;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
-use crate::restart::serve_with;
+use crate::restart::{create_over_http, serve_with};
 
 /// A page that lists every connector of `api`, page by page, and writes what it saw.
 fn page(api: &str, key: &str) -> String {
@@ -99,19 +98,9 @@ async fn a_page_on_an_allowed_origin_lists_connectors_follows_link_and_reads_the
         &[("CORS_ALLOWED_ORIGINS", &allowed_origin)],
     );
     let key = server.key.clone().expect("a first key");
-    let http = reqwest::Client::new();
     let mut created = Vec::new();
     for name in ["One", "Two", "Three"] {
-        let c: Value = http
-            .post(format!("{}/api/v2/connectors/s3", server.base))
-            .header("X-API-Key", &key)
-            .json(&s3_body(json!({ "name": name })))
-            .send()
-            .await
-            .expect("create")
-            .json()
-            .await
-            .expect("json");
+        let c = create_over_http(&server.base, &key, json!({ "name": name })).await;
         created.push(c["connector_id"].as_str().expect("id").to_owned());
     }
     created.reverse(); // newest first, as the list answers

@@ -534,6 +534,46 @@ impl TestApp {
         r.json()
     }
 
+    /// Revokes the key whose plaintext is `key`, as the operator's command does.
+    pub async fn revoke_key(&self, key: &str) {
+        let keys = &self.app.storage.api_keys;
+        let record = keys
+            .list_api_keys()
+            .await
+            .expect("keys")
+            .into_iter()
+            .find(|k| k.hash == connectors::domain::apikey::KeyHash::of(key))
+            .expect("the key's record");
+        keys.revoke_api_key(
+            &record.key_id,
+            connectors::domain::timestamp::Timestamp::now(),
+        )
+        .await
+        .expect("revoke");
+    }
+
+    /// Sends an S3 create with the given overrides, whatever it answers.
+    pub async fn post_s3(&self, key: &str, overrides: Value) -> TestResponse {
+        self.json(
+            Method::POST,
+            "/api/v2/connectors/s3",
+            key,
+            &s3_body(overrides),
+        )
+        .await
+    }
+
+    /// How many connectors are stored, of every account.
+    pub async fn connector_count(&self) -> usize {
+        self.app
+            .storage
+            .connectors
+            .all_connectors()
+            .await
+            .expect("all connectors")
+            .len()
+    }
+
     /// The plaintext stored for the only connector of this app.
     pub async fn only_stored_secret(&self) -> String {
         let mut all = self

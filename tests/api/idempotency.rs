@@ -89,16 +89,7 @@ async fn identical_concurrent_creates_make_one_connector_and_one_secret(t: TestA
         statuses.iter().all(|s| *s == StatusCode::CREATED),
         "{statuses:?}"
     );
-    assert_eq!(
-        t.app
-            .storage
-            .connectors
-            .all_connectors()
-            .await
-            .expect("all")
-            .len(),
-        1
-    );
+    assert_eq!(t.connector_count().await, 1);
     assert_eq!(t.secret_count().await, 1);
 }
 

@@ -40,14 +40,7 @@ async fn creates_past_an_accounts_limit_are_a_429_that_stores_nothing(t: TestApp
     );
     in_one_window().await;
     for remaining in [1, 0] {
-        let r = t
-            .json(
-                Method::POST,
-                "/api/v2/connectors/s3",
-                &t.key,
-                &s3_body(json!({})),
-            )
-            .await;
+        let r = t.post_s3(&t.key, json!({})).await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert_eq!(r.header("ratelimit-policy"), Some("\"create\";q=2;w=60"));
         let state = r.header("ratelimit").expect("RateLimit");
@@ -56,14 +49,7 @@ async fn creates_past_an_accounts_limit_are_a_429_that_stores_nothing(t: TestApp
             "{state}"
         );
     }
-    let r = t
-        .json(
-            Method::POST,
-            "/api/v2/connectors/s3",
-            &t.key,
-            &s3_body(json!({})),
-        )
-        .await;
+    let r = t.post_s3(&t.key, json!({})).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.error_code(), "rate_limited");
     assert_eq!(
@@ -142,14 +128,7 @@ async fn without_limits_nothing_is_counted_or_refused() {
         },
     );
     for _ in 0..3 {
-        let r = t
-            .json(
-                Method::POST,
-                "/api/v2/connectors/s3",
-                &t.key,
-                &s3_body(json!({})),
-            )
-            .await;
+        let r = t.post_s3(&t.key, json!({})).await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert_eq!(r.header("ratelimit"), None);
     }

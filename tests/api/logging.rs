@@ -1,10 +1,10 @@
 //! What a request logs: one access line with its id, tenant, route, status and latency,
 //! and every other line logged while it ran carrying the same id and tenant.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, logged_for, s3_body};
+use crate::helpers::{TestApp, logged_for};
 
 fn the_access_line(lines: &[Value]) -> &Value {
     let access: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
@@ -15,14 +15,7 @@ fn the_access_line(lines: &[Value]) -> &Value {
 #[tokio::test]
 async fn a_request_logs_one_access_line_and_its_other_lines_share_its_id_and_tenant() {
     let t = TestApp::spawn().await;
-    let r = t
-        .json(
-            Method::POST,
-            "/api/v2/connectors/s3",
-            &t.key,
-            &s3_body(json!({})),
-        )
-        .await;
+    let r = t.post_s3(&t.key, json!({})).await;
     assert_eq!(r.status, StatusCode::CREATED);
     let request_id = r.header("x-request-id").expect("request id");
     let lines = logged_for(request_id);

@@ -1,7 +1,7 @@
 //! Metrics in CloudWatch Embedded Metric Format: what a request, a refused call and the
 //! caches record, as the documents CloudWatch would read out of the log stream.
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use connectors::service::App;
 use connectors::service::limits::RateLimits;
 use connectors::telemetry::metrics::{self, NAMESPACE, Writes};
@@ -55,14 +55,7 @@ async fn requests_refusals_and_cache_lookups_are_written_as_embedded_metric_docu
         StatusCode::NOT_FOUND
     );
     for expected in [StatusCode::CREATED, StatusCode::TOO_MANY_REQUESTS] {
-        let r = t
-            .json(
-                Method::POST,
-                "/api/v2/connectors/s3",
-                &t.key,
-                &s3_body(json!({})),
-            )
-            .await;
+        let r = t.post_s3(&t.key, json!({})).await;
         assert_eq!(r.status, expected);
     }
 

@@ -405,15 +405,7 @@ async fn dry_run(t: &TestApp, cloud: Cloud, bucket: &str, fields: Value) -> Valu
         "{}",
         String::from_utf8_lossy(&r.body)
     );
-    assert!(
-        t.app
-            .storage
-            .connectors
-            .all_connectors()
-            .await
-            .expect("all")
-            .is_empty()
-    );
+    assert!(t.connector_count().await == 0);
     assert_eq!(t.secret_count().await, 0);
     r.json()
 }

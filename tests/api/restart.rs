@@ -30,6 +30,24 @@ fn serve(data_dir: &std::path::Path) -> Server {
     )
 }
 
+/// Creates an S3 connector with `overrides` through a server's socket, answering its JSON.
+pub async fn create_over_http(
+    base: &str,
+    key: &str,
+    overrides: serde_json::Value,
+) -> serde_json::Value {
+    reqwest::Client::new()
+        .post(format!("{base}/api/v2/connectors/s3"))
+        .header("X-API-Key", key)
+        .json(&s3_body(overrides))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json")
+}
+
 /// Starts `binary serve` on a free port over `data_dir`, with `env` set too, and waits
 /// until it listens.
 pub fn serve_with(
@@ -76,16 +94,7 @@ async fn serve_prints_a_first_key_once_and_a_restart_loses_nothing() {
         .clone()
         .expect("the first run prints an admin key");
     let http = reqwest::Client::new();
-    let created: serde_json::Value = http
-        .post(format!("{}/api/v2/connectors/s3", first.base))
-        .header("X-API-Key", &key)
-        .json(&s3_body(json!({})))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
+    let created = create_over_http(&first.base, &key, json!({})).await;
     let id = created["connector_id"].as_str().expect("id").to_owned();
     drop(first);
 

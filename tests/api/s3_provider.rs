@@ -135,15 +135,7 @@ async fn dry_run_report(t: &TestApp, body: &Value) -> Value {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.header("location").is_none());
-    assert!(
-        t.app
-            .storage
-            .connectors
-            .all_connectors()
-            .await
-            .expect("all")
-            .is_empty()
-    );
+    assert!(t.connector_count().await == 0);
     assert_eq!(t.secret_count().await, 0);
     r.json()
 }
@@ -171,15 +163,7 @@ async fn a_create_refuses_a_bad_dry_run_value_and_unknown_parameters() {
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
     }
-    assert!(
-        t.app
-            .storage
-            .connectors
-            .all_connectors()
-            .await
-            .expect("all")
-            .is_empty()
-    );
+    assert!(t.connector_count().await == 0);
     let r = t
         .json(
             Method::POST,
