@@ -1,7 +1,7 @@
 //! The HTTP surface: one axum [`Router`] served both locally and on Lambda.
 //!
-//! Each resource has its own module and `router()`: [`connectors`] (create, list, get,
-//! update, delete) and [`actions`] (test and browse). Handlers authenticate with an
+//! Each resource has its own module and `router()`: `connectors` (create, list, get,
+//! update, delete) and `actions` (test and browse). Handlers authenticate with an
 //! extractor, parse bodies into domain values, call the service and shape the answer; a
 //! [`crate::service::ServiceError`] becomes the contract's envelope in [`error`].
 //!

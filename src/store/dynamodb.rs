@@ -1,6 +1,7 @@
-//! The DynamoDB [`ConnectorStore`]: one table keyed by `pk`/`sk`, items written with
-//! `serde_dynamo` so that they read naturally in the console, and every change of a record
-//! made by one conditional write.
+//! DynamoDB behind every storage port but the vault (connector records, API keys,
+//! idempotency records, service keys, rate counters): one table keyed by `pk`/`sk`, items
+//! written with `serde_dynamo` so that they read naturally in the console, and every change
+//! of a record made by one conditional write.
 //!
 //! | item | pk | sk |
 //! |---|---|---|

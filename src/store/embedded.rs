@@ -1,5 +1,5 @@
-//! The embedded [`ConnectorStore`]: one redb file, crash-safe (every commit is durable), for
-//! local runs without an AWS account.
+//! The embedded store behind every storage port but the vault: one redb file, crash-safe
+//! (every commit is durable), for local runs without an AWS account.
 //!
 //! The process holds the file exclusively, so the store also keeps every connector and API
 //! key decoded in memory, updated after each commit: reads never touch the file or decode a

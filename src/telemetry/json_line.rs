@@ -22,7 +22,7 @@ use tracing_subscriber::registry::LookupSpan;
 pub struct JsonMembers;
 
 /// The event format: `{"timestamp":…,"level":…,"target":…,<event fields>,<span fields>,
-/// <request fields>}`, spans outermost first; see [`super::request`].
+/// <request fields>}`, spans outermost first; see `telemetry::request`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JsonLine;
 
