@@ -4,6 +4,7 @@
 //! The same checks validate a connector before it is saved (`?dry_run=true` on create).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -135,7 +136,7 @@ impl App {
         let credentials = self.credentials(&connector).await?;
         let report = self.check_access(&connector, &credentials).await?;
         let now = Timestamp::now();
-        self.modify_connector(tenant, id, |c| {
+        self.modify_connector(tenant, id, Arc::clone(&connector), |c| {
             c.last_tested_at = Some(now);
             c.last_test_result = Some(if report.success {
                 TestResult::Success

@@ -248,31 +248,37 @@ impl App {
         precondition: Option<Precondition>,
     ) -> Result<Connector, ServiceError> {
         let patch = &patch;
-        self.on_current(tenant, id, precondition.as_ref(), |current| async move {
-            let mut next = apply_patch(&current, patch)?;
-            let written = match &patch.credentials {
-                Some(update) => {
-                    let creds = self.rotated_credentials(&current, update).await?;
-                    next.credential_hint = creds.hint();
-                    next.secret = self.put_secret(tenant, id, &creds).await?;
-                    Some(next.secret.clone())
-                }
-                None => None,
-            };
-            self.commit(Commit {
-                write: RecordWrite::Replace {
-                    next: &next,
-                    expected_version: current.version,
-                },
-                written: written.as_ref(),
-                replaced: written
-                    .is_some()
-                    .then(|| Unused::Version(current.secret.clone())),
-            })
-            .await?;
-            tracing::info!(rotated = written.is_some(), "connector updated");
-            Ok(next)
-        })
+        self.on_current(
+            tenant,
+            id,
+            precondition.as_ref(),
+            None,
+            |current| async move {
+                let mut next = apply_patch(&current, patch)?;
+                let written = match &patch.credentials {
+                    Some(update) => {
+                        let creds = self.rotated_credentials(&current, update).await?;
+                        next.credential_hint = creds.hint();
+                        next.secret = self.put_secret(tenant, id, &creds).await?;
+                        Some(next.secret.clone())
+                    }
+                    None => None,
+                };
+                self.commit(Commit {
+                    write: RecordWrite::Replace {
+                        next: &next,
+                        expected_version: current.version,
+                    },
+                    written: written.as_ref(),
+                    replaced: written
+                        .is_some()
+                        .then(|| Unused::Version(current.secret.clone())),
+                })
+                .await?;
+                tracing::info!(rotated = written.is_some(), "connector updated");
+                Ok(next)
+            },
+        )
         .await
     }
 
@@ -325,32 +331,40 @@ impl App {
         id: &ConnectorId,
         precondition: Option<Precondition>,
     ) -> Result<(), ServiceError> {
-        self.on_current(tenant, id, precondition.as_ref(), |current| async move {
-            self.commit(Commit {
-                write: RecordWrite::Delete {
-                    tenant,
-                    id,
-                    expected_version: current.version,
-                },
-                written: None,
-                replaced: Some(Unused::Secret(current.secret.name.clone())),
-            })
-            .await?;
-            tracing::info!("connector deleted");
-            Ok(())
-        })
+        self.on_current(
+            tenant,
+            id,
+            precondition.as_ref(),
+            None,
+            |current| async move {
+                self.commit(Commit {
+                    write: RecordWrite::Delete {
+                        tenant,
+                        id,
+                        expected_version: current.version,
+                    },
+                    written: None,
+                    replaced: Some(Unused::Secret(current.secret.name.clone())),
+                })
+                .await?;
+                tracing::info!("connector deleted");
+                Ok(())
+            },
+        )
         .await
     }
 
-    /// Writes `change` to the current record, re-reading after lost races.
+    /// Writes `change` to the record, starting from `known` (just read), re-reading after
+    /// lost races.
     pub(crate) async fn modify_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
+        known: Arc<Connector>,
         change: impl Fn(&mut Connector),
     ) -> Result<Connector, ServiceError> {
         let change = &change;
-        self.on_current(tenant, id, None, |current| async move {
+        self.on_current(tenant, id, None, Some(known), |current| async move {
             let mut next = Connector::clone(&current);
             change(&mut next);
             next.version = current.version + 1;

@@ -185,7 +185,9 @@ impl App {
         result
     }
 
-    /// Runs `attempt` on the current record, re-reading it after a lost race.
+    /// Runs `attempt` on the current record, re-reading it after a lost race. `known` is a
+    /// record the caller has just read: the first attempt starts from it rather than
+    /// reading again (a conditional write on a stale one simply loses the race).
     ///
     /// # Errors
     /// `ConnectorNotFound`; `PreconditionFailed` when `precondition` does not admit the
@@ -196,6 +198,7 @@ impl App {
         tenant: &TenantId,
         id: &ConnectorId,
         precondition: Option<&Precondition>,
+        mut known: Option<Arc<Connector>>,
         mut attempt: F,
     ) -> Result<T, ServiceError>
     where
@@ -203,7 +206,10 @@ impl App {
         Fut: Future<Output = Result<T, Attempt>>,
     {
         for _ in 0..WRITE_ATTEMPTS {
-            let current = self.get_connector(tenant, id).await?;
+            let current = match known.take() {
+                Some(record) => record,
+                None => self.get_connector(tenant, id).await?,
+            };
             if precondition.is_some_and(|p| !p.admits(&current)) {
                 return Err(ServiceError::PreconditionFailed);
             }

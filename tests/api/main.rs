@@ -31,5 +31,7 @@ mod operator;
 mod providers;
 mod restart;
 #[cfg(feature = "emulators")]
+mod round_trips;
+#[cfg(feature = "emulators")]
 mod s3_provider;
 mod store_contract;
