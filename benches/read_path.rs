@@ -254,7 +254,12 @@ async fn start_servers(
     dir: &std::path::Path,
     connectors: usize,
 ) -> Result<(Vec<Target>, usize, Vec<Local>)> {
-    let app = build_app(&Settings::embedded(dir)).await?;
+    // The bench seeds its connectors faster than an account may create them.
+    let settings = Settings {
+        rate_limit_creates_per_minute: 0,
+        ..Settings::embedded(dir)
+    };
+    let app = build_app(&settings).await?;
     let tenant = TenantId::parse("bench").context("tenant")?;
     let key = ApiKeyRecord::mint(tenant, vec![KeyScope::Admin], None);
     app.storage.api_keys.put_api_key(&key.record).await?;
