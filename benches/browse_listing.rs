@@ -25,9 +25,11 @@ use connectors::domain::ids::TenantId;
 use connectors::http::Api;
 use connectors::startup::build_app;
 use http_body_util::BodyExt;
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 use tower::ServiceExt;
+
+#[path = "support/seed.rs"]
+mod seed;
+use seed::{put_all, s3_client, seed_s3};
 
 struct Plan {
     folders: usize,
@@ -174,59 +176,6 @@ fn rss_kib(field: &str) -> i64 {
 /// Makes the peak RSS (`VmHWM`) restart from the current RSS.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_credential_types::Credentials::new(
-            "bench", "bench", None, None, "bench",
-        ))
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-/// Runs `put(key)` for every key, 64 at a time.
-async fn put_all<F, Fut>(keys: &Arc<Vec<String>>, put: F) -> Result<()>
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Result<()>> + Send + 'static,
-{
-    let permits = Arc::new(Semaphore::new(64));
-    let mut tasks = JoinSet::new();
-    for key in keys.iter() {
-        let permit = Arc::clone(&permits).acquire_owned().await?;
-        let work = put(key.clone());
-        tasks.spawn(async move {
-            let result = work.await;
-            drop(permit);
-            result
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
-    Ok(())
-}
-
-async fn seed_s3(s3: &aws_sdk_s3::Client, bucket: &str, keys: &Arc<Vec<String>>) -> Result<()> {
-    s3.create_bucket().bucket(bucket).send().await?;
-    put_all(keys, |key| {
-        let (s3, bucket) = (s3.clone(), bucket.to_owned());
-        async move {
-            s3.put_object()
-                .bucket(bucket)
-                .key(&key)
-                .body(key.into_bytes().into())
-                .send()
-                .await?;
-            Ok(())
-        }
-    })
-    .await
 }
 
 async fn seed_gcs(

@@ -81,6 +81,7 @@ TLS="$LOGS/tls"
 "$VENV/bin/python" infra/test_tls.py "$TLS"
 cat /etc/ssl/certs/ca-certificates.crt "$TLS/ca.pem" >"$TLS/bundle.pem" 2>/dev/null || cp "$TLS/ca.pem" "$TLS/bundle.pem"
 export SSL_CERT_FILE="$TLS/bundle.pem"
+export TEST_TLS_DIR="$TLS"   # ca.pem, server.pem, server-key.pem (the AWS-path bench's proxy)
 export TOKEN_ENDPOINT_CLIENT_SECRET="azure-test-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 TOKEN_PORT="$(free_port)"
 "$VENV/bin/python" infra/token_endpoint.py "$TOKEN_PORT" "$TLS/server.pem" "$TLS/server-key.pem" >"$LOGS/token-endpoint.log" 2>&1 &

@@ -101,12 +101,24 @@ fn default_bind() -> SocketAddr {
 async fn serve_lambda(settings: &Settings) -> Result<(), StartupError> {
     crate::telemetry::metrics::install(crate::telemetry::metrics::Writes::AfterEachRequest);
     let app = build_app(settings).await?;
-    lambda_http::run(crate::http::api_for_origins(
-        app,
-        &settings.cors_allowed_origins,
-    ))
-    .await
-    .map_err(|e| StartupError::caused("lambda runtime stopped", e))
+    // One request at a time on classic Lambda; with `AWS_LAMBDA_MAX_CONCURRENCY` above 1
+    // (Lambda Managed Instances) that many at once, on the same shared state. Answers then
+    // cross threads, so each (already whole in memory) is handed over as bytes.
+    let api = crate::http::api_for_origins(app, &settings.cors_allowed_origins);
+    let handler = tower::ServiceExt::<lambda_http::Request>::and_then(
+        api,
+        |response: axum::response::Response| async {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX).await?;
+            Ok::<_, lambda_http::Error>(http::Response::from_parts(
+                parts,
+                lambda_http::Body::from(bytes.to_vec()),
+            ))
+        },
+    );
+    lambda_http::run_concurrent(handler)
+        .await
+        .map_err(|e| StartupError::caused("lambda runtime stopped", e))
 }
 
 /// The service failed while a command ran.

@@ -38,6 +38,12 @@ impl ExportBasePath {
                 "." | ".." => {
                     return Err(Invalid::new("must not contain '.' or '..' segments"));
                 }
+                s if reads_as_dots(s) => {
+                    return Err(Invalid::new(
+                        "must not contain segments that read as '.' or '..' once \
+                         percent-decoded or Unicode-normalised (such as '%2e%2e' or '．．')",
+                    ));
+                }
                 _ => {}
             }
         }
@@ -53,6 +59,16 @@ impl ExportBasePath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Whether a segment becomes `.` or `..` for a consumer that percent-decodes object keys
+/// or folds Unicode compatibility forms (full-width `．`, the two-dot leader `‥`): such a
+/// segment would escape the export boundary there, though not in the bucket itself.
+fn reads_as_dots(segment: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
+    let folded: String = decoded.nfkc().collect();
+    folded == "." || folded == ".."
 }
 
 impl TryFrom<String> for ExportBasePath {
@@ -119,6 +135,24 @@ mod tests {
             "a//",
         ] {
             assert!(ExportBasePath::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn export_paths_with_dot_segments_in_another_encoding_are_refused() {
+        for bad in [
+            "a/%2e%2e/b",
+            "%2E%2e",
+            ".%2e",
+            "%2e",
+            "a/\u{ff0e}\u{ff0e}",
+            "\u{2025}/b",
+            "%EF%BC%8E",
+        ] {
+            assert!(ExportBasePath::parse(bad).is_err(), "{bad:?}");
+        }
+        for good in ["v1..2", "...", "%2e%2e%2e", "cafe\u{301}", "100%", "a/%zz"] {
+            assert!(ExportBasePath::parse(good).is_ok(), "{good:?}");
         }
     }
 

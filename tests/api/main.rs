@@ -8,6 +8,7 @@
 mod helpers;
 
 mod abort;
+mod adversarial;
 mod auth;
 #[cfg(feature = "emulators")]
 mod browser;

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs the fuzz targets in fuzz/ (glob, json_bodies, gcs_form), each for SECONDS (default
+# 60), starting from the committed seeds in fuzz/corpus/<target>; new inputs go to a
+# temporary folder, crashes to fuzz/artifacts/<target>/. cargo fuzz needs a nightly
+# toolchain: without one this says so and exits 0, so that the test command still runs.
+# Usage: bash infra/fuzz.sh [SECONDS] [TARGET...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO_FUZZ_VERSION="0.13.1"
+SECONDS_EACH="${1:-60}"
+shift || true
+TARGETS=("$@")
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(glob json_bodies gcs_form)
+
+if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  echo "== fuzz: no nightly toolchain here (cargo fuzz needs one); skipped"
+  exit 0
+fi
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+  cargo install --quiet --locked cargo-fuzz --version "$CARGO_FUZZ_VERSION"
+fi
+for target in "${TARGETS[@]}"; do
+  found="$(mktemp -d)"
+  log="$(mktemp)"
+  echo "== fuzz: $target for ${SECONDS_EACH}s"
+  status=0
+  cargo +nightly fuzz run --fuzz-dir fuzz "$target" "$found" "fuzz/corpus/$target" -- \
+    -max_total_time="$SECONDS_EACH" -max_len=70000 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|Done|SUMMARY|thread '|.*panicked)" "$log" || true
+  rm -rf "$found"
+  if [ "$status" -ne 0 ]; then
+    tail -40 "$log"
+    echo "fuzz: $target failed; the input is in fuzz/artifacts/$target/"
+    exit 1
+  fi
+  rm -f "$log"
+done
