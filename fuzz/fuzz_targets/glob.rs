@@ -2,7 +2,7 @@
 //! byte picks case sensitivity, the rest is split into a pattern and a path at the first NUL.
 #![no_main]
 
-use connectors::domain::glob::Glob;
+use connectors::domain::glob::GlobPattern;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -13,8 +13,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let (pattern, path) = text.split_once('\0').unwrap_or((text, "incoming/a.mp4"));
-    if let Ok(glob) = Glob::parse(pattern, flag & 1 == 1) {
+    if let Ok(glob) = GlobPattern::parse(pattern, flag & 1 == 1) {
         let _ = glob.matches(path);
-        let _ = Glob::parse(glob.as_str(), glob.is_case_insensitive());
+        let _ = GlobPattern::parse(glob.as_str(), glob.is_case_insensitive());
     }
 });
