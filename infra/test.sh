@@ -32,5 +32,7 @@ cargo build --release --locked --bin connectors
 export CONNECTORS_RELEASE_BIN="$PWD/target/release/connectors"
 echo "== cargo test --features emulators (the hermetic suites and the emulator-backed ones)"
 cargo test --locked --all-targets --features emulators 2>&1
+echo "== schemathesis: the generated contract tests against the release binary on the emulators"
+bash infra/schemathesis.sh
 echo "== fuzz targets, ${FUZZ_SECONDS:-20} s each (skipped where no nightly toolchain is installed, or with FUZZ_SECONDS=0)"
 bash infra/fuzz.sh "${FUZZ_SECONDS:-20}"

@@ -46,6 +46,9 @@ pub enum Command {
         #[arg(long, default_value_t = 60)]
         grace_seconds: u64,
     },
+    /// Print the OpenAPI 3.1 document the service serves at /api/v2/openapi.json
+    /// (`infra/openapi.json` is this output).
+    Openapi,
 }
 
 #[derive(Subcommand, Debug)]
@@ -84,6 +87,10 @@ pub async fn run() -> ExitCode {
             dry_run,
             grace_seconds,
         }) => reconcile(&cli.settings, dry_run, grace_seconds).await,
+        Some(Command::Openapi) => {
+            print!("{}", crate::http::openapi::document());
+            Ok(())
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,7 +152,6 @@ async fn first_run_key(app: &App, bind: SocketAddr) -> Result<(), StartupError> 
 }
 
 async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), StartupError> {
-    crate::telemetry::metrics::install(crate::telemetry::metrics::Writes::EveryMinute);
     let app = build_app(settings).await?;
     first_run_key(&app, bind).await?;
     let listener = tokio::net::TcpListener::bind(bind)

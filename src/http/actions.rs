@@ -34,7 +34,37 @@ pub(super) fn router() -> Router<State> {
         )
 }
 
-async fn test_connector(
+/// Test a connector's stored credentials against its provider.
+#[utoipa::path(
+    post,
+    path = "/api/v2/connectors/{connector_id}/test",
+    tag = "actions",
+    summary = "Test a connector's access",
+    description = "Answers 200 whenever the check ran, whatever it found: `success` and \
+        `error_message` say what every client needs, `checks` the detail (authenticate; \
+        list with the `import` scope; write and delete a probe under `export_base_path` \
+        with `export`). The connector's `status` and `last_test_*` fields are updated. \
+        Bounded in time well under 29 s.",
+    params(
+        ("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID."),
+        ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$",
+            description = "1-255 printable ASCII characters; a retry replays the first report."),
+    ),
+    responses(
+        (status = 200, description = "The check ran.", body = crate::service::access_test::TestReport,
+            headers(
+                ("Idempotent-Replayed" = Option<String>, description = "`true` when this answer is a replay."),
+                ("RateLimit-Policy" = String, description = "The test limit."),
+                ("RateLimit" = String, description = "What is left of it."),
+            )),
+        (status = 404, description = "`connector_not_found`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "`idempotency_request_in_progress`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "`validation_error` (a malformed `Idempotency-Key`) or \
+            `idempotency_key_reused`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: too many tests this minute.", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn test_connector(
     Extract(state): Extract<State>,
     Write(caller): Write,
     ConnectorPath(id): ConnectorPath,
@@ -59,18 +89,18 @@ async fn test_connector(
     Ok(with_quota(respond(&once), quota.as_ref()))
 }
 
+/// Every field a browse body may have.
+pub(super) const BROWSE_FIELDS: [&str; 6] = [
+    "prefix",
+    "pattern",
+    "recursive",
+    "limit",
+    "cursor",
+    "case_insensitive",
+];
+
 fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
-    let mut f = Fields::new(
-        map,
-        &[
-            "prefix",
-            "pattern",
-            "recursive",
-            "limit",
-            "cursor",
-            "case_insensitive",
-        ],
-    )?;
+    let mut f = Fields::new(map, &BROWSE_FIELDS)?;
     let case_insensitive = f.boolean("case_insensitive").unwrap_or(false);
     let prefix = f
         .optional("prefix", BrowsePrefix::parse)
@@ -92,7 +122,38 @@ fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
     })
 }
 
-async fn browse_connector(
+/// List a connector's files by prefix and glob.
+#[utoipa::path(
+    post,
+    path = "/api/v2/connectors/{connector_id}/browse",
+    tag = "actions",
+    summary = "Browse a connector's files",
+    description = "A bare JSON array of files. Each call is bounded in time and bytes; when \
+        more matches remain, `X-Next-Cursor` carries the cursor to send back. A first page is \
+        filled as far as those bounds allow, never empty with a cursor while time remains.",
+    params(("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID.")),
+    request_body(content = Option<crate::http::openapi::BrowseBody>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "One page of files.", body = Vec<crate::service::browse::FileEntry>,
+            headers(
+                ("X-Next-Cursor" = Option<String>, description = "Present when more matches remain."),
+                ("RateLimit-Policy" = String, description = "The browse limit."),
+                ("RateLimit" = String, description = "What is left of it."),
+            )),
+        (status = 400, description = "`malformed_json`, `invalid_cursor`, or the provider's \
+            refusal: `access_denied`, `invalid_credentials`, `bucket_not_found`, `wrong_region` \
+            (with the bucket's real region in `details`).", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "`connector_not_found`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "`scope_not_granted`: the connector has no `import` scope.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: over 64 KiB.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: a body that is not JSON.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "`validation_error`: an unknown or invalid field, or a \
+            pattern past its bounds.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: too many browses this minute.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 504, description = "`timeout`: the provider did not answer in time.", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn browse_connector(
     Extract(state): Extract<State>,
     Read(caller): Read,
     ConnectorPath(id): ConnectorPath,

@@ -101,7 +101,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     }
 }
 
-/// A JSON object body that may be left out entirely (an empty body is `{}`).
+/// A JSON object body that may be left out entirely (an empty body, or `null`, is `{}`).
 pub struct OptionalJsonObject(pub Map<String, Value>);
 
 impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
@@ -117,6 +117,10 @@ impl<S: Send + Sync> FromRequest<S> for OptionalJsonObject {
             return Err(ApiError::UnsupportedMediaType(
                 "this endpoint takes Content-Type: application/json".into(),
             ));
+        }
+        // `null` says "nothing", as an absent body does.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(OptionalJsonObject(Map::new()));
         }
         parse_object(&bytes).map(OptionalJsonObject)
     }

@@ -11,15 +11,16 @@
 //! id, tenant and route are the request's [`crate::telemetry::RequestFields`], so every other
 //! line logged for the request carries them too.
 
-mod actions;
+pub(crate) mod actions;
 mod auth;
-mod connectors;
+pub(crate) mod connectors;
 mod cors;
 pub mod error;
 mod extract;
 mod fields;
 pub mod idempotency;
 mod observe;
+pub mod openapi;
 mod rendered;
 mod repeated_keys;
 mod wire;
@@ -70,6 +71,7 @@ fn router(app: Arc<App>) -> Router {
     Router::new()
         .merge(connectors::router())
         .merge(actions::router())
+        .route(openapi::PATH, axum::routing::get(openapi::serve))
         .fallback(unknown_route)
         .with_state(state)
 }

@@ -13,26 +13,64 @@ use crate::service::limits::{Quota, WINDOW_SECONDS};
 
 /// Every field of the contract's connector object, always present, plus the masked
 /// `credential_hint` (and a GCS connector's `client_email`).
-#[derive(Serialize)]
-struct ConnectorView<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(
+    as = Connector,
+    examples(json!({
+        "connector_id": "conn_01jd8x0k6m3q4r5s6t7v8w9xyz",
+        "name": "Archive S3",
+        "provider": "s3",
+        "status": "active",
+        "scopes": ["import", "export"],
+        "import_mode": "new_only",
+        "export_base_path": "exports/review/",
+        "bucket": "media-archive",
+        "region": "us-east-1",
+        "storage_account": null,
+        "container": null,
+        "gcp_project_id": null,
+        "created_at": "2026-04-07T12:30:05Z",
+        "updated_at": "2026-04-07T12:30:05Z",
+        "last_tested_at": null,
+        "last_test_result": null,
+        "last_test_error": null,
+        "credential_hint": "AKIA…MPLE"
+    }))
+)]
+pub(crate) struct ConnectorView<'a> {
+    /// `conn_` and a ULID.
+    #[schema(pattern = "^conn_[0-9a-hjkmnp-tv-z]{26}$")]
     connector_id: &'a str,
     name: &'a str,
     provider: Provider,
     status: Status,
+    #[schema(value_type = crate::domain::scopes::Scopes)]
     scopes: Vec<&'static str>,
     import_mode: ImportMode,
+    #[schema(required = true)]
     export_base_path: Option<&'a str>,
+    #[schema(required = true)]
     bucket: Option<&'a str>,
+    #[schema(required = true)]
     region: Option<&'a str>,
+    #[schema(required = true)]
     storage_account: Option<&'a str>,
+    #[schema(required = true)]
     container: Option<&'a str>,
+    #[schema(required = true)]
     gcp_project_id: Option<&'a str>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    #[schema(required = true)]
     last_tested_at: Option<Timestamp>,
+    #[schema(required = true)]
     last_test_result: Option<TestResult>,
+    #[schema(required = true)]
     last_test_error: Option<&'a str>,
+    /// A masked identity: the access key id's ends, the client id's, or the service
+    /// account's email.
     credential_hint: &'a str,
+    /// GCS only: the service account's email.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_email: Option<&'a str>,
 }

@@ -25,24 +25,42 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 /// The most the whole test may take (API Gateway stops waiting at 29 s).
 const TEST_BUDGET: Duration = Duration::from_secs(20);
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// Why a check failed: a stable code and a message telling a person what to fix.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckError {
+    /// `invalid_credentials`, `access_denied`, `bucket_not_found`, `wrong_region`,
+    /// `timeout`, `provider_unavailable`, ….
     pub code: &'static str,
     pub message: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// One step of a test.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
+    /// `authenticate`, `list`, `write` or `delete`.
     pub name: &'static str,
     pub ok: bool,
     pub duration_ms: u64,
+    #[schema(required = true)]
     pub error: Option<CheckError>,
 }
 
 /// The answer of a test: `success` and `error_message` are what every client reads.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "success": false,
+    "error_message": "access denied: the credentials may not list bucket media-archive",
+    "checks": [
+        {"name": "authenticate", "ok": true, "duration_ms": 41, "error": null},
+        {"name": "list", "ok": false, "duration_ms": 63, "error": {
+            "code": "access_denied",
+            "message": "access denied: the credentials may not list bucket media-archive"}}
+    ],
+    "duration_ms": 110
+})))]
 pub struct TestReport {
     pub success: bool,
+    #[schema(required = true)]
     pub error_message: Option<String>,
     pub checks: Vec<Check>,
     pub duration_ms: u64,

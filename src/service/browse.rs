@@ -36,14 +36,22 @@ pub struct BrowseRequest {
 }
 
 /// One file on the wire.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+/// `last_modified` is never null: the epoch, `1970-01-01T00:00:00Z`,
+/// stands for a provider that reports no modification time.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(examples(json!({
+    "path": "incoming/2026/04/a.mp4", "name": "a.mp4", "size_bytes": 1048576,
+    "last_modified": "2026-04-02T09:00:00Z", "content_type": "video/mp4", "extension": "mp4"
+})))]
 pub struct FileEntry {
     pub path: String,
     pub name: String,
     pub size_bytes: u64,
-    /// Never null (the published SDK requires a string): the epoch,
-    /// `1970-01-01T00:00:00Z`, when the provider reports no modification time.
+    // Never null (the published SDK requires a string): the epoch, `1970-01-01T00:00:00Z`,
+    // when the provider reports no modification time. (A plain comment: a doc comment
+    // would sit beside the schema's `$ref`, which OpenAPI tools read differently.)
     pub last_modified: Timestamp,
+    #[schema(required = true)]
     pub content_type: Option<String>,
     pub extension: String,
 }

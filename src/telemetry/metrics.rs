@@ -1,7 +1,10 @@
 //! Metrics in CloudWatch Embedded Metric Format, through the `metrics` facade and
 //! `metrics_cloudwatch_embedded`: CloudWatch reads them out of the log stream, so they cost
 //! no API call. Under Lambda the documents are written after every request (one request is
-//! one invocation); a local server writes them once a minute.
+//! one invocation). A local server records none: nothing reads its stdout for them, its
+//! access lines carry the same figures, and an EMF histogram holds at most 100 values
+//! between writes, so a server writing on a timer dropped samples (and logged an error for
+//! each) past 100 requests per interval.
 //!
 //! What is recorded, each under namespace [`NAMESPACE`]:
 //! - `requests` (count) and `latency` (milliseconds), by `route` and `status_class`;
@@ -13,7 +16,6 @@
 //! - `rate_limited` (count), by `operation`.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use metrics_cloudwatch_embedded::Collector;
 
@@ -25,8 +27,6 @@ pub const NAMESPACE: &str = "VideoVector/Connectors";
 pub enum Writes {
     /// After every request: under Lambda, one request is one invocation.
     AfterEachRequest,
-    /// Once a minute (a local server).
-    EveryMinute,
     /// Only through [`write_to`] (tests).
     WhenAsked,
 }
@@ -34,19 +34,12 @@ pub enum Writes {
 /// The collector, once installed, and when it writes.
 static INSTALLED: OnceLock<(&'static Collector, Writes)> = OnceLock::new();
 
-/// Installs the global recorder; a second call does nothing. `EveryMinute` must be called
-/// inside a tokio runtime (it spawns the writer).
+/// Installs the global recorder; a second call does nothing.
 pub fn install(writes: Writes) {
     if INSTALLED.get().is_some() {
         return;
     }
     let builder = metrics_cloudwatch_embedded::Builder::new().cloudwatch_namespace(NAMESPACE);
-    let builder = match writes {
-        Writes::EveryMinute => builder.with_auto_flush_writer(Duration::from_secs(60), || {
-            Box::new(AtOnce(Vec::new())) as Box<dyn std::io::Write + Send>
-        }),
-        Writes::AfterEachRequest | Writes::WhenAsked => builder,
-    };
     if let Ok(collector) = builder.init() {
         let _ = INSTALLED.set((collector, writes));
     }

@@ -262,3 +262,49 @@ async fn an_error_to_a_request_with_an_unread_body_closes_the_connection_and_say
     let missing = t.get("/api/v2/nowhere", &t.key).await;
     assert_eq!(missing.header("connection"), None);
 }
+
+#[tokio::test]
+async fn a_browse_body_of_null_means_no_body_and_any_other_non_object_is_refused() {
+    let t = TestApp::spawn().await;
+    let c = t.create_s3(&t.key, json!({"scopes": ["export"]})).await;
+    let path = format!(
+        "/api/v2/connectors/{}/browse",
+        c["connector_id"].as_str().expect("id")
+    );
+    let send = |body: &'static str| {
+        t.request(Method::POST, &path, Some(&t.key))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .expect("request")
+    };
+    // The body is read before the scope is checked: `null` gets that far, like no body.
+    let r = t.send(send("null")).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "scope_not_granted");
+    for refused in ["[]", "\"x\"", "1"] {
+        let r = t.send(send(refused)).await;
+        assert!(r.status.is_client_error(), "{refused}: {}", r.status);
+        assert_ne!(r.error_code(), "scope_not_granted", "{refused}");
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_refuses_a_malformed_idempotency_key_as_a_create_does() {
+    let t = TestApp::spawn().await;
+    let r = t
+        .send(
+            t.request(
+                Method::POST,
+                "/api/v2/connectors/s3?dry_run=true",
+                Some(&t.key),
+            )
+            .header("content-type", "application/json")
+            .header("idempotency-key", "a\tb")
+            .body(Body::from(s3_body(json!({})).to_string()))
+            .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_fields(), vec!["Idempotency-Key"]);
+    assert_eq!(t.connector_count().await, 0);
+}

@@ -27,6 +27,7 @@ mod lambda_events;
 mod limits;
 mod logging;
 mod metrics;
+mod openapi;
 mod operator;
 #[cfg(feature = "emulators")]
 mod providers;

@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
@@ -13,6 +14,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub key: Option<String>,
+    /// Everything the server wrote to stdout after it started listening.
+    pub output: Arc<Mutex<String>>,
 }
 
 impl Drop for Server {
@@ -66,17 +69,28 @@ pub fn serve_with(
         .expect("start binary");
     let stdout = child.stdout.take().expect("stdout");
     let mut key = None;
-    for line in BufReader::new(stdout).lines() {
+    let mut lines = BufReader::new(stdout).lines();
+    while let Some(line) = lines.next() {
         let line = line.expect("line");
         let trimmed = line.trim();
         if trimmed.starts_with("sk_live_") {
             key = Some(trimmed.to_owned());
         }
         if let Some(addr) = trimmed.strip_prefix("listening on ") {
+            let output = Arc::new(Mutex::new(String::new()));
+            let sink = Arc::clone(&output);
+            std::thread::spawn(move || {
+                for line in lines.map_while(Result::ok) {
+                    let mut out = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            });
             return Server {
                 child,
                 base: addr.to_owned(),
                 key,
+                output,
             };
         }
     }
@@ -110,5 +124,39 @@ async fn serve_prints_a_first_key_once_and_a_restart_loses_nothing() {
     assert_eq!(
         got.json::<serde_json::Value>().await.expect("json"),
         created
+    );
+}
+
+#[tokio::test]
+async fn a_local_server_under_load_logs_no_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = serve(dir.path());
+    let key = server.key.clone().expect("a first key");
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v2/connectors", server.base);
+    let requests = (0..300).map(|_| {
+        let (http, url, key) = (http.clone(), url.clone(), key.clone());
+        async move {
+            http.get(url)
+                .header("x-api-key", key)
+                .send()
+                .await
+                .expect("an answer")
+                .status()
+        }
+    });
+    let statuses = futures_util::future::join_all(requests).await;
+    assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let output = server.output.lock().expect("output").clone();
+    let errors: Vec<&str> = output
+        .lines()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{} error lines, first: {:?}",
+        errors.len(),
+        errors.first()
     );
 }

@@ -31,7 +31,25 @@ use crate::service::connectors::NewConnector;
 use crate::service::idempotency::StoredResponse;
 use crate::service::limits::Limited;
 
-const COMMON_FIELDS: [&str; 4] = ["name", "scopes", "export_base_path", "import_mode"];
+/// The fields every create takes, and each provider's own (the OpenAPI schemas list exactly
+/// these; a test holds them together).
+pub(in crate::http) const COMMON_FIELDS: [&str; 4] =
+    ["name", "scopes", "export_base_path", "import_mode"];
+pub(in crate::http) const S3_FIELDS: [&str; 4] = [
+    "bucket",
+    "region",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+];
+pub(in crate::http) const AZURE_FIELDS: [&str; 5] = [
+    "storage_account",
+    "container",
+    "tenant_id",
+    "client_id",
+    "client_secret",
+];
+/// The GCS form's text fields besides the common ones; the key file is `credentials_file`.
+pub(in crate::http) const GCS_FIELDS: [&str; 2] = ["bucket", "gcp_project_id"];
 
 /// The common fields of every create request.
 struct Common {
@@ -82,15 +100,7 @@ fn new_connector(
 }
 
 fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(
-        map,
-        &allowed(&[
-            "bucket",
-            "region",
-            "aws_access_key_id",
-            "aws_secret_access_key",
-        ]),
-    )?;
+    let mut f = Fields::new(map, &allowed(&S3_FIELDS))?;
     let c = common(&mut f);
     let bucket = f.required("bucket", S3BucketName::parse);
     let region = f.required("region", AwsRegion::parse);
@@ -110,16 +120,7 @@ fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
 }
 
 fn parse_azure(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(
-        map,
-        &allowed(&[
-            "storage_account",
-            "container",
-            "tenant_id",
-            "client_id",
-            "client_secret",
-        ]),
-    )?;
+    let mut f = Fields::new(map, &allowed(&AZURE_FIELDS))?;
     let c = common(&mut f);
     let account = f.required("storage_account", StorageAccount::parse);
     let container = f.required("container", ContainerName::parse);
@@ -214,7 +215,7 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
                 .collect(),
         ));
     }
-    let mut f = Fields::new(form.fields, &allowed(&["bucket", "gcp_project_id"]))?;
+    let mut f = Fields::new(form.fields, &allowed(&GCS_FIELDS))?;
     let c = common(&mut f);
     let bucket = f.required("bucket", GcsBucketName::parse);
     let mut project = f.optional("gcp_project_id", GcpProjectId::parse);
@@ -331,8 +332,95 @@ impl CreateBody for GcsForm {
     }
 }
 
+/// One provider's create operation: the handler, and its part of the OpenAPI document.
+macro_rules! create_operation {
+    ($handler:ident, $body:ty, $path:literal, $schema:ty, $content_type:literal, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            post,
+            path = $path,
+            tag = "connectors",
+            summary = $summary,
+            description = "Validates every field (a 422 names each problem), stores the \
+                credentials in the secret store only, and answers the connector. With \
+                `?dry_run=true` nothing is stored: the access test runs on the draft and its \
+                report is the answer.",
+            params(
+                ("dry_run" = Option<bool>, Query, nullable = false,
+                    description = "`true`: test the draft's access and store nothing."),
+                ("Idempotency-Key" = Option<String>, Header, nullable = false, min_length = 1, max_length = 255, pattern = "^[!-~]([ -~]*[!-~])?$",
+                    description = "1-255 printable ASCII characters. A retry with the same \
+                        key and body replays the first answer for 24 hours."),
+            ),
+            request_body(content = $schema, content_type = $content_type),
+            responses(
+                (status = 201, description = "Created.", body = crate::http::wire::ConnectorView,
+                    headers(
+                        ("Location" = String, description = "The new connector's path."),
+                        ("ETag" = String, description = "The connector's version."),
+                        ("Idempotent-Replayed" = Option<String>,
+                            description = "`true` when this answer is a replay."),
+                        ("RateLimit-Policy" = String, description = "The create limit."),
+                        ("RateLimit" = String, description = "What is left of it."),
+                    )),
+                (status = 200, description = "`?dry_run=true`: the draft's access test; \
+                    nothing was stored.", body = crate::service::access_test::TestReport),
+                (status = 400, description = "`malformed_json` or `malformed_multipart`.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 409, description = "`idempotency_request_in_progress`: the first \
+                    request with this key is still running.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 413, description = "`payload_too_large`: JSON over 64 KiB, a form \
+                    over 128 KiB or a key file over 64 KiB.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 415, description = "`unsupported_media_type`.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 422, description = "`validation_error` naming every field at \
+                    fault, or `idempotency_key_reused` with another body.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 429, description = "`rate_limited`: too many creates this minute.",
+                    body = crate::http::openapi::ErrorEnvelope),
+            ),
+        )]
+        pub async fn $handler(
+            state: Extract<State>,
+            caller: Write,
+            query: RawQuery,
+            headers: HeaderMap,
+            request: Fingerprinted<$body>,
+        ) -> Result<Response, ApiError> {
+            create(state, caller, query, headers, request).await
+        }
+    };
+}
+
+create_operation!(
+    create_s3,
+    S3Body,
+    "/api/v2/connectors/s3",
+    crate::http::openapi::S3Create,
+    "application/json",
+    "Create an Amazon S3 connector"
+);
+create_operation!(
+    create_gcs,
+    GcsForm,
+    "/api/v2/connectors/gcs",
+    crate::http::openapi::GcsCreate,
+    "multipart/form-data",
+    "Create a Google Cloud Storage connector"
+);
+create_operation!(
+    create_azure,
+    AzureBody,
+    "/api/v2/connectors/azure",
+    crate::http::openapi::AzureCreate,
+    "application/json",
+    "Create an Azure Blob connector"
+);
+
 /// `POST /connectors/{provider}` for the provider whose body `B` is.
-pub async fn create<B: CreateBody>(
+async fn create<B: CreateBody>(
     Extract(state): Extract<State>,
     Write(caller): Write,
     RawQuery(query): RawQuery,
@@ -340,6 +428,9 @@ pub async fn create<B: CreateBody>(
     request: Fingerprinted<B>,
 ) -> Result<Response, ApiError> {
     let dry = dry_run(query.as_deref())?;
+    // Read even for a dry run, which has nothing to protect: a malformed key is refused the
+    // same way whatever the query says.
+    let key = idempotency_key(&headers)?;
     let new = request.body.parse()?;
     let (app, tenant) = (&state.app, caller.tenant());
     let quota = app.admit(tenant, Limited::Create).await?;
@@ -352,7 +443,6 @@ pub async fn create<B: CreateBody>(
             quota.as_ref(),
         ));
     }
-    let key = idempotency_key(&headers)?;
     let once = app
         .run_once(
             tenant,

@@ -1,9 +1,9 @@
 //! The connector resource: create (per provider, in `create`), list, get, update and
 //! delete, under `/api/v2/connectors`.
 
-mod create;
+pub(super) mod create;
 mod list;
-mod patch;
+pub(super) mod patch;
 
 use axum::Router;
 use axum::extract::{RawQuery, State as Extract};
@@ -25,18 +25,9 @@ pub(super) const BASE: &str = "/api/v2/connectors";
 pub(super) fn router() -> Router<State> {
     Router::new()
         .route(BASE, get(list_connectors))
-        .route(
-            "/api/v2/connectors/s3",
-            post(create::create::<create::S3Body>),
-        )
-        .route(
-            "/api/v2/connectors/gcs",
-            post(create::create::<create::GcsForm>),
-        )
-        .route(
-            "/api/v2/connectors/azure",
-            post(create::create::<create::AzureBody>),
-        )
+        .route("/api/v2/connectors/s3", post(create::create_s3))
+        .route("/api/v2/connectors/gcs", post(create::create_gcs))
+        .route("/api/v2/connectors/azure", post(create::create_azure))
         .route(
             "/api/v2/connectors/{connector_id}",
             get(get_connector)
@@ -45,7 +36,21 @@ pub(super) fn router() -> Router<State> {
         )
 }
 
-async fn get_connector(
+/// Retrieve a connector.
+#[utoipa::path(
+    get,
+    path = "/api/v2/connectors/{connector_id}",
+    tag = "connectors",
+    summary = "Retrieve a connector",
+    params(("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID.")),
+    responses(
+        (status = 200, description = "The connector.", body = crate::http::wire::ConnectorView,
+            headers(("ETag" = String, description = "The connector's version, for `If-Match`."))),
+        (status = 404, description = "`connector_not_found`: no connector of this account has \
+            that id (another account's connector is answered the same).", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn get_connector(
     Extract(state): Extract<State>,
     Read(caller): Read,
     ConnectorPath(id): ConnectorPath,
@@ -57,7 +62,29 @@ async fn get_connector(
     Ok(response)
 }
 
-async fn list_connectors(
+/// List the account's connectors, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v2/connectors",
+    tag = "connectors",
+    summary = "List connectors",
+    description = "A bare JSON array, newest first. When more remain, `Link: <...>; rel=\"next\"` \
+        carries the next page's path, with the same filters and a cursor.",
+    params(
+        ("provider" = Option<crate::domain::scopes::Provider>, Query, nullable = false, description = "Only this provider's."),
+        ("scope" = Option<crate::domain::scopes::Scope>, Query, nullable = false, description = "Only connectors with this scope."),
+        ("status" = Option<crate::domain::scopes::Status>, Query, nullable = false, description = "Only connectors in this state."),
+        ("limit" = Option<u32>, Query, nullable = false, minimum = 1, maximum = 1000, description = "Page size, 1-1000 (default 1000)."),
+        ("cursor" = Option<String>, Query, nullable = false, description = "The cursor of a `Link` header, as received."),
+    ),
+    responses(
+        (status = 200, description = "One page of connectors.", body = Vec<crate::http::wire::ConnectorView>,
+            headers(("Link" = Option<String>, description = "`<path>; rel=\"next\"` when more remain."))),
+        (status = 400, description = "`invalid_cursor`: the cursor was altered, or is another account's.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "`validation_error`: an unknown, repeated or invalid parameter.", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn list_connectors(
     Extract(state): Extract<State>,
     Read(caller): Read,
     RawQuery(raw): RawQuery,
@@ -74,7 +101,27 @@ async fn list_connectors(
     Ok(r)
 }
 
-async fn update_connector(
+/// Update a connector's mutable fields, or rotate its credentials.
+#[utoipa::path(
+    patch,
+    path = "/api/v2/connectors/{connector_id}",
+    tag = "connectors",
+    summary = "Update a connector",
+    params(("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID."), ("If-Match" = Option<String>, Header, nullable = false, description = "`*`, or the `ETag`s (strong, quoted) the change is allowed against; 412 otherwise.")),
+    request_body(content = crate::http::openapi::ConnectorUpdate, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The updated connector.", body = crate::http::wire::ConnectorView,
+            headers(("ETag" = String, description = "The connector's new version."))),
+        (status = 400, description = "`malformed_json`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 404, description = "`connector_not_found`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`: `If-Match` names another version.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 413, description = "`payload_too_large`: over 64 KiB.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 415, description = "`unsupported_media_type`: not JSON.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 422, description = "`validation_error`: an empty body, an immutable, read-only, \
+            unknown or invalid field, or credentials of another provider.", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn update_connector(
     Extract(state): Extract<State>,
     Write(caller): Write,
     ConnectorPath(id): ConnectorPath,
@@ -93,7 +140,21 @@ async fn update_connector(
     ))
 }
 
-async fn delete_connector(
+/// Delete a connector and its stored credentials.
+#[utoipa::path(
+    delete,
+    path = "/api/v2/connectors/{connector_id}",
+    tag = "connectors",
+    summary = "Delete a connector",
+    description = "Deletes the record and its stored credentials. Needs an `admin` key.",
+    params(("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID."), ("If-Match" = Option<String>, Header, nullable = false, description = "`*`, or the `ETag`s (strong, quoted) the change is allowed against; 412 otherwise.")),
+    responses(
+        (status = 200, description = "Deleted.", body = crate::http::openapi::Deleted),
+        (status = 404, description = "`connector_not_found`, also when deleted already.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 412, description = "`precondition_failed`: `If-Match` names another version.", body = crate::http::openapi::ErrorEnvelope),
+    ),
+)]
+pub(in crate::http) async fn delete_connector(
     Extract(state): Extract<State>,
     Admin(caller): Admin,
     ConnectorPath(id): ConnectorPath,

@@ -49,7 +49,7 @@ const READ_ONLY: [&str; 8] = [
     "credential_hint",
     "client_email",
 ];
-const PATCHABLE: [&str; 12] = [
+pub(in crate::http) const PATCHABLE: [&str; 12] = [
     "name",
     "scopes",
     "export_base_path",
