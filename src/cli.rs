@@ -162,7 +162,7 @@ async fn serve_local(settings: &Settings, bind: SocketAddr) -> Result<(), Startu
         .map_err(|e| StartupError::caused("cannot read the listening address", e))?;
     println!("listening on http://{addr}");
     axum::serve(
-        listener,
+        crate::http::edge::EdgeListener(listener),
         axum::ServiceExt::<axum::extract::Request>::into_make_service(
             crate::http::api_for_origins(Arc::clone(&app), &settings.cors_allowed_origins),
         ),

@@ -15,6 +15,7 @@ pub(crate) mod actions;
 mod auth;
 pub(crate) mod connectors;
 mod cors;
+pub mod edge;
 pub mod error;
 mod extract;
 mod fields;

@@ -18,6 +18,7 @@ mod cargo_lambda;
 mod clouds;
 mod connectors;
 mod cors;
+mod edge;
 mod errors;
 mod faults;
 mod gcs_azure;
