@@ -82,6 +82,13 @@ TLS="$LOGS/tls"
 cat /etc/ssl/certs/ca-certificates.crt "$TLS/ca.pem" >"$TLS/bundle.pem" 2>/dev/null || cp "$TLS/ca.pem" "$TLS/bundle.pem"
 export SSL_CERT_FILE="$TLS/bundle.pem"
 export TEST_TLS_DIR="$TLS"   # ca.pem, server.pem, server-key.pem (the AWS-path bench's proxy)
+# A second moto, over HTTPS, as "an S3-compatible service" a connector names itself in
+# its endpoint_url (such endpoints must be https); its own state, S3 only.
+MOTO_TLS_PORT="$(free_port)"
+"$VENV/bin/python" infra/moto_server.py -H 127.0.0.1 -p "$MOTO_TLS_PORT" \
+  -c "$TLS/server.pem" -k "$TLS/server-key.pem" >"$LOGS/moto-tls.log" 2>&1 &
+PIDS+=($!)
+export MOTO_TLS_ENDPOINT="https://127.0.0.1:$MOTO_TLS_PORT"
 export TOKEN_ENDPOINT_CLIENT_SECRET="azure-test-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
 TOKEN_PORT="$(free_port)"
 "$VENV/bin/python" infra/token_endpoint.py "$TOKEN_PORT" "$TLS/server.pem" "$TLS/server-key.pem" >"$LOGS/token-endpoint.log" 2>&1 &
@@ -95,3 +102,4 @@ node "$EMULATORS/node_modules/azurite/dist/src/blob/main.js" --blobHost 127.0.0.
 PIDS+=($!)
 export AZURITE_BLOB_ENDPOINT="https://127.0.0.1:$AZURITE_PORT"
 wait_for azurite "$AZURITE_BLOB_ENDPOINT/devstoreaccount1?comp=list" --cacert "$TLS/ca.pem"
+wait_for moto-tls "$MOTO_TLS_ENDPOINT/moto-api/" --cacert "$TLS/ca.pem"

@@ -14,3 +14,13 @@ pub fn https_client() -> SharedHttpClient {
         .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
         .build_https()
 }
+
+/// A new HTTPS client whose host names are resolved by `resolver` (the egress policy's,
+/// for endpoints users choose).
+pub fn https_client_resolving_with(
+    resolver: impl aws_smithy_runtime_api::client::dns::ResolveDns + Clone + 'static,
+) -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .build_with_resolver(resolver)
+}

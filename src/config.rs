@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::providers::ProviderSettings;
 use crate::providers::azure::AzureSettings;
+use crate::providers::egress::EgressPolicy;
 use crate::providers::s3::S3Settings;
 use crate::service::limits::RateLimits;
 
@@ -20,6 +21,12 @@ pub struct Settings {
     /// An S3-compatible endpoint used for customer buckets instead of AWS (emulators only).
     #[arg(long, env = "PROVIDER_S3_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub s3_endpoint_url: Option<String>,
+    /// Hosts, addresses and CIDR ranges inside a network that connectors' own
+    /// `endpoint_url` (S3-compatible services) may reach, comma-separated, such as
+    /// `minio.internal,10.20.0.0/16`; none by default, so a connector can only name a
+    /// service on the public internet.
+    #[arg(long = "s3-allowed-endpoints", env = "PROVIDER_S3_ALLOWED_ENDPOINTS", value_parser = parse_egress, default_value = "", global = true)]
+    pub s3_allowed_endpoints: EgressPolicy,
     /// A Cloud Storage JSON API endpoint used instead of Google's (emulators only).
     #[arg(long, env = "PROVIDER_GCS_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub gcs_endpoint_url: Option<String>,
@@ -76,6 +83,7 @@ impl Settings {
             data_dir: data_dir.into(),
             secret_prefix: "videovector/connectors".into(),
             s3_endpoint_url: None,
+            s3_allowed_endpoints: EgressPolicy::default(),
             gcs_endpoint_url: None,
             azure_endpoint_url: None,
             azure_authority_host: None,
@@ -104,6 +112,7 @@ impl Settings {
         ProviderSettings {
             s3: S3Settings {
                 endpoint_url: self.s3_endpoint_url.clone(),
+                egress: self.s3_allowed_endpoints.clone(),
             },
             gcs_endpoint_url: self.gcs_endpoint_url.clone(),
             azure: AzureSettings {
@@ -162,6 +171,10 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
         return Err("must be an http(s) URL with a host".into());
     }
     Ok(s.trim_end_matches('/').to_owned())
+}
+
+fn parse_egress(s: &str) -> Result<EgressPolicy, String> {
+    EgressPolicy::parse(&s.split(',').map(str::to_owned).collect::<Vec<_>>())
 }
 
 /// Azure sends tokens only over HTTPS, so its endpoints must be `https`.

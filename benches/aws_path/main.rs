@@ -240,6 +240,7 @@ async fn instance(proxy: &Proxy, table: &str) -> Arc<App> {
     let providers = Providers::new(ProviderSettings {
         s3: S3Settings {
             endpoint_url: Some(proxy.url.clone()),
+            ..S3Settings::default()
         },
         ..ProviderSettings::default()
     });

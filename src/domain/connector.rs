@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::endpoint::S3Endpoint;
 use super::ids::{ConnectorId, TenantId};
 use super::names::{
     AwsRegion, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, S3BucketName,
@@ -19,6 +20,13 @@ pub enum Location {
     S3 {
         bucket: S3BucketName,
         region: AwsRegion,
+        /// An S3-compatible service instead of AWS.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint_url: Option<S3Endpoint>,
+        /// Path-style addressing (`https://host/bucket/key`), which some compatible
+        /// services require.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force_path_style: bool,
     },
     Gcs {
         bucket: GcsBucketName,

@@ -162,9 +162,28 @@ string_newtype!(
 );
 
 impl AwsRegion {
+    /// A region as S3-compatible services name theirs (R2's `auto`, B2's `us-west-004`,
+    /// a Ceph zone group): 1-32 lowercase letters, digits and `-`, starting with a letter
+    /// or digit. Every AWS region code is one; stored records are read with this rule.
+    ///
     /// # Errors
-    /// When the text is not shaped like a region code.
+    /// When the text breaks that rule.
     pub fn parse(s: &str) -> Parsed<Self> {
+        let ok = (1..=32).contains(&s.len())
+            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !ok {
+            return Err(Invalid::new(
+                "must be 1-32 lowercase letters, digits and '-' (such as auto or us-east-1)",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// # Errors
+    /// When the text is not shaped like an AWS region code.
+    pub fn parse_aws(s: &str) -> Parsed<Self> {
         let fail = || Invalid::new("must be an AWS region code such as us-east-1");
         let parts: Vec<&str> = s.split('-').collect();
         if s.len() > 32 || !(3..=5).contains(&parts.len()) {
@@ -402,6 +421,7 @@ mod tests {
             "ap-southeast-4",
             "cn-north-1",
         ] {
+            assert!(AwsRegion::parse_aws(good).is_ok(), "{good}");
             assert!(AwsRegion::parse(good).is_ok(), "{good}");
         }
         for bad in [
@@ -413,8 +433,26 @@ mod tests {
             "u-east-1",
             "us--1",
         ] {
+            assert!(AwsRegion::parse_aws(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compatible_services_regions_are_accepted_where_an_endpoint_is_named() {
+        for good in ["auto", "us-west-004", "default", "us-east-1", "eu2"] {
+            assert!(AwsRegion::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-auto",
+            "Auto",
+            "us east",
+            "a".repeat(33).as_str(),
+            "us_east",
+        ] {
             assert!(AwsRegion::parse(bad).is_err(), "{bad}");
         }
+        assert!(AwsRegion::parse_aws("auto").is_err());
     }
 
     #[test]

@@ -49,6 +49,7 @@ proptest! {
         round_trips!(S3BucketName::parse, S3BucketName::as_str, &s);
         round_trips!(GcsBucketName::parse, GcsBucketName::as_str, &s);
         round_trips!(AwsRegion::parse, AwsRegion::as_str, &s);
+        round_trips!(AwsRegion::parse_aws, AwsRegion::as_str, &s);
         round_trips!(StorageAccount::parse, StorageAccount::as_str, &s);
         round_trips!(ContainerName::parse, ContainerName::as_str, &s);
         round_trips!(Guid::parse, Guid::as_str, &s);

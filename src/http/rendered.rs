@@ -131,6 +131,8 @@ mod tests {
             location: Location::S3 {
                 bucket: S3BucketName::parse("media-archive").expect("a bucket"),
                 region: AwsRegion::parse("eu-west-1").expect("a region"),
+                endpoint_url: None,
+                force_path_style: false,
             },
             status: Status::Active,
             scopes: Scopes::IMPORT_ONLY,

@@ -29,6 +29,8 @@ use crate::service::limits::{Quota, WINDOW_SECONDS};
         "storage_account": null,
         "container": null,
         "gcp_project_id": null,
+        "endpoint_url": null,
+        "force_path_style": false,
         "created_at": "2026-04-07T12:30:05Z",
         "updated_at": "2026-04-07T12:30:05Z",
         "last_tested_at": null,
@@ -59,6 +61,13 @@ pub(crate) struct ConnectorView<'a> {
     container: Option<&'a str>,
     #[schema(required = true)]
     gcp_project_id: Option<&'a str>,
+    /// S3 only: the S3-compatible service the connector reaches instead of AWS; null for
+    /// AWS itself.
+    #[schema(required = true)]
+    endpoint_url: Option<&'a str>,
+    /// S3 only: whether requests use path-style addressing; null for other providers.
+    #[schema(required = true)]
+    force_path_style: Option<bool>,
     created_at: Timestamp,
     updated_at: Timestamp,
     #[schema(required = true)]
@@ -78,13 +87,18 @@ pub(crate) struct ConnectorView<'a> {
 fn view(c: &Connector) -> ConnectorView<'_> {
     let (mut bucket, mut region, mut account, mut container, mut project) =
         (None, None, None, None, None);
+    let (mut endpoint, mut path_style) = (None, None);
     match &c.location {
         Location::S3 {
             bucket: b,
             region: r,
+            endpoint_url: e,
+            force_path_style: f,
         } => {
             bucket = Some(b.as_str());
             region = Some(r.as_str());
+            endpoint = e.as_ref().map(|e| e.as_str());
+            path_style = Some(*f);
         }
         Location::Gcs {
             bucket: b,
@@ -114,6 +128,8 @@ fn view(c: &Connector) -> ConnectorView<'_> {
         storage_account: account,
         container,
         gcp_project_id: project,
+        endpoint_url: endpoint,
+        force_path_style: path_style,
         created_at: c.created_at,
         updated_at: c.updated_at,
         last_tested_at: c.last_tested_at,

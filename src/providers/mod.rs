@@ -2,6 +2,7 @@
 //! factory that builds an [`ObjectStore`] per call from a connector and its credentials.
 
 pub mod azure;
+pub mod egress;
 pub mod gcs;
 pub mod s3;
 
@@ -12,6 +13,7 @@ use bytes::Bytes;
 
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::Credentials;
+use crate::domain::endpoint::S3Endpoint;
 use crate::domain::glob::GlobPattern;
 use crate::domain::timestamp::Timestamp;
 
@@ -53,6 +55,8 @@ pub enum ProviderErrorKind {
     WrongRegion,
     Timeout,
     ProviderUnavailable,
+    /// A connector's own endpoint is (or resolves to) an address the egress policy refuses.
+    EndpointNotAllowed,
 }
 
 impl ProviderErrorKind {
@@ -64,6 +68,7 @@ impl ProviderErrorKind {
             Self::WrongRegion => "wrong_region",
             Self::Timeout => "timeout",
             Self::ProviderUnavailable => "provider_unavailable",
+            Self::EndpointNotAllowed => "endpoint_not_allowed",
         }
     }
 
@@ -109,10 +114,20 @@ pub trait ObjectStore: Send + Sync {
 pub enum OpenError {
     /// The stored credentials do not belong to the connector's provider.
     CredentialsMismatch,
+    /// The connector's endpoint is an address the egress policy refuses.
+    Refused(ProviderError),
 }
 
 /// Builds a client for one connector, per call.
+#[async_trait]
 pub trait ProviderFactory: Send + Sync {
+    /// Whether a connector may name this endpoint: its host may not be (or resolve to) an
+    /// address inside a network, unless the operator allowed it.
+    ///
+    /// # Errors
+    /// The refusal, worded for the `endpoint_url` field.
+    async fn vet_endpoint(&self, endpoint: &S3Endpoint) -> Result<(), egress::Refused>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
@@ -167,15 +182,40 @@ fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
+#[async_trait]
 impl ProviderFactory for Providers {
+    async fn vet_endpoint(&self, endpoint: &S3Endpoint) -> Result<(), egress::Refused> {
+        self.s3.egress().vet(endpoint).await
+    }
+
     fn open(
         &self,
         connector: &Connector,
         credentials: &Credentials,
     ) -> Result<Arc<dyn ObjectStore>, OpenError> {
         match (&connector.location, credentials) {
-            (Location::S3 { bucket, region }, Credentials::S3(creds)) => {
-                Ok(Arc::new(self.s3.open(bucket, region, creds)))
+            (
+                Location::S3 {
+                    bucket,
+                    region,
+                    endpoint_url,
+                    force_path_style,
+                },
+                Credentials::S3(creds),
+            ) => {
+                let target = s3::S3Target {
+                    bucket,
+                    region,
+                    endpoint_url: endpoint_url.as_ref(),
+                    force_path_style: *force_path_style,
+                };
+                match self.s3.open(&target, creds) {
+                    Ok(store) => Ok(Arc::new(store)),
+                    Err(refused) => Err(OpenError::Refused(ProviderError::new(
+                        ProviderErrorKind::EndpointNotAllowed,
+                        format!("endpoint_url {refused}"),
+                    ))),
+                }
             }
             (Location::Gcs { bucket, .. }, Credentials::Gcs(key)) => {
                 Ok(Arc::new(self.gcs.open(bucket, key, self.http())))

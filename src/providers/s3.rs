@@ -1,6 +1,7 @@
 //! The Amazon S3 [`ObjectStore`]: an `aws-sdk-s3` client built per call from the connector's
 //! bucket, region and keys, over one shared HTTPS client.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,38 +12,67 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 
+use super::egress::{EgressPolicy, GuardedResolver, Refused, refusal_in};
 use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
 use crate::domain::credentials::S3Credentials;
+use crate::domain::endpoint::{Host, S3Endpoint};
 use crate::domain::names::{AwsRegion, S3BucketName};
 use crate::domain::timestamp::Timestamp;
 
 /// Process-wide S3 settings.
 #[derive(Debug, Clone, Default)]
 pub struct S3Settings {
-    /// An endpoint to use instead of AWS (an emulator), with path-style addressing.
+    /// An endpoint to use instead of AWS for every connector (an emulator), with
+    /// path-style addressing. The operator's choice, so not subject to the egress policy.
     pub endpoint_url: Option<String>,
+    /// Hosts and ranges a connector's own `endpoint_url` may reach although they are inside
+    /// a network (none by default).
+    pub egress: EgressPolicy,
 }
 
-/// Builds per-call clients that share one connection pool.
+/// Where one S3 connector's bucket is.
+pub struct S3Target<'a> {
+    pub bucket: &'a S3BucketName,
+    pub region: &'a AwsRegion,
+    pub endpoint_url: Option<&'a S3Endpoint>,
+    pub force_path_style: bool,
+}
+
+/// Builds per-call clients that share connection pools: one for AWS (and the operator's
+/// endpoint), one whose resolver enforces the egress policy for connectors' own endpoints.
 pub struct S3Factory {
     settings: S3Settings,
+    egress: Arc<EgressPolicy>,
     http: aws_sdk_s3::config::SharedHttpClient,
+    /// Built on the first call to an S3-compatible endpoint.
+    guarded: OnceLock<aws_sdk_s3::config::SharedHttpClient>,
 }
 
 impl S3Factory {
     pub fn new(settings: S3Settings) -> Self {
         Self {
+            egress: Arc::new(settings.egress.clone()),
             settings,
             http: crate::aws_http::https_client(),
+            guarded: OnceLock::new(),
         }
     }
 
-    pub fn open(
-        &self,
-        bucket: &S3BucketName,
-        region: &AwsRegion,
-        creds: &S3Credentials,
-    ) -> S3Store {
+    /// The egress policy for connectors' own endpoints.
+    pub fn egress(&self) -> &EgressPolicy {
+        &self.egress
+    }
+
+    /// # Errors
+    /// When the connector's endpoint is an address the egress policy refuses (names are
+    /// checked when they are resolved, at connection).
+    pub fn open(&self, target: &S3Target<'_>, creds: &S3Credentials) -> Result<S3Store, Refused> {
+        let S3Target {
+            bucket,
+            region,
+            endpoint_url,
+            force_path_style,
+        } = target;
         let credentials = aws_credential_types::Credentials::new(
             creds.access_key_id(),
             creds.secret_access_key().expose_secret(),
@@ -59,18 +89,43 @@ impl S3Factory {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_string()))
             .credentials_provider(credentials)
-            .http_client(self.http.clone())
             .timeout_config(timeouts)
             .retry_config(RetryConfig::standard().with_max_attempts(2));
-        if let Some(endpoint) = &self.settings.endpoint_url {
-            config = config.endpoint_url(endpoint).force_path_style(true);
+        if let Some(endpoint) = endpoint_url {
+            if let Host::Address(ip) = endpoint.host() {
+                // A written address is never resolved, so it is checked here.
+                self.egress.check_address(ip)?;
+            }
+            let guarded = self.guarded.get_or_init(|| {
+                crate::aws_http::https_client_resolving_with(GuardedResolver(Arc::clone(
+                    &self.egress,
+                )))
+            });
+            config = config
+                .http_client(guarded.clone())
+                .endpoint_url(endpoint.as_str())
+                .force_path_style(*force_path_style);
+        } else if let Some(endpoint) = &self.settings.endpoint_url {
+            config = config
+                .http_client(self.http.clone())
+                .endpoint_url(endpoint)
+                .force_path_style(true);
+        } else {
+            config = config
+                .http_client(self.http.clone())
+                .force_path_style(*force_path_style);
         }
-        S3Store {
+        Ok(S3Store {
             client: aws_sdk_s3::Client::from_conf(config.build()),
             bucket: bucket.to_string(),
             region: region.to_string(),
-        }
+        })
     }
+}
+
+/// The egress policy's refusal inside a connection failure, if that is what it was.
+fn refusal(failure: &aws_smithy_runtime_api::client::result::DispatchFailure) -> Option<Refused> {
+    failure.as_connector_error().and_then(|e| refusal_in(e))
 }
 
 /// One bucket, reached with one connector's keys.
@@ -95,6 +150,12 @@ impl S3Store {
             }
             SdkError::DispatchFailure(f) if f.is_timeout() => {
                 return ProviderError::new(K::Timeout, "S3 did not answer in time; try again");
+            }
+            SdkError::DispatchFailure(f) if refusal(f).is_some() => {
+                let why = refusal(f)
+                    .map(|r| format!("endpoint_url {r}"))
+                    .unwrap_or_default();
+                return ProviderError::new(K::EndpointNotAllowed, why);
             }
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 return ProviderError::new(

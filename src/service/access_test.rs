@@ -211,12 +211,21 @@ impl App {
         connector: &Connector,
         credentials: &Credentials,
     ) -> Result<TestReport, ServiceError> {
-        let store = self
-            .providers
-            .open(connector, credentials)
-            .map_err(open_error)?;
         let started = Instant::now();
-        let checks = run_checks(store.as_ref(), connector, started + TEST_BUDGET).await;
+        let checks = match self.providers.open(connector, credentials) {
+            Ok(store) => run_checks(store.as_ref(), connector, started + TEST_BUDGET).await,
+            // Refused before any connection: the first check fails with the reason.
+            Err(OpenError::Refused(refused)) => vec![Check {
+                name: "authenticate",
+                ok: false,
+                duration_ms: 0,
+                error: Some(CheckError {
+                    code: refused.kind.code(),
+                    message: refused.message,
+                }),
+            }],
+            Err(other) => return Err(open_error(other)),
+        };
         for c in &checks {
             let outcome = c.error.as_ref().map_or("ok", |e| e.code);
             crate::telemetry::metrics::provider_check(c.name, outcome);
@@ -240,5 +249,6 @@ pub(crate) fn open_error(e: OpenError) -> ServiceError {
         OpenError::CredentialsMismatch => ServiceError::Internal(anyhow::anyhow!(
             "stored credentials belong to another provider"
         )),
+        OpenError::Refused(refused) => ServiceError::ProviderRefused(refused),
     }
 }

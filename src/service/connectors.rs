@@ -194,6 +194,25 @@ impl App {
         }
     }
 
+    /// Refuses a location the service may not call: a connector's own endpoint that is
+    /// (or resolves to) an address inside a network, unless the operator allowed it.
+    ///
+    /// # Errors
+    /// 422 naming `endpoint_url`.
+    pub async fn vet_location(&self, location: &Location) -> Result<(), ServiceError> {
+        if let Location::S3 {
+            endpoint_url: Some(endpoint),
+            ..
+        } = location
+        {
+            self.providers
+                .vet_endpoint(endpoint)
+                .await
+                .map_err(|refused| ServiceError::validation("endpoint_url", refused.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Lists a tenant's connectors, newest first.
     ///
     /// # Errors
@@ -404,6 +423,15 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
     }
     if let Some(region) = &patch.region {
         match &mut next.location {
+            // AWS's own region codes, unless the connector names a compatible service.
+            Location::S3 {
+                endpoint_url: None, ..
+            } if AwsRegion::parse_aws(region.as_str()).is_err() => {
+                errors.push(FieldError::new(
+                    "region",
+                    "must be an AWS region code such as us-east-1",
+                ));
+            }
             Location::S3 { region: r, .. } => *r = region.clone(),
             _ => errors.push(FieldError::new("region", "applies only to S3 connectors")),
         }

@@ -62,6 +62,13 @@ impl App {
         }
     }
 
+    /// The same app, reaching providers through `providers`.
+    #[must_use]
+    pub fn reaching(mut self, providers: Arc<dyn ProviderFactory>) -> Self {
+        self.providers = providers;
+        self
+    }
+
     /// The codec that seals and opens cursors, with the key every instance shares.
     pub(crate) async fn cursors(&self) -> Result<&cursor::CursorCodec, ServiceError> {
         self.cursors

@@ -280,6 +280,7 @@ pub fn emulators() -> ProviderSettings {
     ProviderSettings {
         s3: S3Settings {
             endpoint_url: endpoint("MOTO_ENDPOINT"),
+            ..S3Settings::default()
         },
         gcs_endpoint_url: endpoint("FAKE_GCS_ENDPOINT"),
         azure: AzureSettings {
@@ -376,6 +377,7 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
             s3_endpoint_url: providers.s3.endpoint_url,
+            s3_allowed_endpoints: providers.s3.egress,
             gcs_endpoint_url: providers.gcs_endpoint_url,
             azure_endpoint_url: providers.azure.endpoint_url,
             azure_authority_host: providers.azure.authority_host,

@@ -136,6 +136,8 @@ async fn fixture() -> TestApp {
         location: Location::S3 {
             bucket: S3BucketName::parse(&bucket).expect("bucket"),
             region: AwsRegion::parse("us-east-1").expect("region"),
+            endpoint_url: None,
+            force_path_style: false,
         },
         scopes: Scopes::parse(&["import", "export"]).expect("scopes"),
         import_mode: ImportMode::parse("all").expect("mode"),

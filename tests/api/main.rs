@@ -19,6 +19,7 @@ mod clouds;
 mod connectors;
 mod cors;
 mod edge;
+mod endpoints;
 mod errors;
 mod faults;
 mod gcs_azure;
@@ -35,6 +36,8 @@ mod providers;
 mod restart;
 #[cfg(feature = "emulators")]
 mod round_trips;
+#[cfg(feature = "emulators")]
+mod s3_compatible;
 #[cfg(feature = "emulators")]
 mod s3_provider;
 mod store_contract;

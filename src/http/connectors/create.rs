@@ -19,6 +19,7 @@ use super::super::wire::{connector_json, json_response, with_quota};
 use super::BASE;
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
+use crate::domain::endpoint::S3Endpoint;
 use crate::domain::ids::ConnectorId;
 use crate::domain::names::{
     AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
@@ -35,11 +36,13 @@ use crate::service::limits::Limited;
 /// these; a test holds them together).
 pub(in crate::http) const COMMON_FIELDS: [&str; 4] =
     ["name", "scopes", "export_base_path", "import_mode"];
-pub(in crate::http) const S3_FIELDS: [&str; 4] = [
+pub(in crate::http) const S3_FIELDS: [&str; 6] = [
     "bucket",
     "region",
     "aws_access_key_id",
     "aws_secret_access_key",
+    "endpoint_url",
+    "force_path_style",
 ];
 pub(in crate::http) const AZURE_FIELDS: [&str; 5] = [
     "storage_account",
@@ -103,7 +106,16 @@ fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
     let mut f = Fields::new(map, &allowed(&S3_FIELDS))?;
     let c = common(&mut f);
     let bucket = f.required("bucket", S3BucketName::parse);
-    let region = f.required("region", AwsRegion::parse);
+    // AWS's region codes, unless the connector names an S3-compatible service, whose
+    // regions are its own words (R2's `auto`).
+    let compatible = f.value("endpoint_url").is_some_and(|v| !v.is_null());
+    let region = if compatible {
+        f.required("region", AwsRegion::parse)
+    } else {
+        f.required("region", AwsRegion::parse_aws)
+    };
+    let endpoint_url = f.optional("endpoint_url", S3Endpoint::parse);
+    let force_path_style = f.boolean("force_path_style").unwrap_or(false);
     let key_id = f.required("aws_access_key_id", text);
     let secret = f.required("aws_secret_access_key", text);
     let credentials = match (key_id, secret) {
@@ -113,9 +125,12 @@ fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
             .map(Credentials::S3),
         _ => None,
     };
-    let location = bucket
-        .zip(region)
-        .map(|(bucket, region)| Location::S3 { bucket, region });
+    let location = bucket.zip(region).map(|(bucket, region)| Location::S3 {
+        bucket,
+        region,
+        endpoint_url,
+        force_path_style,
+    });
     new_connector(f, c, location, credentials)
 }
 
@@ -434,6 +449,7 @@ async fn create<B: CreateBody>(
     let new = request.body.parse()?;
     let (app, tenant) = (&state.app, caller.tenant());
     let quota = app.admit(tenant, Limited::Create).await?;
+    app.vet_location(&new.location).await?;
     if dry {
         // Nothing is created, so there is nothing for an Idempotency-Key to protect.
         let report = app.dry_run(tenant, &new).await?;

@@ -32,12 +32,14 @@ pub(super) fn precondition(headers: &HeaderMap) -> Option<Precondition> {
     Some(Precondition::Versions(versions))
 }
 
-const IMMUTABLE: [&str; 5] = [
+const IMMUTABLE: [&str; 7] = [
     "provider",
     "bucket",
     "storage_account",
     "container",
     "gcp_project_id",
+    "endpoint_url",
+    "force_path_style",
 ];
 const READ_ONLY: [&str; 8] = [
     "connector_id",

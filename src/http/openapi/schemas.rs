@@ -137,9 +137,10 @@ pub struct S3Create {
         pattern = r"^[a-z0-9](\.?[a-z0-9-])*\.?[a-z0-9]$"
     )]
     bucket: String,
-    /// An AWS region code: two letters, one to three words, a number (`us-east-1`,
-    /// `us-gov-west-1`).
-    #[schema(max_length = 32, pattern = r"^[a-z]{2}(-[a-z]+){1,3}-[0-9]{1,2}$")]
+    /// For AWS, a region code: two letters, one to three words, a number (`us-east-1`,
+    /// `us-gov-west-1`). With `endpoint_url`, the service's own word: 1–32 lowercase
+    /// letters, digits and `-` (R2's `auto`).
+    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     region: String,
     /// 16–128 uppercase letters and digits.
     #[schema(min_length = 16, max_length = 128, pattern = r"^[A-Z0-9]+$")]
@@ -147,6 +148,20 @@ pub struct S3Create {
     /// 1–128 printable ASCII characters without spaces, written to the secret store only.
     #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
     aws_secret_access_key: String,
+    /// An S3-compatible service instead of AWS (Cloudflare R2, Wasabi, Backblaze B2, MinIO,
+    /// Ceph): an `https` origin without a path. Its host may not be, nor resolve to, an
+    /// address inside a network (loopback, private, link-local, CGNAT, multicast,
+    /// unspecified) unless the operator allowed it; the check is made here and again at
+    /// every connection.
+    #[schema(
+        max_length = 2048,
+        pattern = "^https://[^/?#@]+/?$",
+        examples("https://account.r2.cloudflarestorage.com")
+    )]
+    endpoint_url: Option<String>,
+    /// Path-style requests (`https://host/bucket/key`), which some compatible services
+    /// need. Default `false`.
+    force_path_style: Option<bool>,
 }
 
 /// `POST /connectors/azure`: every field the parser accepts (any other is a 422 naming it).
@@ -253,11 +268,13 @@ pub struct ConnectorUpdate {
     /// Only `active` or `disabled`.
     #[schema(nullable = false, pattern = "^(active|disabled)$")]
     status: Option<String>,
-    /// S3 only.
+    /// S3 only: an AWS region code, or the compatible service's own word when the
+    /// connector has an `endpoint_url`.
     #[schema(
         nullable = false,
+        min_length = 1,
         max_length = 32,
-        pattern = r"^[a-z]{2}(-[a-z]+){1,3}-[0-9]{1,2}$"
+        pattern = r"^[a-z0-9][a-z0-9-]*$"
     )]
     region: Option<String>,
     /// S3 only, with `aws_secret_access_key`.
