@@ -169,6 +169,8 @@ class Server:
                 "PROVIDER_GCS_ENDPOINT_URL": env("FAKE_GCS_ENDPOINT"),
                 "PROVIDER_AZURE_ENDPOINT_URL": env("AZURITE_BLOB_ENDPOINT"),
                 "PROVIDER_AZURE_AUTHORITY_HOST": env("AZURE_TOKEN_ENDPOINT"),
+                # The principal customers' roles trust (else STS would be asked).
+                "SERVICE_PRINCIPAL_ARN": "arn:aws:iam::111122223333:role/videovector-connectors-access",
                 "RATE_LIMIT_TESTS_PER_MINUTE": "0",
                 "RATE_LIMIT_BROWSES_PER_MINUTE": "0",
                 "RATE_LIMIT_CREATES_PER_MINUTE": "0",

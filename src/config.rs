@@ -27,6 +27,11 @@ pub struct Settings {
     /// service on the public internet.
     #[arg(long = "s3-allowed-endpoints", env = "PROVIDER_S3_ALLOWED_ENDPOINTS", value_parser = parse_egress, default_value = "", global = true)]
     pub s3_allowed_endpoints: EgressPolicy,
+    /// The ARN of the service's own AWS principal, which customers' IAM roles trust (the
+    /// template passes its dedicated role's); without it, STS `GetCallerIdentity` of the
+    /// service's own credentials says.
+    #[arg(long, env = "SERVICE_PRINCIPAL_ARN", value_parser = parse_principal_arn, global = true)]
+    pub service_principal_arn: Option<String>,
     /// A Cloud Storage JSON API endpoint used instead of Google's (emulators only).
     #[arg(long, env = "PROVIDER_GCS_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub gcs_endpoint_url: Option<String>,
@@ -84,6 +89,7 @@ impl Settings {
             secret_prefix: "videovector/connectors".into(),
             s3_endpoint_url: None,
             s3_allowed_endpoints: EgressPolicy::default(),
+            service_principal_arn: None,
             gcs_endpoint_url: None,
             azure_endpoint_url: None,
             azure_authority_host: None,
@@ -115,6 +121,7 @@ impl Settings {
                 egress: self.s3_allowed_endpoints.clone(),
             },
             gcs_endpoint_url: self.gcs_endpoint_url.clone(),
+            service_principal_arn: self.service_principal_arn.clone(),
             azure: AzureSettings {
                 endpoint_url: self.azure_endpoint_url.clone(),
                 authority_host: self.azure_authority_host.clone(),
@@ -171,6 +178,21 @@ fn parse_endpoint(s: &str) -> Result<String, String> {
         return Err("must be an http(s) URL with a host".into());
     }
     Ok(s.trim_end_matches('/').to_owned())
+}
+
+/// An IAM principal's ARN in any partition: `arn:<partition>:iam::<12 digits>:<resource>`.
+fn parse_principal_arn(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = matches!(parts.as_slice(), ["arn", partition, "iam", "", account, resource]
+        if partition.starts_with("aws")
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && !resource.is_empty());
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err("must be an IAM ARN such as arn:aws:iam::123456789012:role/connectors-access".into())
+    }
 }
 
 fn parse_egress(s: &str) -> Result<EgressPolicy, String> {

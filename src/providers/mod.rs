@@ -4,6 +4,7 @@
 pub mod azure;
 pub mod egress;
 pub mod gcs;
+pub mod principal;
 pub mod s3;
 
 use std::sync::Arc;
@@ -128,6 +129,12 @@ pub trait ProviderFactory: Send + Sync {
     /// The refusal, worded for the `endpoint_url` field.
     async fn vet_endpoint(&self, endpoint: &S3Endpoint) -> Result<(), egress::Refused>;
 
+    /// The ARN of the service's own AWS principal, which customers' roles trust.
+    ///
+    /// # Errors
+    /// When it is not configured and STS cannot say.
+    async fn service_principal(&self) -> Result<String, ProviderError>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
@@ -144,6 +151,8 @@ pub struct ProviderSettings {
     /// A Cloud Storage JSON API base URL instead of Google's.
     pub gcs_endpoint_url: Option<String>,
     pub azure: azure::AzureSettings,
+    /// The ARN customers' IAM roles trust; STS `GetCallerIdentity` says when unset.
+    pub service_principal_arn: Option<String>,
 }
 
 /// The production factory: real adapters with shared HTTP/TLS machinery.
@@ -151,6 +160,7 @@ pub struct Providers {
     s3: s3::S3Factory,
     gcs: gcs::GcsFactory,
     azure: azure::AzureFactory,
+    principal: principal::ServicePrincipal,
     /// Built on the first GCS or Azure call, not at start: a cold start that serves only
     /// S3 or the API itself never pays for it.
     http: std::sync::OnceLock<reqwest::Client>,
@@ -162,6 +172,7 @@ impl Providers {
             s3: s3::S3Factory::new(settings.s3),
             gcs: gcs::GcsFactory::new(settings.gcs_endpoint_url),
             azure: azure::AzureFactory::new(settings.azure),
+            principal: principal::ServicePrincipal::new(settings.service_principal_arn),
             http: std::sync::OnceLock::new(),
         }
     }
@@ -186,6 +197,10 @@ fn http_client() -> reqwest::Client {
 impl ProviderFactory for Providers {
     async fn vet_endpoint(&self, endpoint: &S3Endpoint) -> Result<(), egress::Refused> {
         self.s3.egress().vet(endpoint).await
+    }
+
+    async fn service_principal(&self) -> Result<String, ProviderError> {
+        self.principal.arn().await.map(str::to_owned)
     }
 
     fn open(

@@ -12,6 +12,7 @@ pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod reconcile;
+pub mod role_setup;
 mod write;
 
 use std::sync::Arc;

@@ -287,6 +287,7 @@ pub fn emulators() -> ProviderSettings {
             endpoint_url: endpoint("AZURITE_BLOB_ENDPOINT"),
             authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
         },
+        service_principal_arn: None,
     }
 }
 
@@ -381,6 +382,7 @@ impl TestApp {
             gcs_endpoint_url: providers.gcs_endpoint_url,
             azure_endpoint_url: providers.azure.endpoint_url,
             azure_authority_host: providers.azure.authority_host,
+            service_principal_arn: providers.service_principal_arn,
             ..Settings::embedded(dir.path())
         };
         let app = build_app(&settings).await.expect("app");

@@ -34,6 +34,7 @@ mod operator;
 #[cfg(feature = "emulators")]
 mod providers;
 mod restart;
+mod role_setup;
 #[cfg(feature = "emulators")]
 mod round_trips;
 #[cfg(feature = "emulators")]

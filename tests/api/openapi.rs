@@ -1,6 +1,7 @@
 //! The OpenAPI document: served without a key, equal to the committed `infra/openapi.json`,
-//! and holding what the contract holds: nine operations (each one routed), every status and
-//! header, both auth schemes, the GCS form, the schemas and their examples.
+//! and holding what the contract holds: its nine operations and the role setup (each one
+//! routed), every status and header, both auth schemes, the GCS form, the schemas and their
+//! examples.
 
 use std::collections::BTreeSet;
 
@@ -109,7 +110,7 @@ async fn the_served_document_equals_the_committed_infra_openapi_json() {
 }
 
 #[tokio::test]
-async fn the_document_is_openapi_3_1_with_the_nine_operations_of_the_contract() {
+async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_and_the_role_setup() {
     let (_, doc) = served().await;
     assert!(
         doc["openapi"]
@@ -132,6 +133,7 @@ async fn the_document_is_openapi_3_1_with_the_nine_operations_of_the_contract() 
         ("POST", "/api/v2/connectors/{connector_id}/test"),
         ("POST", "/api/v2/connectors/{connector_id}/browse"),
         ("DELETE", ONE),
+        ("GET", "/api/v2/connectors/s3/role-setup"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
@@ -179,6 +181,11 @@ async fn every_operation_documents_the_statuses_the_contract_lists_for_it() {
                 vec!["200", "400", "404", "412", "413", "415", "422"],
             ),
             ("delete", ONE, vec!["200", "404", "412"]),
+            (
+                "get",
+                "/api/v2/connectors/s3/role-setup",
+                vec!["200", "422"],
+            ),
             (
                 "post",
                 "/api/v2/connectors/{connector_id}/test",

@@ -4,6 +4,7 @@
 pub(super) mod create;
 mod list;
 pub(super) mod patch;
+pub(super) mod role_setup;
 
 use axum::Router;
 use axum::extract::{RawQuery, State as Extract};
@@ -26,6 +27,10 @@ pub(super) fn router() -> Router<State> {
     Router::new()
         .route(BASE, get(list_connectors))
         .route("/api/v2/connectors/s3", post(create::create_s3))
+        .route(
+            "/api/v2/connectors/s3/role-setup",
+            get(role_setup::role_setup),
+        )
         .route("/api/v2/connectors/gcs", post(create::create_gcs))
         .route("/api/v2/connectors/azure", post(create::create_azure))
         .route(

@@ -44,6 +44,7 @@ pub const PATH: &str = "/api/v2/openapi.json";
         super::connectors::create::create_s3,
         super::connectors::create::create_gcs,
         super::connectors::create::create_azure,
+        super::connectors::role_setup::role_setup,
         super::connectors::list_connectors,
         super::connectors::get_connector,
         super::connectors::update_connector,
