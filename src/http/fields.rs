@@ -194,3 +194,25 @@ impl Fields {
         self.map.get(name)
     }
 }
+
+/// A query string as a JSON object of strings, each parameter at most once.
+///
+/// # Errors
+/// 422 naming every parameter given more than once.
+pub fn query_object(raw: Option<&str>) -> Result<Map<String, Value>, ApiError> {
+    let mut map = Map::new();
+    let mut repeated = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if map
+            .insert(k.to_string(), Value::String(v.to_string()))
+            .is_some()
+        {
+            repeated.push(FieldError::new(k, "must be given once"));
+        }
+    }
+    if repeated.is_empty() {
+        Ok(map)
+    } else {
+        Err(ApiError::invalid(repeated))
+    }
+}

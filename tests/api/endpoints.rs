@@ -169,20 +169,22 @@ async fn counting_listener() -> (u16, Arc<AtomicUsize>) {
     (port, accepted)
 }
 
-#[tokio::test]
-async fn a_name_that_resolves_inside_after_create_fails_the_test_before_any_connection() {
-    let (port, accepted) = counting_listener().await;
-    // Created while the operator allowed the name (as a name that resolved outside then).
-    let t = TestApp::spawn_reaching(allowing(&["localhost"])).await;
-    let c = t
-        .create_s3(&t.key, compatible(&format!("https://localhost:{port}")))
-        .await;
+/// A connector created while the operator allowed `allowed`, on `endpoint`, and the same
+/// data served by an app that allows nothing (as if the name now resolved inside).
+async fn created_then_refused(allowed: &str, endpoint: &str) -> (TestApp, String) {
+    let t = TestApp::spawn_reaching(allowing(&[allowed])).await;
+    let c = t.create_s3(&t.key, compatible(endpoint)).await;
     let id = c["connector_id"].as_str().expect("id").to_owned();
-    // Now the name resolves to an address the policy refuses.
     let app = (*t.app)
         .clone()
         .reaching(Arc::new(Providers::new(ProviderSettings::default())));
-    let t = t.with_app(app);
+    (t.with_app(app), id)
+}
+
+#[tokio::test]
+async fn a_name_that_resolves_inside_after_create_fails_the_test_before_any_connection() {
+    let (port, accepted) = counting_listener().await;
+    let (t, id) = created_then_refused("localhost", &format!("https://localhost:{port}")).await;
     let r = t
         .post_empty(&format!("/api/v2/connectors/{id}/test"), &t.key)
         .await;
@@ -212,15 +214,7 @@ async fn a_name_that_resolves_inside_after_create_fails_the_test_before_any_conn
 #[tokio::test]
 async fn an_address_endpoint_no_longer_allowed_fails_the_test_before_any_connection() {
     let (port, accepted) = counting_listener().await;
-    let t = TestApp::spawn_reaching(allowing(&["127.0.0.1"])).await;
-    let c = t
-        .create_s3(&t.key, compatible(&format!("https://127.0.0.1:{port}")))
-        .await;
-    let id = c["connector_id"].as_str().expect("id").to_owned();
-    let app = (*t.app)
-        .clone()
-        .reaching(Arc::new(Providers::new(ProviderSettings::default())));
-    let t = t.with_app(app);
+    let (t, id) = created_then_refused("127.0.0.1", &format!("https://127.0.0.1:{port}")).await;
     let report = t
         .post_empty(&format!("/api/v2/connectors/{id}/test"), &t.key)
         .await

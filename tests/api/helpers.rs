@@ -637,13 +637,20 @@ pub fn azure_body() -> Value {
 /// An S3 client for moto, to set up buckets as a customer would.
 #[cfg(feature = "emulators")]
 pub fn moto_client() -> aws_sdk_s3::Client {
+    s3_client_at(&moto_endpoint())
+}
+
+/// An S3 client for an S3 service at `endpoint` (moto, over HTTP or HTTPS).
+#[cfg(feature = "emulators")]
+pub fn s3_client_at(endpoint: &str) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             "test", "test", None, None, "test",
         ))
-        .endpoint_url(moto_endpoint())
+        .http_client(connectors::aws_http::https_client())
+        .endpoint_url(endpoint)
         .force_path_style(true)
         .build();
     aws_sdk_s3::Client::from_conf(config)
@@ -652,11 +659,16 @@ pub fn moto_client() -> aws_sdk_s3::Client {
 /// A fresh bucket holding `keys` (each object's body is its key).
 #[cfg(feature = "emulators")]
 pub async fn bucket_with(keys: &[&str]) -> String {
+    bucket_on(&moto_client(), keys).await
+}
+
+/// A fresh bucket holding `keys` on the service `client` reaches.
+#[cfg(feature = "emulators")]
+pub async fn bucket_on(client: &aws_sdk_s3::Client, keys: &[&str]) -> String {
     let name = format!(
         "media-{}",
         random_string(12, b"abcdefghijklmnopqrstuvwxyz0123456789")
     );
-    let client = moto_client();
     client
         .create_bucket()
         .bucket(&name)

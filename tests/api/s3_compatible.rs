@@ -18,38 +18,7 @@ fn compatible_endpoint() -> String {
 
 /// A bucket holding `keys` on the compatible service.
 async fn compatible_bucket(keys: &[&str]) -> String {
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "test",
-        ))
-        .http_client(connectors::aws_http::https_client())
-        .endpoint_url(compatible_endpoint())
-        .force_path_style(true)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(config);
-    let name = format!(
-        "compat-{}",
-        random_string(12, b"abcdefghijklmnopqrstuvwxyz0123456789")
-    );
-    client
-        .create_bucket()
-        .bucket(&name)
-        .send()
-        .await
-        .expect("create bucket");
-    for key in keys {
-        client
-            .put_object()
-            .bucket(&name)
-            .key(*key)
-            .body(key.as_bytes().to_vec().into())
-            .send()
-            .await
-            .expect("put object");
-    }
-    name
+    bucket_on(&s3_client_at(&compatible_endpoint()), keys).await
 }
 
 /// An app whose connectors may name loopback (the emulator), and that has no operator-wide

@@ -1,9 +1,9 @@
 //! `GET /connectors`: the query (filters, `limit`, `cursor`) and the `Link` to the next page.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::super::error::{ApiError, FieldError};
-use super::super::fields::{Fields, text};
+use super::super::error::ApiError;
+use super::super::fields::{Fields, query_object, text};
 use super::BASE;
 use crate::domain::connector::ListFilter;
 use crate::domain::scopes::{Provider, Scope, Status};
@@ -28,19 +28,7 @@ impl ListQuery {
 }
 
 fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
-    let mut map = Map::new();
-    let mut repeated = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if map
-            .insert(k.to_string(), Value::String(v.to_string()))
-            .is_some()
-        {
-            repeated.push(FieldError::new(k, "must be given once"));
-        }
-    }
-    if !repeated.is_empty() {
-        return Err(ApiError::invalid(repeated));
-    }
+    let mut map = query_object(raw)?;
     let limit = map.remove("limit");
     let mut f = Fields::new(map, &["provider", "scope", "status", "cursor"])?;
     let filter = ListFilter {

@@ -4,12 +4,11 @@
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::{Map, Value};
 
 use super::super::State;
 use super::super::auth::Read;
-use super::super::error::{ApiError, FieldError};
-use super::super::fields::Fields;
+use super::super::error::ApiError;
+use super::super::fields::{Fields, query_object};
 use super::super::wire::json_response;
 use crate::domain::names::S3BucketName;
 use crate::domain::paths::ExportBasePath;
@@ -21,20 +20,7 @@ pub(super) const PARAMETERS: [&str; 3] = ["bucket", "scopes", "export_base_path"
 
 /// Reads `bucket`, `scopes` (comma-separated, default `import`) and `export_base_path`.
 fn parse(raw: Option<&str>) -> Result<Option<PolicyRequest>, ApiError> {
-    let mut map = Map::new();
-    let mut repeated = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if map
-            .insert(k.to_string(), Value::String(v.to_string()))
-            .is_some()
-        {
-            repeated.push(FieldError::new(k, "must be given once"));
-        }
-    }
-    if !repeated.is_empty() {
-        return Err(ApiError::invalid(repeated));
-    }
-    let mut f = Fields::new(map, &PARAMETERS)?;
+    let mut f = Fields::new(query_object(raw)?, &PARAMETERS)?;
     if f.is_empty() {
         return Ok(None);
     }
