@@ -54,6 +54,22 @@ done
 curl -fsS "$MOTO_ENDPOINT/moto-api/" >/dev/null || { echo "moto did not start:"; cat "$LOGS/moto.log"; exit 1; }
 echo "== moto listening on $MOTO_ENDPOINT"
 
+# A third moto that checks every call against IAM (trust policies on AssumeRole included),
+# for IAM role connectors: its first three calls make an admin user, the rest must be
+# signed by a user or a role allowed to make them.
+MOTO_IAM_PORT="$(free_port)"
+INITIAL_NO_AUTH_ACTION_COUNT=3 "$VENV/bin/python" infra/moto_server.py -H 127.0.0.1 -p "$MOTO_IAM_PORT" \
+  >"$LOGS/moto-iam.log" 2>&1 &
+PIDS+=($!)
+export MOTO_IAM_ENDPOINT="http://127.0.0.1:$MOTO_IAM_PORT"
+for _ in $(seq 1 100); do
+  if curl -fsS "$MOTO_IAM_ENDPOINT/moto-api/" >/dev/null 2>&1; then break; fi
+  sleep 0.2
+done
+eval "$("$VENV/bin/python" infra/moto_iam.py setup "$MOTO_IAM_ENDPOINT")" \
+  || { echo "the IAM-checking moto could not be set up:"; cat "$LOGS/moto-iam.log"; exit 1; }
+echo "== moto checking IAM listening on $MOTO_IAM_ENDPOINT"
+
 wait_for() { # NAME URL [curl options]: waits until URL answers at all
   local name="$1" url="$2"; shift 2
   for _ in $(seq 1 150); do

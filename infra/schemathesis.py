@@ -169,8 +169,15 @@ class Server:
                 "PROVIDER_GCS_ENDPOINT_URL": env("FAKE_GCS_ENDPOINT"),
                 "PROVIDER_AZURE_ENDPOINT_URL": env("AZURITE_BLOB_ENDPOINT"),
                 "PROVIDER_AZURE_AUTHORITY_HOST": env("AZURE_TOKEN_ENDPOINT"),
-                # The principal customers' roles trust (else STS would be asked).
+                # The principal customers' roles trust (else STS would be asked), and the
+                # STS that role connectors' roles are assumed through: moto, which checks
+                # nothing here, so a role connector's test finds that any caller may assume
+                # its role (`external_id_not_enforced`).
                 "SERVICE_PRINCIPAL_ARN": "arn:aws:iam::111122223333:role/videovector-connectors-access",
+                "AWS_ENDPOINT_URL_STS": env("MOTO_ENDPOINT"),
+                "AWS_ACCESS_KEY_ID": "AKIASCHEMATHESIS0000",
+                "AWS_SECRET_ACCESS_KEY": "schemathesis",
+                "AWS_REGION": "us-east-1",
                 "RATE_LIMIT_TESTS_PER_MINUTE": "0",
                 "RATE_LIMIT_BROWSES_PER_MINUTE": "0",
                 "RATE_LIMIT_CREATES_PER_MINUTE": "0",
@@ -212,7 +219,8 @@ class Server:
 
 
 def fixtures(server):
-    """Connectors on live buckets, and S3 connectors for DELETE to take."""
+    """Connectors on live buckets (an S3 one with keys, one with a role), and S3 connectors
+    for DELETE to take."""
     both = ["import", "export"]
     ids = [
         server.create("s3", json={
@@ -227,6 +235,10 @@ def fixtures(server):
             "container": azure_container(), "tenant_id": AZURE_TENANT,
             "client_id": AZURE_CLIENT, "client_secret": env("TOKEN_ENDPOINT_CLIENT_SECRET"),
             "scopes": both}),
+        server.create("s3", json={
+            "name": "Fixture S3 role", "bucket": s3_bucket(), "region": "us-east-1",
+            "role_arn": "arn:aws:iam::111122223333:role/VideoVectorAccess",
+            "scopes": both, "export_base_path": "exports/"}),
     ]
     deletable = [
         server.create("s3", json={
@@ -246,7 +258,7 @@ def main():
     server = Server(binary)
     try:
         ids = fixtures(server)
-        print(f"== fixtures: {', '.join(ids)} (S3, GCS, Azure) and 8 connectors to delete")
+        print(f"== fixtures: {', '.join(ids)} (S3, GCS, Azure, S3 with a role) and 8 connectors to delete")
         seed = os.environ.get("SCHEMATHESIS_SEED") or str(random.randrange(1, 2**31))
         report = ROOT / "target" / "schemathesis" / "junit.xml"
         command = [

@@ -122,6 +122,7 @@ impl Settings {
             },
             gcs_endpoint_url: self.gcs_endpoint_url.clone(),
             service_principal_arn: self.service_principal_arn.clone(),
+            aws: None,
             azure: AzureSettings {
                 endpoint_url: self.azure_endpoint_url.clone(),
                 authority_host: self.azure_authority_host.clone(),

@@ -1,13 +1,13 @@
 //! The connector record: what the store keeps about one connector (never its credentials,
-//! only a reference to them in the secret vault).
+//! only a reference to them in the secret vault, or the IAM role it assumes).
 
 use serde::{Deserialize, Serialize};
 
 use super::endpoint::S3Endpoint;
 use super::ids::{ConnectorId, TenantId};
 use super::names::{
-    AwsRegion, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, S3BucketName,
-    StorageAccount,
+    AwsRegion, ConnectorName, ContainerName, ExternalId, GcpProjectId, GcsBucketName, RoleArn,
+    S3BucketName, StorageAccount,
 };
 use super::paths::ExportBasePath;
 use super::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
@@ -64,6 +64,34 @@ pub struct SecretRef {
     pub version: String,
 }
 
+/// A role in the customer's account the service assumes, with the account's external ID.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RoleGrant {
+    pub role_arn: RoleArn,
+    pub external_id: ExternalId,
+}
+
+/// How the service gets into the bucket. Stored as a `secret` or an `iam_role` field of
+/// the record, so records written before roles existed read as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// Credentials in the secret vault.
+    Secret(SecretRef),
+    /// An IAM role (S3 only); nothing is kept in the vault.
+    IamRole(RoleGrant),
+}
+
+impl Access {
+    /// The secret this access reads, if it reads one.
+    pub fn secret(&self) -> Option<&SecretRef> {
+        match self {
+            Access::Secret(s) => Some(s),
+            Access::IamRole(_) => None,
+        }
+    }
+}
+
 /// One connector as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connector {
@@ -82,7 +110,8 @@ pub struct Connector {
     pub last_test_error: Option<String>,
     /// A masked identity safe to show (`AKIA…WXYZ`, a service account's email).
     pub credential_hint: String,
-    pub secret: SecretRef,
+    #[serde(flatten)]
+    pub access: Access,
     /// Bumped by every write; the ETag is derived from it.
     pub version: u64,
 }

@@ -343,9 +343,130 @@ impl GcpProjectId {
     }
 }
 
+string_newtype!(
+    /// An IAM role's ARN in any partition: `arn:aws:iam::111122223333:role/path/Name`.
+    RoleArn
+);
+
+/// The characters IAM allows in a role's name and path segments.
+fn iam_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)
+}
+
+impl RoleArn {
+    /// # Errors
+    /// When the text is not `arn:<partition>:iam::<12-digit account>:role/[<path>/]<name>`
+    /// with a name of 1-64 of IAM's characters, or is longer than 2048 characters.
+    pub fn parse(s: &str) -> Parsed<Self> {
+        let fail = || {
+            Invalid::new(
+                "must be an IAM role ARN such as arn:aws:iam::111122223333:role/VideoVectorAccess",
+            )
+        };
+        if s.len() > 2048 {
+            return Err(fail());
+        }
+        let parts: Vec<&str> = s.splitn(6, ':').collect();
+        let ["arn", partition, "iam", "", account, resource] = parts.as_slice() else {
+            return Err(fail());
+        };
+        let partition_ok = (3..=32).contains(&partition.len())
+            && partition.starts_with("aws")
+            && partition
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !partition.ends_with('-');
+        let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+        let Some(path_and_name) = resource.strip_prefix("role/") else {
+            return Err(fail());
+        };
+        let segments: Vec<&str> = path_and_name.split('/').collect();
+        let name = segments.last().copied().unwrap_or_default();
+        let segments_ok = segments
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(iam_name_byte));
+        if !partition_ok || !account_ok || !segments_ok || name.len() > 64 {
+            return Err(fail());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    pub fn partition(&self) -> &str {
+        self.0.split(':').nth(1).unwrap_or("aws")
+    }
+}
+
+string_newtype!(
+    /// An external ID a role's trust policy requires: 2-1224 of the characters STS accepts.
+    ExternalId
+);
+
+impl ExternalId {
+    /// # Errors
+    /// When the text is not 2-1224 letters, digits and `+=,.@:/-_`.
+    pub fn parse(s: &str) -> Parsed<Self> {
+        let ok = (2..=1224).contains(&s.len())
+            && s.bytes()
+                .all(|b| iam_name_byte(b) || b == b':' || b == b'/');
+        if !ok {
+            return Err(Invalid::new(
+                "must be 2-1224 letters, digits and any of +=,.@:/-_",
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn role_arns_are_iam_roles_in_any_partition() {
+        for good in [
+            "arn:aws:iam::111122223333:role/VideoVectorAccess",
+            "arn:aws-cn:iam::111122223333:role/media/VideoVector+Access@team",
+            "arn:aws-us-gov:iam::111122223333:role/a",
+            "arn:aws-iso-b:iam::111122223333:role/path/to/r_1=,.-",
+        ] {
+            assert!(RoleArn::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "arn:aws:iam::111122223333:user/someone",
+            "arn:aws:iam::11112222333:role/short-account",
+            "arn:aws:iam:us-east-1:111122223333:role/regional",
+            "arn:aws:sts::111122223333:assumed-role/r/s",
+            "arn:gcp:iam::111122223333:role/r",
+            "arn:aws:iam::111122223333:role/",
+            "arn:aws:iam::111122223333:role//double",
+            "arn:aws:iam::111122223333:role/with space",
+            "arn:aws:iam::111122223333:role/caf\u{e9}",
+        ] {
+            assert!(RoleArn::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(
+            RoleArn::parse(&format!(
+                "arn:aws:iam::111122223333:role/{}",
+                "r".repeat(65)
+            ))
+            .is_err()
+        );
+        assert_eq!(
+            RoleArn::parse("arn:aws-cn:iam::111122223333:role/r").map(|r| r.partition().to_owned()),
+            Ok("aws-cn".into())
+        );
+    }
+
+    #[test]
+    fn external_ids_follow_the_sts_rules() {
+        assert!(ExternalId::parse("vv-0123456789abcdef").is_ok());
+        assert!(ExternalId::parse("a:b/c=d,e.f@g+h_i-j").is_ok());
+        assert!(ExternalId::parse("x").is_err());
+        assert!(ExternalId::parse("with space").is_err());
+        assert!(ExternalId::parse(&"x".repeat(1225)).is_err());
+    }
 
     #[test]
     fn connector_names_are_trimmed_and_bounded() {

@@ -48,6 +48,11 @@ impl Fields {
         self.map.contains_key(name)
     }
 
+    /// Whether `name` is present and not null.
+    pub fn given(&self, name: &str) -> bool {
+        self.map.get(name).is_some_and(|v| !v.is_null())
+    }
+
     pub fn fail(&mut self, field: &str, message: impl Into<String>) {
         self.errors.push(FieldError::new(field, message));
     }

@@ -111,7 +111,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::domain::connector::{Location, SecretRef};
+    use crate::domain::connector::{Access, Location, SecretRef};
     use crate::domain::ids::{ConnectorId, TenantId};
     use crate::domain::names::{AwsRegion, ConnectorName, S3BucketName};
     use crate::domain::scopes::{ImportMode, Scopes, Status};
@@ -121,10 +121,10 @@ mod tests {
         let id = ConnectorId::generate();
         let at = Timestamp::from_unix(1_790_000_000);
         Connector {
-            secret: SecretRef {
+            access: Access::Secret(SecretRef {
                 name: format!("p/acme/{id}"),
                 version: "v1".into(),
-            },
+            }),
             id,
             tenant: TenantId::parse("acme").expect("a tenant"),
             name: ConnectorName::parse(name).expect("a name"),

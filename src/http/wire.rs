@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::error::ApiError;
-use crate::domain::connector::{Connector, Location};
+use crate::domain::connector::{Access, Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 use crate::service::limits::{Quota, WINDOW_SECONDS};
@@ -31,6 +31,9 @@ use crate::service::limits::{Quota, WINDOW_SECONDS};
         "gcp_project_id": null,
         "endpoint_url": null,
         "force_path_style": false,
+        "auth_type": "access_key",
+        "role_arn": null,
+        "external_id": null,
         "created_at": "2026-04-07T12:30:05Z",
         "updated_at": "2026-04-07T12:30:05Z",
         "last_tested_at": null,
@@ -68,6 +71,17 @@ pub(crate) struct ConnectorView<'a> {
     /// S3 only: whether requests use path-style addressing; null for other providers.
     #[schema(required = true)]
     force_path_style: Option<bool>,
+    /// S3 only: `access_key` (a stored key pair) or `iam_role` (a role the service
+    /// assumes); null for other providers.
+    #[schema(required = true)]
+    auth_type: Option<AuthType>,
+    /// `iam_role` only: the role the service assumes.
+    #[schema(required = true)]
+    role_arn: Option<&'a str>,
+    /// `iam_role` only: the external ID the service presents, which the role's trust
+    /// policy must require (the account's, from the role setup).
+    #[schema(required = true)]
+    external_id: Option<&'a str>,
     created_at: Timestamp,
     updated_at: Timestamp,
     #[schema(required = true)]
@@ -82,6 +96,14 @@ pub(crate) struct ConnectorView<'a> {
     /// GCS only: the service account's email.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_email: Option<&'a str>,
+}
+
+/// How an S3 connector gets into its bucket.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AuthType {
+    AccessKey,
+    IamRole,
 }
 
 fn view(c: &Connector) -> ConnectorView<'_> {
@@ -115,6 +137,15 @@ fn view(c: &Connector) -> ConnectorView<'_> {
             container = Some(k.as_str());
         }
     }
+    let (auth_type, role_arn, external_id) = match (&c.access, c.provider()) {
+        (Access::IamRole(g), _) => (
+            Some(AuthType::IamRole),
+            Some(g.role_arn.as_str()),
+            Some(g.external_id.as_str()),
+        ),
+        (Access::Secret(_), Provider::S3) => (Some(AuthType::AccessKey), None, None),
+        (Access::Secret(_), _) => (None, None, None),
+    };
     ConnectorView {
         connector_id: c.id.as_str(),
         name: c.name.as_str(),
@@ -130,6 +161,9 @@ fn view(c: &Connector) -> ConnectorView<'_> {
         gcp_project_id: project,
         endpoint_url: endpoint,
         force_path_style: path_style,
+        auth_type,
+        role_arn,
+        external_id,
         created_at: c.created_at,
         updated_at: c.updated_at,
         last_tested_at: c.last_tested_at,
@@ -140,9 +174,9 @@ fn view(c: &Connector) -> ConnectorView<'_> {
     }
 }
 
-/// Room for one rendered connector (most print 400–600 bytes), so the buffer is
+/// Room for one rendered connector (most print 450–700 bytes), so the buffer is
 /// allocated once rather than grown.
-const CONNECTOR_JSON_BYTES: usize = 640;
+const CONNECTOR_JSON_BYTES: usize = 768;
 
 /// The connector object as JSON text.
 ///

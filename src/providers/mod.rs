@@ -5,6 +5,7 @@ pub mod azure;
 pub mod egress;
 pub mod gcs;
 pub mod principal;
+pub mod roles;
 pub mod s3;
 
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use crate::domain::connector::{Connector, Location};
+use crate::domain::connector::{Connector, Location, RoleGrant};
 use crate::domain::credentials::Credentials;
 use crate::domain::endpoint::S3Endpoint;
 use crate::domain::glob::GlobPattern;
@@ -58,6 +59,10 @@ pub enum ProviderErrorKind {
     ProviderUnavailable,
     /// A connector's own endpoint is (or resolves to) an address the egress policy refuses.
     EndpointNotAllowed,
+    /// STS refused to let the service assume a connector's role with its external ID.
+    AssumeRoleDenied,
+    /// A connector's role can be assumed without the external ID.
+    ExternalIdNotEnforced,
 }
 
 impl ProviderErrorKind {
@@ -70,6 +75,8 @@ impl ProviderErrorKind {
             Self::Timeout => "timeout",
             Self::ProviderUnavailable => "provider_unavailable",
             Self::EndpointNotAllowed => "endpoint_not_allowed",
+            Self::AssumeRoleDenied => "assume_role_denied",
+            Self::ExternalIdNotEnforced => "external_id_not_enforced",
         }
     }
 
@@ -135,13 +142,41 @@ pub trait ProviderFactory: Send + Sync {
     /// When it is not configured and STS cannot say.
     async fn service_principal(&self) -> Result<String, ProviderError>;
 
+    /// The credentials of a connector's role, assumed with its external ID in a session
+    /// named `session_name` (kept until shortly before they expire).
+    ///
+    /// # Errors
+    /// `assume_role_denied`, or STS being slow or unreachable.
+    async fn assume_role(
+        &self,
+        grant: &RoleGrant,
+        session_name: &str,
+    ) -> Result<roles::RoleSession, ProviderError>;
+
+    /// Proves the role refuses whoever assumes it without the external ID.
+    ///
+    /// # Errors
+    /// `external_id_not_enforced`, or STS being slow or unreachable.
+    async fn check_external_id_enforced(
+        &self,
+        grant: &RoleGrant,
+        session_name: &str,
+    ) -> Result<(), ProviderError>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
         &self,
         connector: &Connector,
-        credentials: &Credentials,
+        credentials: Granted<'_>,
     ) -> Result<Arc<dyn ObjectStore>, OpenError>;
+}
+
+/// What a client is built with: stored credentials, or an assumed role's session.
+#[derive(Debug, Clone, Copy)]
+pub enum Granted<'a> {
+    Stored(&'a Credentials),
+    Session(&'a roles::RoleSession),
 }
 
 /// Where each provider is reached: the real services unless an emulator is named.
@@ -151,8 +186,12 @@ pub struct ProviderSettings {
     /// A Cloud Storage JSON API base URL instead of Google's.
     pub gcs_endpoint_url: Option<String>,
     pub azure: azure::AzureSettings,
-    /// The ARN customers' IAM roles trust; STS `GetCallerIdentity` says when unset.
+    /// The ARN customers' IAM roles trust; STS `GetCallerIdentity` says when unset. When
+    /// it names a role, the service assumes that role before assuming customers' roles.
     pub service_principal_arn: Option<String>,
+    /// The service's own AWS configuration for STS; loaded from the environment (with
+    /// `AWS_ENDPOINT_URL_STS`) when unset.
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 /// The production factory: real adapters with shared HTTP/TLS machinery.
@@ -161,6 +200,7 @@ pub struct Providers {
     gcs: gcs::GcsFactory,
     azure: azure::AzureFactory,
     principal: principal::ServicePrincipal,
+    roles: roles::RoleSessions,
     /// Built on the first GCS or Azure call, not at start: a cold start that serves only
     /// S3 or the API itself never pays for it.
     http: std::sync::OnceLock<reqwest::Client>,
@@ -172,6 +212,13 @@ impl Providers {
             s3: s3::S3Factory::new(settings.s3),
             gcs: gcs::GcsFactory::new(settings.gcs_endpoint_url),
             azure: azure::AzureFactory::new(settings.azure),
+            roles: roles::RoleSessions::new(
+                settings.aws,
+                settings
+                    .service_principal_arn
+                    .as_deref()
+                    .and_then(|arn| crate::domain::names::RoleArn::parse(arn).ok()),
+            ),
             principal: principal::ServicePrincipal::new(settings.service_principal_arn),
             http: std::sync::OnceLock::new(),
         }
@@ -200,15 +247,39 @@ impl ProviderFactory for Providers {
     }
 
     async fn service_principal(&self) -> Result<String, ProviderError> {
-        self.principal.arn().await.map(str::to_owned)
+        let base = self.roles.base().await;
+        self.principal.arn(base).await.map(str::to_owned)
+    }
+
+    async fn assume_role(
+        &self,
+        grant: &RoleGrant,
+        session_name: &str,
+    ) -> Result<roles::RoleSession, ProviderError> {
+        self.roles.assume(grant, session_name).await
+    }
+
+    async fn check_external_id_enforced(
+        &self,
+        grant: &RoleGrant,
+        session_name: &str,
+    ) -> Result<(), ProviderError> {
+        self.roles
+            .check_external_id_enforced(grant, session_name)
+            .await
     }
 
     fn open(
         &self,
         connector: &Connector,
-        credentials: &Credentials,
+        credentials: Granted<'_>,
     ) -> Result<Arc<dyn ObjectStore>, OpenError> {
-        match (&connector.location, credentials) {
+        let s3_keys = match credentials {
+            Granted::Stored(Credentials::S3(keys)) => Some(s3::S3Keys::Stored(keys)),
+            Granted::Session(session) => Some(s3::S3Keys::Session(session)),
+            Granted::Stored(_) => None,
+        };
+        match (&connector.location, credentials, s3_keys) {
             (
                 Location::S3 {
                     bucket,
@@ -216,7 +287,8 @@ impl ProviderFactory for Providers {
                     endpoint_url,
                     force_path_style,
                 },
-                Credentials::S3(creds),
+                _,
+                Some(keys),
             ) => {
                 let target = s3::S3Target {
                     bucket,
@@ -224,7 +296,7 @@ impl ProviderFactory for Providers {
                     endpoint_url: endpoint_url.as_ref(),
                     force_path_style: *force_path_style,
                 };
-                match self.s3.open(&target, creds) {
+                match self.s3.open(&target, keys) {
                     Ok(store) => Ok(Arc::new(store)),
                     Err(refused) => Err(OpenError::Refused(ProviderError::new(
                         ProviderErrorKind::EndpointNotAllowed,
@@ -232,7 +304,7 @@ impl ProviderFactory for Providers {
                     ))),
                 }
             }
-            (Location::Gcs { bucket, .. }, Credentials::Gcs(key)) => {
+            (Location::Gcs { bucket, .. }, Granted::Stored(Credentials::Gcs(key)), _) => {
                 Ok(Arc::new(self.gcs.open(bucket, key, self.http())))
             }
             (
@@ -240,7 +312,8 @@ impl ProviderFactory for Providers {
                     storage_account,
                     container,
                 },
-                Credentials::Azure(creds),
+                Granted::Stored(Credentials::Azure(creds)),
+                _,
             ) => Ok(Arc::new(self.azure.open(
                 storage_account,
                 container,

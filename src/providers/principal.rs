@@ -2,7 +2,7 @@
 //! (the template passes its dedicated, retained role), or else the caller identity of the
 //! service's own AWS credentials, from STS `GetCallerIdentity`, asked once per process.
 
-use aws_sdk_sts::config::BehaviorVersion;
+use aws_config::SdkConfig;
 use tokio::sync::OnceCell;
 
 use super::{ProviderError, ProviderErrorKind};
@@ -24,14 +24,13 @@ impl ServicePrincipal {
 
     /// # Errors
     /// When no ARN is configured and STS cannot say who the service is.
-    pub async fn arn(&self) -> Result<&str, ProviderError> {
+    pub async fn arn(&self, base: &SdkConfig) -> Result<&str, ProviderError> {
         if let Some(arn) = &self.configured {
             return Ok(arn);
         }
         self.resolved
             .get_or_try_init(|| async {
-                let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-                let identity = aws_sdk_sts::Client::new(&config)
+                let identity = aws_sdk_sts::Client::new(base)
                     .get_caller_identity()
                     .send()
                     .await

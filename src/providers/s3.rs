@@ -1,5 +1,6 @@
 //! The Amazon S3 [`ObjectStore`]: an `aws-sdk-s3` client built per call from the connector's
-//! bucket, region and keys, over one shared HTTPS client.
+//! bucket, region and keys (stored, or an assumed role's session), over one shared
+//! HTTPS client.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -13,6 +14,7 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 
 use super::egress::{EgressPolicy, GuardedResolver, Refused, refusal_in};
+use super::roles::RoleSession;
 use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
 use crate::domain::credentials::S3Credentials;
 use crate::domain::endpoint::{Host, S3Endpoint};
@@ -36,6 +38,15 @@ pub struct S3Target<'a> {
     pub region: &'a AwsRegion,
     pub endpoint_url: Option<&'a S3Endpoint>,
     pub force_path_style: bool,
+}
+
+/// The keys a client signs with.
+#[derive(Debug, Clone, Copy)]
+pub enum S3Keys<'a> {
+    /// A connector's stored access key.
+    Stored(&'a S3Credentials),
+    /// A role connector's assumed session.
+    Session(&'a RoleSession),
 }
 
 /// Builds per-call clients that share connection pools: one for AWS (and the operator's
@@ -66,20 +77,27 @@ impl S3Factory {
     /// # Errors
     /// When the connector's endpoint is an address the egress policy refuses (names are
     /// checked when they are resolved, at connection).
-    pub fn open(&self, target: &S3Target<'_>, creds: &S3Credentials) -> Result<S3Store, Refused> {
+    pub fn open(&self, target: &S3Target<'_>, keys: S3Keys<'_>) -> Result<S3Store, Refused> {
         let S3Target {
             bucket,
             region,
             endpoint_url,
             force_path_style,
         } = target;
-        let credentials = aws_credential_types::Credentials::new(
-            creds.access_key_id(),
-            creds.secret_access_key().expose_secret(),
-            None,
-            None,
-            "connector",
-        );
+        let credentials = match keys {
+            S3Keys::Stored(creds) => aws_credential_types::Credentials::new(
+                creds.access_key_id(),
+                creds.secret_access_key().expose_secret(),
+                None,
+                None,
+                "connector",
+            ),
+            S3Keys::Session(session) => session.credentials().clone(),
+        };
+        let holder = match keys {
+            S3Keys::Stored(_) => "the credentials",
+            S3Keys::Session(_) => "the role",
+        };
         let timeouts = TimeoutConfig::builder()
             .connect_timeout(Duration::from_secs(3))
             .operation_attempt_timeout(Duration::from_secs(5))
@@ -119,6 +137,7 @@ impl S3Factory {
             client: aws_sdk_s3::Client::from_conf(config.build()),
             bucket: bucket.to_string(),
             region: region.to_string(),
+            holder,
         })
     }
 }
@@ -133,6 +152,8 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     region: String,
+    /// Who needs a missing permission, for messages: "the credentials" or "the role".
+    holder: &'static str,
 }
 
 impl S3Store {
@@ -179,7 +200,10 @@ impl S3Store {
             }
             (Some("NoSuchBucket"), _) | (_, 404) => ProviderError::new(
                 K::BucketNotFound,
-                format!("bucket {bucket} does not exist (or is not visible to these credentials)"),
+                format!(
+                    "bucket {bucket} does not exist (or is not visible to {})",
+                    self.holder
+                ),
             ),
             (Some("PermanentRedirect" | "AuthorizationHeaderMalformed"), _) | (_, 301) => {
                 let message = match &header_region {
@@ -200,7 +224,11 @@ impl S3Store {
             }
             (Some("AccessDenied" | "AllAccessDisabled"), _) | (_, 403) => ProviderError::new(
                 K::AccessDenied,
-                format!("access denied: the credentials need {permission} on bucket {bucket}"),
+                format!(
+                    "access denied: {} need{} {permission} on bucket {bucket}",
+                    self.holder,
+                    if self.holder == "the role" { "s" } else { "" }
+                ),
             ),
             (code, status) => ProviderError::new(
                 K::ProviderUnavailable,

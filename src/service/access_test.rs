@@ -11,14 +11,17 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::App;
-use super::connectors::NewConnector;
+use super::connectors::{NewAccess, NewConnector};
 use super::error::ServiceError;
-use crate::domain::connector::{Connector, SecretRef};
+use crate::domain::connector::{Access, Connector, SecretRef};
 use crate::domain::credentials::Credentials;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::scopes::{Scope, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
-use crate::providers::{ListRequest, ObjectStore, OpenError, ProviderError, ProviderErrorKind};
+use crate::providers::roles::session_name;
+use crate::providers::{
+    Granted, ListRequest, ObjectStore, OpenError, ProviderError, ProviderErrorKind,
+};
 
 /// The most one check may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
@@ -75,6 +78,14 @@ async fn check<F>(name: &'static str, deadline: Instant, f: F) -> Check
 where
     F: Future<Output = Result<(), ProviderError>>,
 {
+    check_for(name, deadline, f).await.0
+}
+
+/// Runs one check that produces a value, and keeps the value when it passes.
+async fn check_for<T, F>(name: &'static str, deadline: Instant, f: F) -> (Check, Option<T>)
+where
+    F: Future<Output = Result<T, ProviderError>>,
+{
     let started = Instant::now();
     let budget = CHECK_TIMEOUT.min(deadline.saturating_duration_since(started));
     let outcome = match tokio::time::timeout(budget, f).await {
@@ -87,11 +98,27 @@ where
             ),
         )),
     };
+    let duration_ms = millis(started.elapsed());
+    match outcome {
+        Ok(value) => (
+            Check {
+                name,
+                ok: true,
+                duration_ms,
+                error: None,
+            },
+            Some(value),
+        ),
+        Err(e) => (failed(name, duration_ms, e), None),
+    }
+}
+
+fn failed(name: &'static str, duration_ms: u64, e: ProviderError) -> Check {
     Check {
         name,
-        ok: outcome.is_ok(),
-        duration_ms: millis(started.elapsed()),
-        error: outcome.err().map(|e| CheckError {
+        ok: false,
+        duration_ms,
+        error: Some(CheckError {
             code: e.kind.code(),
             message: e.message,
         }),
@@ -151,8 +178,11 @@ impl App {
         id: &ConnectorId,
     ) -> Result<TestReport, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
-        let credentials = self.credentials(&connector).await?;
-        let report = self.check_access(&connector, &credentials).await?;
+        let stored = match connector.access {
+            Access::Secret(_) => Some(self.credentials(&connector).await?),
+            Access::IamRole(_) => None,
+        };
+        let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
         self.modify_connector(tenant, id, Arc::clone(&connector), |c| {
             c.last_tested_at = Some(now);
@@ -189,15 +219,21 @@ impl App {
         tenant: &TenantId,
         new: &NewConnector,
     ) -> Result<TestReport, ServiceError> {
-        let draft = new.record(
-            tenant,
-            ConnectorId::generate(),
-            SecretRef {
-                name: String::new(),
-                version: String::new(),
-            },
-        );
-        let report = self.check_access(&draft, &new.credentials).await?;
+        let (access, stored) = match &new.access {
+            NewAccess::Keys(credentials) => (
+                Access::Secret(SecretRef {
+                    name: String::new(),
+                    version: String::new(),
+                }),
+                Some(credentials),
+            ),
+            NewAccess::Role(role_arn) => (
+                Access::IamRole(self.role_grant(tenant, role_arn).await?),
+                None,
+            ),
+        };
+        let draft = new.record(tenant, ConnectorId::generate(), access);
+        let report = self.check_access(&draft, stored, false).await?;
         tracing::info!(
             success = report.success,
             "credentials checked without saving"
@@ -205,27 +241,65 @@ impl App {
         Ok(report)
     }
 
-    /// Builds the provider client and runs the checks the connector's scopes call for.
+    /// Builds the provider client and runs the checks the connector's scopes call for: a
+    /// role connector's role is assumed first, and must refuse a caller without the
+    /// external ID before it is used for anything.
     async fn check_access(
         &self,
         connector: &Connector,
-        credentials: &Credentials,
+        stored: Option<&Credentials>,
+        saved: bool,
     ) -> Result<TestReport, ServiceError> {
         let started = Instant::now();
-        let checks = match self.providers.open(connector, credentials) {
-            Ok(store) => run_checks(store.as_ref(), connector, started + TEST_BUDGET).await,
-            // Refused before any connection: the first check fails with the reason.
-            Err(OpenError::Refused(refused)) => vec![Check {
-                name: "authenticate",
-                ok: false,
-                duration_ms: 0,
-                error: Some(CheckError {
-                    code: refused.kind.code(),
-                    message: refused.message,
-                }),
-            }],
-            Err(other) => return Err(open_error(other)),
+        let deadline = started + TEST_BUDGET;
+        let mut checks = Vec::new();
+        let session = match &connector.access {
+            Access::IamRole(grant) => {
+                // CloudTrail shows the customer this name: a saved connector's id.
+                let name = session_name(saved.then_some(&connector.id));
+                let (assumed, session) = check_for(
+                    "assume_role",
+                    deadline,
+                    self.providers.assume_role(grant, &name),
+                )
+                .await;
+                checks.push(assumed);
+                if let Some(session) = session {
+                    let enforced = check(
+                        "external_id_enforced",
+                        deadline,
+                        self.providers.check_external_id_enforced(grant, &name),
+                    )
+                    .await;
+                    let usable = enforced.ok;
+                    checks.push(enforced);
+                    usable.then_some(session)
+                } else {
+                    None
+                }
+            }
+            Access::Secret(_) => None,
         };
+        let granted = match (&session, stored) {
+            (Some(session), _) => Some(Granted::Session(session)),
+            (None, Some(credentials)) if checks.is_empty() => Some(Granted::Stored(credentials)),
+            // A role that was not assumed, or may not be used: nothing more is tried.
+            (None, _) if !checks.is_empty() => None,
+            (None, _) => {
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "connector {} has no credentials to test",
+                    connector.id
+                )));
+            }
+        };
+        if let Some(granted) = granted {
+            match self.providers.open(connector, granted) {
+                Ok(store) => checks.extend(run_checks(store.as_ref(), connector, deadline).await),
+                // Refused before any connection: the first check fails with the reason.
+                Err(OpenError::Refused(refused)) => checks.push(failed("authenticate", 0, refused)),
+                Err(other) => return Err(open_error(other)),
+            }
+        }
         for c in &checks {
             let outcome = c.error.as_ref().map_or("ok", |e| e.code);
             crate::telemetry::metrics::provider_check(c.name, outcome);
@@ -240,6 +314,41 @@ impl App {
             checks,
             duration_ms: millis(started.elapsed()),
         })
+    }
+}
+
+impl App {
+    /// A client for a saved connector: with its stored credentials, or its role's session
+    /// once the role is seen to require the external ID.
+    ///
+    /// # Errors
+    /// The role's refusal (`assume_role_denied`, `external_id_not_enforced`) or STS's
+    /// unavailability; `Dependency` when the vault fails.
+    pub(crate) async fn object_store(
+        &self,
+        connector: &Connector,
+    ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
+        let opened = match &connector.access {
+            Access::Secret(_) => {
+                let credentials = self.credentials(connector).await?;
+                self.providers
+                    .open(connector, Granted::Stored(&credentials))
+            }
+            Access::IamRole(grant) => {
+                let name = session_name(Some(&connector.id));
+                let session = self
+                    .providers
+                    .assume_role(grant, &name)
+                    .await
+                    .map_err(ServiceError::provider)?;
+                self.providers
+                    .check_external_id_enforced(grant, &name)
+                    .await
+                    .map_err(ServiceError::provider)?;
+                self.providers.open(connector, Granted::Session(&session))
+            }
+        };
+        opened.map_err(open_error)
     }
 }
 

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::App;
-use super::access_test::open_error;
 use super::error::ServiceError;
 use crate::domain::connector::Connector;
 use crate::domain::glob::GlobPattern;
@@ -172,11 +171,7 @@ impl App {
             Some(c) => self.cursors().await?.open(&binding, c)?,
             None => Position::default(),
         };
-        let credentials = self.credentials(&connector).await?;
-        let store = self
-            .providers
-            .open(&connector, &credentials)
-            .map_err(open_error)?;
+        let store = self.object_store(&connector).await?;
         let prefix = request.prefix.as_str();
         let delimiter = (!request.recursive).then_some("/");
         let started = Instant::now();

@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use super::error::{FieldError, ServiceError};
 use super::write::{Attempt, Commit, RecordWrite, Unused};
-use crate::domain::connector::{Connector, ListFilter, Location, SecretRef};
+use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
 use crate::domain::ids::{ConnectorId, TenantId};
-use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid};
+use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid, RoleArn};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
 use crate::domain::timestamp::Timestamp;
@@ -26,17 +26,32 @@ pub struct NewConnector {
     pub scopes: Scopes,
     pub import_mode: ImportMode,
     pub export_base_path: Option<ExportBasePath>,
-    pub credentials: Credentials,
+    pub access: NewAccess,
+}
+
+/// How a new connector will reach its bucket.
+#[derive(Debug)]
+pub enum NewAccess {
+    /// Credentials, to be stored in the vault.
+    Keys(Credentials),
+    /// An IAM role in the customer's account (S3 only), assumed with the account's
+    /// external ID; nothing is stored in the vault.
+    Role(RoleArn),
+}
+
+impl NewAccess {
+    /// What the connector object shows of this access.
+    fn hint(&self) -> String {
+        match self {
+            NewAccess::Keys(c) => c.hint(),
+            NewAccess::Role(arn) => arn.to_string(),
+        }
+    }
 }
 
 impl NewConnector {
-    /// The record this request creates, with id `id` and credentials stored at `secret`.
-    pub(crate) fn record(
-        &self,
-        tenant: &TenantId,
-        id: ConnectorId,
-        secret: SecretRef,
-    ) -> Connector {
+    /// The record this request creates, with id `id`, reaching its bucket with `access`.
+    pub(crate) fn record(&self, tenant: &TenantId, id: ConnectorId, access: Access) -> Connector {
         let now = Timestamp::now();
         Connector {
             id,
@@ -52,8 +67,8 @@ impl NewConnector {
             last_tested_at: None,
             last_test_result: None,
             last_test_error: None,
-            credential_hint: self.credentials.hint(),
-            secret,
+            credential_hint: self.access.hint(),
+            access,
             version: 1,
         }
     }
@@ -63,6 +78,8 @@ impl NewConnector {
 #[derive(Debug)]
 pub enum CredentialUpdate {
     S3(S3Credentials),
+    /// An S3 connector's IAM role: a connector with keys switches to it (its secret goes).
+    S3Role(RoleArn),
     Gcs(GcsServiceAccount),
     /// Any subset of the service principal's parts; the rest are kept.
     Azure {
@@ -77,6 +94,7 @@ impl CredentialUpdate {
     fn fields_sent(&self) -> Vec<&'static str> {
         match self {
             CredentialUpdate::S3(_) => vec!["aws_access_key_id", "aws_secret_access_key"],
+            CredentialUpdate::S3Role(_) => vec!["role_arn"],
             CredentialUpdate::Gcs(_) => vec!["credentials_json"],
             CredentialUpdate::Azure {
                 tenant_id,
@@ -155,7 +173,13 @@ impl App {
 
     /// Reads a connector's credentials from the vault.
     pub(crate) async fn credentials(&self, c: &Connector) -> Result<Credentials, ServiceError> {
-        let secret = self.storage.vault.get(&c.secret).await?;
+        let Some(reference) = c.access.secret() else {
+            return Err(ServiceError::Internal(anyhow::anyhow!(
+                "connector {} keeps no credentials (it assumes a role)",
+                c.id
+            )));
+        };
+        let secret = self.storage.vault.get(reference).await?;
         Credentials::from_secret(&secret)
             .map_err(|e| ServiceError::Internal(anyhow::anyhow!("connector {}: {e}", c.id)))
     }
@@ -172,12 +196,17 @@ impl App {
         id: ConnectorId,
         new: NewConnector,
     ) -> Result<Connector, ServiceError> {
-        let secret = self.put_secret(tenant, &id, &new.credentials).await?;
-        let connector = new.record(tenant, id, secret.clone());
+        let access = match &new.access {
+            NewAccess::Keys(credentials) => {
+                Access::Secret(self.put_secret(tenant, &id, credentials).await?)
+            }
+            NewAccess::Role(role_arn) => Access::IamRole(self.role_grant(tenant, role_arn).await?),
+        };
+        let connector = new.record(tenant, id, access);
         let inserted = self
             .commit(Commit {
                 write: RecordWrite::Insert(&connector),
-                written: Some(&secret),
+                written: connector.access.secret(),
                 replaced: None,
             })
             .await;
@@ -192,6 +221,21 @@ impl App {
                 .map(Arc::unwrap_or_clone),
             Err(other) => Err(other.into()),
         }
+    }
+
+    /// The grant of a role connector of `tenant`: the role and the account's external ID.
+    ///
+    /// # Errors
+    /// When the external ID's key cannot be read.
+    pub(crate) async fn role_grant(
+        &self,
+        tenant: &TenantId,
+        role_arn: &RoleArn,
+    ) -> Result<RoleGrant, ServiceError> {
+        Ok(RoleGrant {
+            role_arn: role_arn.clone(),
+            external_id: self.external_id(tenant).await?,
+        })
     }
 
     /// Refuses a location the service may not call: a connector's own endpoint that is
@@ -274,14 +318,31 @@ impl App {
             None,
             |current| async move {
                 let mut next = apply_patch(&current, patch)?;
-                let written = match &patch.credentials {
+                let mut written = None;
+                match &patch.credentials {
+                    Some(CredentialUpdate::S3Role(role_arn)) => {
+                        next.credential_hint = role_arn.to_string();
+                        next.access = Access::IamRole(self.role_grant(tenant, role_arn).await?);
+                    }
                     Some(update) => {
                         let creds = self.rotated_credentials(&current, update).await?;
                         next.credential_hint = creds.hint();
-                        next.secret = self.put_secret(tenant, id, &creds).await?;
-                        Some(next.secret.clone())
+                        let secret = self.put_secret(tenant, id, &creds).await?;
+                        written = Some(secret.clone());
+                        next.access = Access::Secret(secret);
                     }
-                    None => None,
+                    None => {}
+                }
+                // The secret the record pointed at, once it points elsewhere: a replaced
+                // version, or the whole secret when the connector switched to a role.
+                let replaced = match (&current.access, &next.access) {
+                    (Access::Secret(old), Access::Secret(new)) if old != new => {
+                        Some(Unused::Version(old.clone()))
+                    }
+                    (Access::Secret(old), Access::IamRole(_)) => {
+                        Some(Unused::Secret(old.name.clone()))
+                    }
+                    _ => None,
                 };
                 self.commit(Commit {
                     write: RecordWrite::Replace {
@@ -289,12 +350,13 @@ impl App {
                         expected_version: current.version,
                     },
                     written: written.as_ref(),
-                    replaced: written
-                        .is_some()
-                        .then(|| Unused::Version(current.secret.clone())),
+                    replaced,
                 })
                 .await?;
-                tracing::info!(rotated = written.is_some(), "connector updated");
+                tracing::info!(
+                    credentials_changed = patch.credentials.is_some(),
+                    "connector updated"
+                );
                 Ok(next)
             },
         )
@@ -363,7 +425,10 @@ impl App {
                         expected_version: current.version,
                     },
                     written: None,
-                    replaced: Some(Unused::Secret(current.secret.name.clone())),
+                    replaced: current
+                        .access
+                        .secret()
+                        .map(|s| Unused::Secret(s.name.clone())),
                 })
                 .await?;
                 tracing::info!("connector deleted");
@@ -439,8 +504,10 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
     if let Some(update) = &patch.credentials {
         let matches = matches!(
             (current.provider(), update),
-            (Provider::S3, CredentialUpdate::S3(_))
-                | (Provider::Gcs, CredentialUpdate::Gcs(_))
+            (
+                Provider::S3,
+                CredentialUpdate::S3(_) | CredentialUpdate::S3Role(_)
+            ) | (Provider::Gcs, CredentialUpdate::Gcs(_))
                 | (Provider::Azure, CredentialUpdate::Azure { .. })
         );
         if !matches {

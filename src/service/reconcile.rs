@@ -59,7 +59,10 @@ impl App {
             }
         }
         for c in self.storage.connectors.all_connectors().await? {
-            match self.storage.vault.get(&c.secret).await {
+            let Some(secret) = c.access.secret() else {
+                continue;
+            };
+            match self.storage.vault.get(secret).await {
                 Ok(_) => {}
                 Err(VaultError::NotFound | VaultError::Corrupt(_)) => {
                     report
@@ -80,7 +83,7 @@ impl App {
             .all_connectors()
             .await?
             .into_iter()
-            .map(|c| c.secret.name)
+            .filter_map(|c| c.access.secret().map(|s| s.name.clone()))
             .collect();
         let mut orphans: Vec<String> = self
             .storage

@@ -11,7 +11,7 @@ use sha2::Sha256;
 use super::App;
 use super::error::ServiceError;
 use crate::domain::ids::TenantId;
-use crate::domain::names::S3BucketName;
+use crate::domain::names::{ExternalId, S3BucketName};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{Scope, Scopes};
 use crate::providers::principal::partition_of;
@@ -65,7 +65,7 @@ impl App {
     ///
     /// # Errors
     /// When the key cannot be read or stored.
-    pub async fn external_id(&self, tenant: &TenantId) -> Result<String, ServiceError> {
+    pub async fn external_id(&self, tenant: &TenantId) -> Result<ExternalId, ServiceError> {
         let mut candidate = [0u8; 32];
         rand::RngCore::fill_bytes(&mut rand::rng(), &mut candidate);
         let key = self
@@ -77,10 +77,11 @@ impl App {
             .map_err(|e| ServiceError::Internal(anyhow::anyhow!("an HMAC key: {e}")))?;
         mac.update(tenant.as_str().as_bytes());
         let digest = mac.finalize().into_bytes();
-        Ok(format!(
+        ExternalId::parse(&format!(
             "{EXTERNAL_ID_PREFIX}{}",
             hex::encode(&digest[..24])
         ))
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("an external ID: {e}")))
     }
 
     /// The role setup of an account, with a permissions policy when `policy` says for what.
@@ -97,7 +98,7 @@ impl App {
             .service_principal()
             .await
             .map_err(ServiceError::provider)?;
-        let external_id = self.external_id(tenant).await?;
+        let external_id = self.external_id(tenant).await?.to_string();
         let trust_policy = json!({
             "Version": "2012-10-17",
             "Statement": [{

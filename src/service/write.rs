@@ -61,7 +61,7 @@ impl RecordWrite<'_> {
     /// Whether `stored`, read after a lost reply, shows this write took effect.
     fn took_effect(&self, stored: Option<&Connector>) -> bool {
         match (self, stored) {
-            (RecordWrite::Insert(c), Some(s)) => s.secret == c.secret,
+            (RecordWrite::Insert(c), Some(s)) => s.access == c.access,
             (RecordWrite::Replace { next, .. }, Some(s)) => s == *next,
             (RecordWrite::Delete { .. }, None) => true,
             _ => false,

@@ -100,6 +100,13 @@ async fn a_request_through_cargo_lambda_watch_and_invoke_lands_in_dynamodb_and_s
     assert_eq!(records.len(), 1);
     assert_eq!(
         vault.names().await.expect("names"),
-        vec![records[0].secret.name.clone()]
+        vec![
+            records[0]
+                .access
+                .secret()
+                .expect("a stored secret")
+                .name
+                .clone()
+        ]
     );
 }

@@ -283,13 +283,20 @@ async fn assert_consistent(t: &TestApp, context: &str) {
     let names = t.app.storage.vault.names().await.expect("names");
     for name in &names {
         assert!(
-            records.iter().any(|c| &c.secret.name == name),
+            records
+                .iter()
+                .any(|c| c.access.secret().is_some_and(|s| &s.name == name)),
             "{context}: secret {name} has no record"
         );
     }
     for c in &records {
         assert!(
-            t.app.storage.vault.get(&c.secret).await.is_ok(),
+            t.app
+                .storage
+                .vault
+                .get(c.access.secret().expect("a stored secret"))
+                .await
+                .is_ok(),
             "{context}: connector {} cannot read its credentials",
             c.id
         );
@@ -504,7 +511,7 @@ async fn reconcile_removes_secrets_a_crash_left_and_reports_records_without_cred
     t.app
         .storage
         .vault
-        .delete(&record.secret.name)
+        .delete(&record.access.secret().expect("a stored secret").name)
         .await
         .expect("delete");
     let report = t

@@ -288,6 +288,7 @@ pub fn emulators() -> ProviderSettings {
             authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
         },
         service_principal_arn: None,
+        aws: None,
     }
 }
 
@@ -593,7 +594,7 @@ impl TestApp {
             .app
             .storage
             .vault
-            .get(&record.secret)
+            .get(record.access.secret().expect("a stored secret"))
             .await
             .expect("secret");
         secrecy::ExposeSecret::expose_secret(&stored).to_owned()

@@ -11,7 +11,7 @@ use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::names::{AwsRegion, ConnectorName, S3BucketName};
 use connectors::domain::paths::ExportBasePath;
 use connectors::domain::scopes::{ImportMode, Scopes};
-use connectors::service::connectors::NewConnector;
+use connectors::service::connectors::{NewAccess, NewConnector};
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use lambda_http::request::LambdaRequest;
 use serde_json::Value;
@@ -142,7 +142,9 @@ async fn fixture() -> TestApp {
         scopes: Scopes::parse(&["import", "export"]).expect("scopes"),
         import_mode: ImportMode::parse("all").expect("mode"),
         export_base_path: Some(ExportBasePath::parse("exports/").expect("path")),
-        credentials: Credentials::S3(S3Credentials::parse(&key_id, &secret).expect("creds")),
+        access: NewAccess::Keys(Credentials::S3(
+            S3Credentials::parse(&key_id, &secret).expect("creds"),
+        )),
     };
     t.app
         .create_connector(

@@ -23,6 +23,8 @@ mod endpoints;
 mod errors;
 mod faults;
 mod gcs_azure;
+#[cfg(feature = "emulators")]
+mod iam_roles;
 mod idempotency;
 #[cfg(feature = "emulators")]
 mod lambda_events;
@@ -34,6 +36,7 @@ mod operator;
 #[cfg(feature = "emulators")]
 mod providers;
 mod restart;
+mod role_connectors;
 mod role_setup;
 #[cfg(feature = "emulators")]
 mod round_trips;

@@ -156,6 +156,60 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     ));
 }
 
+/// A role connector's record: an `iam_role` where a key connector has its `secret`.
+fn role_record(tenant: &str, id: &ConnectorId) -> Connector {
+    let mut value = serde_json::to_value(record(tenant, id, "active")).expect("a record");
+    let map = value.as_object_mut().expect("an object");
+    map.remove("secret");
+    map.insert(
+        "iam_role".into(),
+        json!({
+            "role_arn": "arn:aws:iam::111122223333:role/VideoVectorAccess",
+            "external_id": "vv-0123456789abcdef0123456789abcdef0123456789abcdef",
+        }),
+    );
+    serde_json::from_value(value).expect("a valid role record")
+}
+
+async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
+    let id = ConnectorId::generate();
+    let role = role_record("acme", &id);
+    assert!(role.access.secret().is_none());
+    p.storage
+        .connectors
+        .insert_connector(&role)
+        .await
+        .expect("insert");
+    assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&role));
+    let page = p
+        .storage
+        .connectors
+        .list_connectors(&tenant("acme"), &ListFilter::default(), None, 10)
+        .await
+        .expect("list");
+    assert_eq!(
+        page.items.iter().map(|c| c.as_ref()).collect::<Vec<_>>(),
+        vec![&role]
+    );
+
+    let mut keyed = record("acme", &id, "active");
+    keyed.version = 2;
+    p.storage
+        .connectors
+        .replace_connector(&keyed, 1)
+        .await
+        .expect("switch to keys");
+    assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&keyed));
+    let mut back = role;
+    back.version = 3;
+    p.storage
+        .connectors
+        .replace_connector(&back, 2)
+        .await
+        .expect("switch back to the role");
+    assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&back));
+}
+
 async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
     let ids = ids(25);
     for (i, id) in ids.iter().enumerate() {
@@ -437,6 +491,7 @@ macro_rules! on_every_adapter {
 
 on_every_adapter!(
     records_round_trip_and_writes_are_conditional,
+    role_records_round_trip_and_switch_to_a_secret_and_back,
     lists_are_newest_first_and_resume_after_an_id,
     api_keys_are_found_by_hash_listed_and_revoked,
     idempotency_claims_replay_expire_and_lapse,

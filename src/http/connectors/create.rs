@@ -17,8 +17,9 @@ use super::super::idempotency::{
 };
 use super::super::wire::{connector_json, json_response, with_quota};
 use super::BASE;
+use super::s3_access::{S3Access, s3_access};
 use crate::domain::connector::{Connector, Location};
-use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
+use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount};
 use crate::domain::endpoint::S3Endpoint;
 use crate::domain::ids::ConnectorId;
 use crate::domain::names::{
@@ -28,7 +29,7 @@ use crate::domain::names::{
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
 use crate::service::ServiceError;
-use crate::service::connectors::NewConnector;
+use crate::service::connectors::{NewAccess, NewConnector};
 use crate::service::idempotency::StoredResponse;
 use crate::service::limits::Limited;
 
@@ -36,11 +37,12 @@ use crate::service::limits::Limited;
 /// these; a test holds them together).
 pub(in crate::http) const COMMON_FIELDS: [&str; 4] =
     ["name", "scopes", "export_base_path", "import_mode"];
-pub(in crate::http) const S3_FIELDS: [&str; 6] = [
+pub(in crate::http) const S3_FIELDS: [&str; 7] = [
     "bucket",
     "region",
     "aws_access_key_id",
     "aws_secret_access_key",
+    "role_arn",
     "endpoint_url",
     "force_path_style",
 ];
@@ -84,17 +86,17 @@ fn new_connector(
     f: Fields,
     c: Common,
     location: Option<Location>,
-    credentials: Option<Credentials>,
+    access: Option<NewAccess>,
 ) -> Result<NewConnector, ApiError> {
     f.finish()?;
-    match (c.name, location, credentials) {
-        (Some(name), Some(location), Some(credentials)) => Ok(NewConnector {
+    match (c.name, location, access) {
+        (Some(name), Some(location), Some(access)) => Ok(NewConnector {
             name,
             location,
             scopes: c.scopes,
             import_mode: c.import_mode,
             export_base_path: c.export_base_path,
-            credentials,
+            access,
         }),
         _ => Err(ApiError::Internal(anyhow::anyhow!(
             "fields missing without a field error"
@@ -116,22 +118,17 @@ fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
     };
     let endpoint_url = f.optional("endpoint_url", S3Endpoint::parse);
     let force_path_style = f.boolean("force_path_style").unwrap_or(false);
-    let key_id = f.required("aws_access_key_id", text);
-    let secret = f.required("aws_secret_access_key", text);
-    let credentials = match (key_id, secret) {
-        (Some(k), Some(s)) => S3Credentials::parse(&k, &s)
-            .map_err(|(field, e)| f.fail(field, e.0))
-            .ok()
-            .map(Credentials::S3),
-        _ => None,
-    };
+    let access = s3_access(&mut f, true).map(|a| match a {
+        S3Access::Keys(keys) => NewAccess::Keys(Credentials::S3(keys)),
+        S3Access::Role(role_arn) => NewAccess::Role(role_arn),
+    });
     let location = bucket.zip(region).map(|(bucket, region)| Location::S3 {
         bucket,
         region,
         endpoint_url,
         force_path_style,
     });
-    new_connector(f, c, location, credentials)
+    new_connector(f, c, location, access)
 }
 
 fn parse_azure(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
@@ -146,7 +143,7 @@ fn parse_azure(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
         (Some(t), Some(id), Some(s)) => AzureCredentials::new(t, id, &s)
             .map_err(|e| f.fail("client_secret", e.0))
             .ok()
-            .map(Credentials::Azure),
+            .map(|c| NewAccess::Keys(Credentials::Azure(c))),
         _ => None,
     };
     let location = account
@@ -262,7 +259,12 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
         bucket,
         gcp_project_id: project,
     });
-    new_connector(f, c, location, account.map(Credentials::Gcs))
+    new_connector(
+        f,
+        c,
+        location,
+        account.map(|a| NewAccess::Keys(Credentials::Gcs(a))),
+    )
 }
 
 /// A created connector as the response to remember and send.

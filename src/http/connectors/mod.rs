@@ -5,6 +5,7 @@ pub(super) mod create;
 mod list;
 pub(super) mod patch;
 pub(super) mod role_setup;
+mod s3_access;
 
 use axum::Router;
 use axum::extract::{RawQuery, State as Extract};

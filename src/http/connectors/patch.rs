@@ -4,9 +4,10 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
 use super::super::error::{ApiError, FieldError};
-use super::super::fields::{Fields, text};
+use super::super::fields::Fields;
+use super::s3_access::{S3Access, s3_access};
 use crate::domain::Invalid;
-use crate::domain::credentials::{GcsServiceAccount, S3Credentials, parse_client_secret};
+use crate::domain::credentials::{GcsServiceAccount, parse_client_secret};
 use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::Scopes;
@@ -41,7 +42,7 @@ const IMMUTABLE: [&str; 7] = [
     "endpoint_url",
     "force_path_style",
 ];
-const READ_ONLY: [&str; 8] = [
+const READ_ONLY: [&str; 10] = [
     "connector_id",
     "created_at",
     "updated_at",
@@ -50,8 +51,10 @@ const READ_ONLY: [&str; 8] = [
     "last_test_error",
     "credential_hint",
     "client_email",
+    "auth_type",
+    "external_id",
 ];
-pub(in crate::http) const PATCHABLE: [&str; 12] = [
+pub(in crate::http) const PATCHABLE: [&str; 13] = [
     "name",
     "scopes",
     "export_base_path",
@@ -60,6 +63,7 @@ pub(in crate::http) const PATCHABLE: [&str; 12] = [
     "region",
     "aws_access_key_id",
     "aws_secret_access_key",
+    "role_arn",
     "tenant_id",
     "client_id",
     "client_secret",
@@ -103,30 +107,17 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
         region: f.optional("region", AwsRegion::parse),
         credentials: None,
     };
-    for field in ["name", "scopes", "import_mode", "status", "region"] {
+    // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
+    // refused rather than ignored.
+    for field in PATCHABLE.into_iter().filter(|f| *f != "export_base_path") {
         if f.value(field).is_some_and(Value::is_null) {
             f.fail(field, "cannot be null");
         }
     }
-    let (key_id, secret) = (
-        f.optional("aws_access_key_id", text),
-        f.optional("aws_secret_access_key", text),
-    );
-    match (key_id, secret) {
-        (Some(k), Some(s)) => match S3Credentials::parse(&k, &s) {
-            Ok(c) => patch.credentials = Some(CredentialUpdate::S3(c)),
-            Err((field, e)) => f.fail(field, e.0),
-        },
-        (Some(_), None) => f.fail(
-            "aws_secret_access_key",
-            "is required with aws_access_key_id",
-        ),
-        (None, Some(_)) => f.fail(
-            "aws_access_key_id",
-            "is required with aws_secret_access_key",
-        ),
-        (None, None) => {}
-    }
+    patch.credentials = s3_access(&mut f, false).map(|a| match a {
+        S3Access::Keys(keys) => CredentialUpdate::S3(keys),
+        S3Access::Role(role_arn) => CredentialUpdate::S3Role(role_arn),
+    });
     let tenant_id = f.optional("tenant_id", AzureTenant::parse);
     let client_id = f.optional("client_id", Guid::parse);
     let client_secret = f.optional("client_secret", parse_client_secret);

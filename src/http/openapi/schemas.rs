@@ -105,8 +105,9 @@ pub struct ExportBasePathSchema(String);
 pub struct ConnectorNameSchema(String);
 
 /// `POST /connectors/s3`: every field the parser accepts (any other is a 422 naming it).
-/// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the
-/// whole bucket.
+/// Exactly one way into the bucket: `aws_access_key_id` with `aws_secret_access_key`, or
+/// `role_arn` (neither, or both, is a 422 naming the fields). `scopes` defaults to
+/// `["import"]`, `import_mode` to `all`, `export_base_path` to the whole bucket.
 #[derive(ToSchema)]
 #[schema(
     as = S3ConnectorCreate,
@@ -142,12 +143,22 @@ pub struct S3Create {
     /// letters, digits and `-` (R2's `auto`).
     #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9][a-z0-9-]*$")]
     region: String,
-    /// 16–128 uppercase letters and digits.
+    /// 16–128 uppercase letters and digits. With `aws_secret_access_key`, instead of
+    /// `role_arn`.
     #[schema(min_length = 16, max_length = 128, pattern = r"^[A-Z0-9]+$")]
-    aws_access_key_id: String,
+    aws_access_key_id: Option<String>,
     /// 1–128 printable ASCII characters without spaces, written to the secret store only.
     #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
-    aws_secret_access_key: String,
+    aws_secret_access_key: Option<String>,
+    /// An IAM role in the customer's account, instead of keys: the service assumes it with
+    /// the account's external ID (see `GET /connectors/s3/role-setup`), and stores no
+    /// secret. Any partition.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^arn:aws[a-z0-9-]*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$",
+        examples("arn:aws:iam::111122223333:role/VideoVectorAccess")
+    )]
+    role_arn: Option<String>,
     /// An S3-compatible service instead of AWS (Cloudflare R2, Wasabi, Backblaze B2, MinIO,
     /// Ceph): an `https` origin without a path. Its host may not be, nor resolve to, an
     /// address inside a network (loopback, private, link-local, CGNAT, multicast,
@@ -288,6 +299,15 @@ pub struct ConnectorUpdate {
     /// S3 only, with `aws_access_key_id`.
     #[schema(nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
     aws_secret_access_key: Option<String>,
+    /// S3 only, instead of a key pair: the IAM role the service assumes from now on (a
+    /// connector with keys switches to it, and its stored secret is deleted). Keys sent
+    /// later switch it back.
+    #[schema(
+        nullable = false,
+        max_length = 2048,
+        pattern = r"^arn:aws[a-z0-9-]*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+    )]
+    role_arn: Option<String>,
     /// Azure only.
     #[schema(
         nullable = false,
