@@ -29,7 +29,9 @@ pub struct Settings {
     pub s3_allowed_endpoints: EgressPolicy,
     /// The ARN of the service's own AWS principal, which customers' IAM roles trust (the
     /// template passes its dedicated role's); without it, STS `GetCallerIdentity` of the
-    /// service's own credentials says.
+    /// service's own credentials says. A role named here is assumed before any customer's
+    /// role. STS itself is reached as the SDK says (`AWS_ENDPOINT_URL_STS`, else the
+    /// region's endpoint).
     #[arg(long, env = "SERVICE_PRINCIPAL_ARN", value_parser = parse_principal_arn, global = true)]
     pub service_principal_arn: Option<String>,
     /// A Cloud Storage JSON API endpoint used instead of Google's (emulators only).

@@ -15,12 +15,15 @@
 //! - `memory`: the release binary's peak resident memory in Lambda mode while it browses
 //!   100,000 objects (seeded first, some minutes), and the log bytes a request writes;
 //! - `concurrency`: its peak memory under 32 concurrent invocations
-//!   (`AWS_LAMBDA_MAX_CONCURRENCY`, as on Lambda Managed Instances).
+//!   (`AWS_LAMBDA_MAX_CONCURRENCY`, as on Lambda Managed Instances);
+//! - `roles`: a test on an IAM role connector (AssumeRole included) against one on a key
+//!   connector, cold and warm, on the moto that checks IAM ([`roles`]).
 //!
 //! Under `cargo test` (no `--bench`) it runs a small latency pass, and skips when the
 //! emulators are not running.
 
 mod proxy;
+mod roles;
 mod runtime_api;
 #[path = "../support/seed.rs"]
 mod seed;
@@ -121,6 +124,9 @@ fn main() -> Result<()> {
             if wants("latency") {
                 let proxy = Proxy::start(&moto, cert, DELAY).await?;
                 latency(plan, &proxy, &moto).await?;
+            }
+            if wants("roles") {
+                roles::roles(plan, cert, DELAY).await?;
             }
             if wants("cold-start") || wants("memory") || wants("concurrency") {
                 let binary = std::env::var("CONNECTORS_RELEASE_BIN")

@@ -190,7 +190,8 @@ pub struct ProviderSettings {
     /// it names a role, the service assumes that role before assuming customers' roles.
     pub service_principal_arn: Option<String>,
     /// The service's own AWS configuration for STS; loaded from the environment (with
-    /// `AWS_ENDPOINT_URL_STS`) when unset.
+    /// `AWS_ENDPOINT_URL_STS`) when unset. One given must come from `aws_config`'s loader,
+    /// which sets the time source the SDK's AssumeRole provider requires.
     pub aws: Option<aws_config::SdkConfig>,
 }
 

@@ -339,3 +339,64 @@ async fn a_role_without_the_permissions_the_setup_listed_fails_at_the_bucket() {
     assert_eq!(code, "access_denied");
     assert!(message.contains("the role needs s3:PutObject"), "{message}");
 }
+
+#[tokio::test]
+async fn the_binary_reaches_sts_where_aws_endpoint_url_sts_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (endpoint, key_id, secret, service_role) = (
+        iam_endpoint(),
+        var("MOTO_IAM_SERVICE_KEY_ID"),
+        var("MOTO_IAM_SERVICE_SECRET"),
+        var("MOTO_IAM_SERVICE_ROLE_ARN"),
+    );
+    let server = crate::restart::serve_with(
+        std::path::Path::new(env!("CARGO_BIN_EXE_connectors")),
+        dir.path(),
+        &[
+            ("AWS_ENDPOINT_URL_STS", &endpoint),
+            ("AWS_ACCESS_KEY_ID", &key_id),
+            ("AWS_SECRET_ACCESS_KEY", &secret),
+            ("AWS_REGION", "us-east-1"),
+            ("SERVICE_PRINCIPAL_ARN", &service_role),
+            ("PROVIDER_S3_ENDPOINT_URL", &endpoint),
+        ],
+    );
+    let key = server.key.clone().expect("a first key");
+    let http = reqwest::Client::new();
+    let bucket = bucket(&["in/a.mp4"]).await;
+    let setup: Value = http
+        .get(format!(
+            "{}/api/v2/connectors/s3/role-setup?bucket={bucket}&scopes=import,export&export_base_path=exports/",
+            server.base
+        ))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .expect("role setup")
+        .json()
+        .await
+        .expect("JSON");
+    let role = customer_role(&setup["trust_policy"], &setup["permissions_policy"]);
+    let created: Value = http
+        .post(format!("{}/api/v2/connectors/s3", server.base))
+        .header("X-API-Key", &key)
+        .json(&role_connector(&bucket, &role))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("JSON");
+    let id = created["connector_id"].as_str().expect("an id");
+    let report: Value = http
+        .post(format!("{}/api/v2/connectors/{id}/test", server.base))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .expect("test")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(sessions_named(&format!("videovector-{id}")).await, 1);
+}
