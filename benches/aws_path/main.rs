@@ -232,13 +232,24 @@ async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 /// still pays its limit counter.
 async fn instance(proxy: &Proxy, table: &str) -> Arc<App> {
     let config = sdk_config(&proxy.url).await;
+    instance_with(&config, table, ProviderSettings::default(), proxy)
+}
+
+/// An instance whose records and secrets are reached with `config` and whose providers
+/// are `providers` with S3 behind the proxy.
+fn instance_with(
+    config: &aws_config::SdkConfig,
+    table: &str,
+    providers: ProviderSettings,
+    proxy: &Proxy,
+) -> Arc<App> {
     let storage = connectors::startup::with_caches(Storage::on(
         Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&config),
+            aws_sdk_dynamodb::Client::new(config),
             table,
         )),
         Arc::new(SecretsManagerVault::new(
-            aws_sdk_secretsmanager::Client::new(&config),
+            aws_sdk_secretsmanager::Client::new(config),
             None,
             PREFIX,
         )),
@@ -248,7 +259,7 @@ async fn instance(proxy: &Proxy, table: &str) -> Arc<App> {
             endpoint_url: Some(proxy.url.clone()),
             ..S3Settings::default()
         },
-        ..ProviderSettings::default()
+        ..providers
     });
     let mut app = App::new(storage, Arc::new(providers), PREFIX.to_owned());
     app.limits = RateLimits {
@@ -354,38 +365,85 @@ impl Sampled {
     }
 }
 
-async fn cold(plan: &Plan, proxy: &Proxy, f: &Fixture, op: Operation) -> Result<Sampled> {
+/// `plan.cold` samples of `request`, each on a fresh instance from `fresh`.
+async fn cold<F, Fut>(
+    plan: &Plan,
+    proxy: &Proxy,
+    fresh: F,
+    request: impl Fn() -> Result<Request<Body>>,
+) -> Result<Sampled>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Arc<App>>,
+{
     let mut times = Vec::new();
     let mut calls = Calls::new();
     for _ in 0..plan.cold {
-        let router = connectors::http::api(instance(proxy, &f.table).await);
+        let router = connectors::http::api(fresh().await);
         proxy.take();
-        let (_, _, took) = send(&router, request(op, f)?).await?;
+        let (_, _, took) = send(&router, request()?).await?;
         times.push(took);
         calls = proxy.take();
     }
     Ok(Sampled { times, calls })
 }
 
+/// `plan.warm` samples of `request` on one instance, after `plan.warmup` more.
 async fn warm(
     plan: &Plan,
     router: &Api,
     proxy: &Proxy,
-    f: &Fixture,
-    op: Operation,
+    request: impl Fn() -> Result<Request<Body>>,
 ) -> Result<Sampled> {
     for _ in 0..plan.warmup {
-        send(router, request(op, f)?).await?;
+        send(router, request()?).await?;
     }
     let mut times = Vec::new();
     let mut calls = Calls::new();
     for _ in 0..plan.warm {
         proxy.take();
-        let (_, _, took) = send(router, request(op, f)?).await?;
+        let (_, _, took) = send(router, request()?).await?;
         times.push(took);
         calls = proxy.take();
     }
     Ok(Sampled { times, calls })
+}
+
+/// The heading of a latency table.
+fn heading(first: &str) {
+    println!(
+        "{:<34} {:>9} {:>9} {:>9} {:>9}   {:<26} {:<24}",
+        first,
+        "cold p50",
+        "cold p99",
+        "warm p50",
+        "warm p99",
+        "calls cold (ddb/sm/sts/s3)",
+        "calls warm"
+    );
+}
+
+/// One row of a latency table: percentiles and the calls of the last sample.
+fn row(label: &str, c: &Sampled, w: &Sampled) {
+    let calls = |s: &Sampled| {
+        format!(
+            "{}/{}/{}/{}",
+            count(&s.calls, "dynamodb"),
+            count(&s.calls, "secretsmanager"),
+            count(&s.calls, "sts"),
+            count(&s.calls, "s3")
+        )
+    };
+    println!(
+        "{:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms   {:<26} {:<24}",
+        label,
+        c.percentile(0.5),
+        c.percentile(0.99),
+        w.percentile(0.5),
+        w.percentile(0.99),
+        calls(c),
+        calls(w)
+    );
 }
 
 /// The baseline: one `GetItem` of the connector's record by the SDK alone, through the
@@ -443,19 +501,10 @@ async fn latency(plan: &Plan, proxy: &Proxy, moto: &str) -> Result<()> {
         plan.cold,
         plan.warm
     );
-    println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>9}   {:<24} {:<24}",
-        "operation",
-        "cold p50",
-        "cold p99",
-        "warm p50",
-        "warm p99",
-        "calls cold (ddb/sm/sts/s3)",
-        "calls warm"
-    );
+    heading("operation");
     let (c, w) = raw_get_item(plan, proxy, &f).await?;
     println!(
-        "{:<30} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms   {:<26} {:<24}",
+        "{:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms   {:<26} {:<24}",
         "baseline: one raw GetItem",
         c.percentile(0.5),
         c.percentile(0.99),
@@ -465,27 +514,15 @@ async fn latency(plan: &Plan, proxy: &Proxy, moto: &str) -> Result<()> {
         "1/0/0/0"
     );
     for (op, label) in OPERATIONS {
-        let c = cold(plan, proxy, &f, op).await?;
-        let w = warm(plan, &router, proxy, &f, op).await?;
-        let calls = |s: &Sampled| {
-            format!(
-                "{}/{}/{}/{}",
-                count(&s.calls, "dynamodb"),
-                count(&s.calls, "secretsmanager"),
-                count(&s.calls, "sts"),
-                count(&s.calls, "s3")
-            )
-        };
-        println!(
-            "{:<30} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms   {:<26} {:<24}",
-            label,
-            c.percentile(0.5),
-            c.percentile(0.99),
-            w.percentile(0.5),
-            w.percentile(0.99),
-            calls(&c),
-            calls(&w)
-        );
+        let c = cold(
+            plan,
+            proxy,
+            || instance(proxy, &f.table),
+            || request(op, &f),
+        )
+        .await?;
+        let w = warm(plan, &router, proxy, || request(op, &f)).await?;
+        row(label, &c, &w);
     }
     Ok(())
 }

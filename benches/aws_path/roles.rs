@@ -12,18 +12,13 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::ids::TenantId;
-use connectors::http::Api;
-use connectors::providers::s3::S3Settings;
-use connectors::providers::{ProviderSettings, Providers};
+use connectors::providers::ProviderSettings;
 use connectors::service::App;
-use connectors::service::limits::RateLimits;
-use connectors::store::Storage;
-use connectors::store::dynamodb::{DynamoStore, create_table};
-use connectors::store::secrets_manager::SecretsManagerVault;
+use connectors::store::dynamodb::create_table;
 use serde_json::{Value, json};
 
 use super::proxy::Proxy;
-use super::{PREFIX, Plan, Sampled, TENANT, count, send};
+use super::{Plan, TENANT, cold, heading, instance_with, row, send, warm};
 
 fn var(name: &str) -> Result<String> {
     std::env::var(name).with_context(|| format!("{name} is not set; run infra/bench-aws-path.sh"))
@@ -59,33 +54,12 @@ impl Keys {
 /// user, STS by the service's user, whose own role it assumes first.
 async fn instance(proxy: &Proxy, keys: &Keys, table: &str) -> Arc<App> {
     let admin = config(proxy, keys.admin()).await;
-    let storage = connectors::startup::with_caches(Storage::on(
-        Arc::new(DynamoStore::new(
-            aws_sdk_dynamodb::Client::new(&admin),
-            table,
-        )),
-        Arc::new(SecretsManagerVault::new(
-            aws_sdk_secretsmanager::Client::new(&admin),
-            None,
-            PREFIX,
-        )),
-    ));
-    let providers = Providers::new(ProviderSettings {
-        s3: S3Settings {
-            endpoint_url: Some(proxy.url.clone()),
-            ..S3Settings::default()
-        },
+    let providers = ProviderSettings {
         service_principal_arn: Some(keys.service_role.clone()),
         aws: Some(config(proxy, (&keys.service.0, &keys.service.1)).await),
         ..ProviderSettings::default()
-    });
-    let mut app = App::new(storage, Arc::new(providers), PREFIX.to_owned());
-    app.limits = RateLimits {
-        tests: 1_000_000,
-        browses: 1_000_000,
-        creates: 1_000_000,
     };
-    Arc::new(app)
+    instance_with(&admin, table, providers, proxy)
 }
 
 fn post(key: &str, path: &str, body: &Value) -> Result<Request<Body>> {
@@ -199,35 +173,6 @@ async fn seed(proxy: &Proxy, keys: &Keys, endpoint: &str) -> Result<Fixture> {
     })
 }
 
-async fn cold(plan: &Plan, proxy: &Proxy, keys: &Keys, f: &Fixture, id: &str) -> Result<Sampled> {
-    let mut times = Vec::new();
-    let mut calls = super::Calls::new();
-    for _ in 0..plan.cold {
-        let router = connectors::http::api(instance(proxy, keys, &f.table).await);
-        proxy.take();
-        let (_, report, took) = send(&router, test_request(&f.key, id)?).await?;
-        ensure!(report["success"] == true, "{report}");
-        times.push(took);
-        calls = proxy.take();
-    }
-    Ok(Sampled { times, calls })
-}
-
-async fn warm(plan: &Plan, router: &Api, proxy: &Proxy, f: &Fixture, id: &str) -> Result<Sampled> {
-    for _ in 0..plan.warmup {
-        send(router, test_request(&f.key, id)?).await?;
-    }
-    let mut times = Vec::new();
-    let mut calls = super::Calls::new();
-    for _ in 0..plan.warm {
-        proxy.take();
-        let (_, _, took) = send(router, test_request(&f.key, id)?).await?;
-        times.push(took);
-        calls = proxy.take();
-    }
-    Ok(Sampled { times, calls })
-}
-
 pub async fn roles(
     plan: &Plan,
     cert: Option<(&str, &str)>,
@@ -251,41 +196,15 @@ pub async fn roles(
         plan.cold,
         plan.warm
     );
-    println!(
-        "{:<34} {:>9} {:>9} {:>9} {:>9}   {:<26} {:<24}",
-        "connector",
-        "cold p50",
-        "cold p99",
-        "warm p50",
-        "warm p99",
-        "calls cold (ddb/sm/sts/s3)",
-        "calls warm"
-    );
+    heading("connector");
     for (label, id) in [
         ("key connector", &f.keyed),
         ("role connector (AssumeRole)", &f.role),
     ] {
-        let c = cold(plan, &proxy, &keys, &f, id).await?;
-        let w = warm(plan, &router, &proxy, &f, id).await?;
-        let calls = |s: &Sampled| {
-            format!(
-                "{}/{}/{}/{}",
-                count(&s.calls, "dynamodb"),
-                count(&s.calls, "secretsmanager"),
-                count(&s.calls, "sts"),
-                count(&s.calls, "s3")
-            )
-        };
-        println!(
-            "{:<34} {:>6.1} ms {:>6.1} ms {:>6.1} ms {:>6.1} ms   {:<26} {:<24}",
-            label,
-            c.percentile(0.5),
-            c.percentile(0.99),
-            w.percentile(0.5),
-            w.percentile(0.99),
-            calls(&c),
-            calls(&w)
-        );
+        let tested = || test_request(&f.key, id);
+        let c = cold(plan, &proxy, || instance(&proxy, &keys, &f.table), tested).await?;
+        let w = warm(plan, &router, &proxy, tested).await?;
+        row(label, &c, &w);
     }
     Ok(())
 }

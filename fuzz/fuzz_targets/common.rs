@@ -53,10 +53,21 @@ impl Target {
 }
 
 /// The router, made on first use. Per-account limits are off, so every input reaches the
-/// parsers; S3 is "reached" at a closed loopback port, so no input leaves the machine.
+/// parsers; S3 and STS are "reached" at a closed loopback port, so no input leaves the
+/// machine.
 pub fn target() -> &'static Target {
     static TARGET: OnceLock<Target> = OnceLock::new();
     TARGET.get_or_init(|| {
+        // An input may turn the fixture into an IAM role connector: its STS is the same
+        // closed port, with credentials from here, so nothing leaves the machine either.
+        // SAFETY: set once, before the runtime or any other thread reads the environment.
+        unsafe {
+            std::env::set_var("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9");
+            std::env::set_var("AWS_ACCESS_KEY_ID", "AKIAFUZZFUZZFUZZFUZZ");
+            std::env::set_var("AWS_SECRET_ACCESS_KEY", "fuzz-secret");
+            std::env::set_var("AWS_REGION", "us-east-1");
+            std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -32,7 +32,8 @@ const TEST_BUDGET: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckError {
     /// `invalid_credentials`, `access_denied`, `bucket_not_found`, `wrong_region`,
-    /// `timeout`, `provider_unavailable`, ….
+    /// `timeout`, `provider_unavailable`, `endpoint_not_allowed`, and for IAM role
+    /// connectors `assume_role_denied` and `external_id_not_enforced`.
     pub code: &'static str,
     pub message: String,
 }
@@ -40,7 +41,8 @@ pub struct CheckError {
 /// One step of a test.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
-    /// `authenticate`, `list`, `write` or `delete`.
+    /// `authenticate`, `list`, `write` or `delete`; an IAM role connector's test starts
+    /// with `assume_role` and `external_id_enforced`.
     pub name: &'static str,
     pub ok: bool,
     pub duration_ms: u64,

@@ -501,6 +501,20 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
             _ => errors.push(FieldError::new("region", "applies only to S3 connectors")),
         }
     }
+    if let (
+        Some(CredentialUpdate::S3Role(_)),
+        Location::S3 {
+            endpoint_url: Some(_),
+            ..
+        },
+    ) = (&patch.credentials, &current.location)
+    {
+        // Sessions come from AWS's STS, which no S3-compatible service accepts.
+        errors.push(FieldError::new(
+            "role_arn",
+            "applies only to buckets on AWS (a connector with endpoint_url needs keys)",
+        ));
+    }
     if let Some(update) = &patch.credentials {
         let matches = matches!(
             (current.provider(), update),

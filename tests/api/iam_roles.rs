@@ -172,6 +172,18 @@ async fn sessions_named(session_name: &str) -> usize {
         .count()
 }
 
+/// A role failure's message names the external ID to require and says to test again.
+fn names_the_id_and_the_propagation_delay(message: &str, setup: &Value) {
+    assert!(
+        message.contains(setup["external_id"].as_str().expect("id")),
+        "{message}"
+    );
+    assert!(
+        message.contains("IAM changes can take a minute to propagate; test again"),
+        "{message}"
+    );
+}
+
 fn failure(report: &Value, check: &str) -> (String, String) {
     let c = report["checks"]
         .as_array()
@@ -273,14 +285,7 @@ async fn a_role_that_does_not_require_the_external_id_fails_its_check_and_is_nev
     let (code, message) = failure(&report, "external_id_enforced");
     assert_eq!(code, "external_id_not_enforced");
     assert!(message.contains("sts:ExternalId"), "{message}");
-    assert!(
-        message.contains(setup["external_id"].as_str().expect("id")),
-        "{message}"
-    );
-    assert!(
-        message.contains("IAM changes can take a minute to propagate; test again"),
-        "{message}"
-    );
+    names_the_id_and_the_propagation_delay(&message, &setup);
 
     let r = browse(&t, &id).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json());
@@ -309,14 +314,7 @@ async fn a_role_whose_trust_policy_names_another_external_id_cannot_be_assumed()
     let (code, message) = failure(&report, "assume_role");
     assert_eq!(code, "assume_role_denied");
     assert!(message.contains(&role), "{message}");
-    assert!(
-        message.contains(setup["external_id"].as_str().expect("id")),
-        "{message}"
-    );
-    assert!(
-        message.contains("IAM changes can take a minute to propagate; test again"),
-        "{message}"
-    );
+    names_the_id_and_the_propagation_delay(&message, &setup);
     assert_eq!(report["error_message"], message.as_str());
 
     let r = browse(&t, &id).await;

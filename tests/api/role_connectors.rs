@@ -6,6 +6,9 @@ use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use connectors::domain::apikey::KeyScope;
+use connectors::providers::ProviderSettings;
+use connectors::providers::egress::EgressPolicy;
+use connectors::providers::s3::S3Settings;
 
 use crate::helpers::*;
 
@@ -249,4 +252,39 @@ async fn deleting_a_role_connector_removes_its_record_and_touches_no_secret() {
         "the key connector {} keeps its secret",
         keyed["connector_id"]
     );
+}
+
+#[tokio::test]
+async fn a_role_is_refused_for_an_s3_compatible_service_at_create_and_patch() {
+    let t = TestApp::spawn_reaching(ProviderSettings {
+        s3: S3Settings {
+            egress: EgressPolicy::parse(&["127.0.0.1".to_owned()]).expect("valid"),
+            ..S3Settings::default()
+        },
+        ..ProviderSettings::default()
+    })
+    .await;
+    let compatible = json!({"endpoint_url": "https://127.0.0.1:9000", "region": "auto"});
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/s3",
+            &t.key,
+            &role_body(compatible.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&r.json()), vec!["role_arn"]);
+
+    let c = t.create_s3(&t.key, compatible).await;
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+    let r = t
+        .json(Method::PATCH, &path, &t.key, &json!({"role_arn": ROLE}))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&r.json()), vec!["role_arn"]);
+    assert_eq!(t.get(&path, &t.key).await.json()["auth_type"], "access_key");
 }

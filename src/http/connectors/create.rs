@@ -118,6 +118,13 @@ fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
     };
     let endpoint_url = f.optional("endpoint_url", S3Endpoint::parse);
     let force_path_style = f.boolean("force_path_style").unwrap_or(false);
+    if compatible && f.given("role_arn") {
+        // Sessions come from AWS's STS, which no S3-compatible service accepts.
+        f.fail(
+            "role_arn",
+            "applies only to buckets on AWS (a connector with endpoint_url needs keys)",
+        );
+    }
     let access = s3_access(&mut f, true).map(|a| match a {
         S3Access::Keys(keys) => NewAccess::Keys(Credentials::S3(keys)),
         S3Access::Role(role_arn) => NewAccess::Role(role_arn),
