@@ -49,6 +49,21 @@ async fn create_azure(t: &TestApp) -> Value {
     r.json()
 }
 
+/// Sends a PATCH that must be refused, and answers the fields the 422 names.
+async fn refused_patch(t: &TestApp, path: &str, body: Value) -> Vec<String> {
+    let r = t.json(Method::PATCH, path, &t.key, &body).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.json());
+    fields(&r.json()).into_iter().map(str::to_owned).collect()
+}
+
+/// The connector path of a created connector.
+fn path_of(c: &Value) -> String {
+    format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    )
+}
+
 fn fields(r: &Value) -> Vec<&str> {
     r["error"]["details"]["fields"]
         .as_array()
@@ -155,10 +170,7 @@ async fn a_create_with_both_keys_and_a_role_or_with_neither_is_refused_naming_th
 async fn patch_switches_a_connector_from_keys_to_a_role_and_back_deleting_the_unused_secret() {
     let t = TestApp::spawn().await;
     let c = t.create_s3(&t.key, json!({})).await;
-    let path = format!(
-        "/api/v2/connectors/{}",
-        c["connector_id"].as_str().expect("id")
-    );
+    let path = path_of(&c);
     assert_eq!(t.app.storage.vault.names().await.expect("names").len(), 1);
 
     let r = t
@@ -203,36 +215,25 @@ async fn patch_switches_a_connector_from_keys_to_a_role_and_back_deleting_the_un
         )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    let r = t
-        .json(
-            Method::PATCH,
-            &path,
-            &t.key,
-            &json!({"external_id": "vv-mine"}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&r.json()), vec!["external_id"]);
-    let r = t
-        .json(Method::PATCH, &path, &t.key, &json!({"role_arn": null}))
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&r.json()), vec!["role_arn"]);
+    assert_eq!(
+        refused_patch(&t, &path, json!({"external_id": "vv-mine"})).await,
+        vec!["external_id"]
+    );
+    assert_eq!(
+        refused_patch(&t, &path, json!({"role_arn": null})).await,
+        vec!["role_arn"]
+    );
 }
 
 #[tokio::test]
 async fn a_role_cannot_be_given_to_a_connector_of_another_provider() {
     let t = TestApp::spawn().await;
     let c = create_azure(&t).await;
-    let path = format!(
-        "/api/v2/connectors/{}",
-        c["connector_id"].as_str().expect("id")
+    let path = path_of(&c);
+    assert_eq!(
+        refused_patch(&t, &path, json!({"role_arn": ROLE})).await,
+        vec!["role_arn"]
     );
-    let r = t
-        .json(Method::PATCH, &path, &t.key, &json!({"role_arn": ROLE}))
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&r.json()), vec!["role_arn"]);
 }
 
 #[tokio::test]
@@ -240,10 +241,7 @@ async fn deleting_a_role_connector_removes_its_record_and_touches_no_secret() {
     let t = TestApp::spawn().await;
     let keyed = t.create_s3(&t.key, json!({})).await;
     let c = create(&t, &t.key, &role_body(json!({}))).await;
-    let path = format!(
-        "/api/v2/connectors/{}",
-        c["connector_id"].as_str().expect("id")
-    );
+    let path = path_of(&c);
     assert_eq!(t.delete(&path, &t.key).await.status, StatusCode::OK);
     assert_eq!(t.get(&path, &t.key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(
@@ -277,14 +275,10 @@ async fn a_role_is_refused_for_an_s3_compatible_service_at_create_and_patch() {
     assert_eq!(fields(&r.json()), vec!["role_arn"]);
 
     let c = t.create_s3(&t.key, compatible).await;
-    let path = format!(
-        "/api/v2/connectors/{}",
-        c["connector_id"].as_str().expect("id")
+    let path = path_of(&c);
+    assert_eq!(
+        refused_patch(&t, &path, json!({"role_arn": ROLE})).await,
+        vec!["role_arn"]
     );
-    let r = t
-        .json(Method::PATCH, &path, &t.key, &json!({"role_arn": ROLE}))
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(fields(&r.json()), vec!["role_arn"]);
     assert_eq!(t.get(&path, &t.key).await.json()["auth_type"], "access_key");
 }
