@@ -56,6 +56,15 @@ try {
   const url = pathToFileURL(page).href;
   await tab.goto(url, { waitUntil: "load" });
   await tab.waitForSelector(`text=${doc.info.title}`, { timeout: 30000 });
+  // The title shows before the menu has every operation: wait for all of them (what is
+  // still missing after the wait is reported below).
+  await tab
+    .waitForFunction(
+      (items) => items.every((i) => document.body.innerText.includes(i)),
+      operations.map((o) => o.listed),
+      { timeout: 30000 },
+    )
+    .catch(() => {});
   const text = await tab.evaluate(() => document.body.innerText);
   for (const { listed, route, summary } of operations) {
     if (!text.includes(listed)) {

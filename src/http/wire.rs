@@ -90,8 +90,8 @@ pub(crate) struct ConnectorView<'a> {
     last_test_result: Option<TestResult>,
     #[schema(required = true)]
     last_test_error: Option<&'a str>,
-    /// A masked identity: the access key id's ends, the client id's, or the service
-    /// account's email.
+    /// A masked identity: the access key id's ends, the client id's, the service
+    /// account's email, or an IAM role connector's role ARN.
     credential_hint: &'a str,
     /// GCS only: the service account's email.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -366,7 +366,8 @@ macro_rules! create_operation {
             tag = "connectors",
             summary = $summary,
             description = "Validates every field (a 422 names each problem), stores the \
-                credentials in the secret store only, and answers the connector. With \
+                credentials in the secret store only (an S3 connector with `role_arn` \
+                stores none), and answers the connector. With \
                 `?dry_run=true` nothing is stored: the access test runs on the draft and its \
                 report is the answer.",
             params(
