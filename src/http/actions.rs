@@ -14,12 +14,13 @@ use super::error::ApiError;
 use super::extract::{ConnectorPath, OptionalJsonObject};
 use super::fields::{Fields, text};
 use super::idempotency::{Fingerprinted, NoBody, idempotency_key, respond};
-use super::wire::{X_NEXT_CURSOR, json_response, with_header, with_quota};
+use super::wire::{X_NEXT_CURSOR, json_response, to_json, with_header, with_quota};
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
 use crate::service::idempotency::StoredResponse;
 use crate::service::limits::Limited;
+use crate::service::use_cases::Keyed;
 
 /// The actions' routes.
 pub(super) fn router() -> Router<State> {
@@ -71,22 +72,22 @@ pub(in crate::http) async fn test_connector(
     headers: HeaderMap,
     request: Fingerprinted<NoBody>,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
-    let tenant = caller.tenant();
-    let app = &state.app;
-    let quota = app.admit(tenant, Limited::Test).await?;
-    let once = app
-        .run_once(tenant, key, &request.fingerprint, id, |id| async move {
-            let report = app.test_connector(tenant, &id).await?;
+    let keyed = Keyed {
+        key: idempotency_key(&headers)?,
+        fingerprint: &request.fingerprint,
+    };
+    let answered = state
+        .app
+        .test_once(caller.tenant(), id, keyed, |report| {
             Ok(StoredResponse {
                 status: StatusCode::OK.as_u16(),
-                body: serde_json::to_string(&report).unwrap_or_default(),
+                body: to_json(report)?,
                 location: None,
                 etag: None,
             })
         })
         .await?;
-    Ok(with_quota(respond(&once), quota.as_ref()))
+    Ok(with_quota(respond(&answered.once), answered.quota.as_ref()))
 }
 
 /// Every field a browse body may have.

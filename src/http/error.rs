@@ -108,7 +108,7 @@ impl ApiError {
                     StatusCode::GATEWAY_TIMEOUT
                 }
                 S::ProviderUnavailable(_) | S::Dependency(_) => StatusCode::SERVICE_UNAVAILABLE,
-                S::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                S::Internal(_) | S::CredentialsMissing(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }
@@ -140,6 +140,7 @@ impl ApiError {
                 S::IdempotencyKeyReused => "idempotency_key_reused",
                 S::Dependency(_) => "dependency_unavailable",
                 S::Internal(_) => "internal_error",
+                S::CredentialsMissing(_) => "credentials_missing",
             },
         }
     }

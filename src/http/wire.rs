@@ -9,6 +9,7 @@ use super::error::ApiError;
 use crate::domain::connector::{Access, Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
+use crate::service::ServiceError;
 use crate::service::limits::{Quota, WINDOW_SECONDS};
 
 /// Every field of the contract's connector object, always present, plus the masked
@@ -186,6 +187,16 @@ pub fn connector_json(c: &Connector) -> Result<String, ApiError> {
     let mut out = Vec::with_capacity(CONNECTOR_JSON_BYTES);
     serde_json::to_writer(&mut out, &view(c)).map_err(unprintable)?;
     String::from_utf8(out).map_err(unprintable)
+}
+
+/// A service value as a JSON body. Serialising one cannot fail short of a bug, which is
+/// answered as a 500 rather than an empty body.
+///
+/// # Errors
+/// `Internal` when the value does not serialise.
+pub fn to_json<T: Serialize>(value: &T) -> Result<String, ServiceError> {
+    serde_json::to_string(value)
+        .map_err(|e| ServiceError::Internal(anyhow::anyhow!("an answer cannot be printed: {e}")))
 }
 
 fn unprintable(e: impl std::fmt::Display) -> ApiError {

@@ -180,20 +180,29 @@ impl App {
         id: &ConnectorId,
     ) -> Result<TestReport, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
-        let stored = match connector.access {
-            Access::Secret(_) => Some(self.credentials(&connector).await?),
-            Access::IamRole(_) => None,
+        let (connector, stored) = match connector.access {
+            Access::Secret(_) => {
+                let (current, credentials) = self.current_credentials(connector).await?;
+                (current, Some(credentials))
+            }
+            Access::IamRole(_) => (connector, None),
         };
         let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
-        self.modify_connector(tenant, id, Arc::clone(&connector), |c| {
+        let tested = &connector.access;
+        self.modify_connector(tenant, id, Arc::clone(&connector), |current| {
+            // An outcome is of the access tested: after a rotation it says nothing.
+            if current.access != *tested {
+                return None;
+            }
+            let mut c = current.clone();
             c.last_tested_at = Some(now);
             c.last_test_result = Some(if report.success {
                 TestResult::Success
             } else {
                 TestResult::Failure
             });
-            c.last_test_error = report.error_message.clone();
+            c.last_test_error.clone_from(&report.error_message);
             // A connector someone disabled stays disabled whatever a test finds.
             if c.status != Status::Disabled {
                 c.status = if report.success {
@@ -202,6 +211,7 @@ impl App {
                     Status::Failed
                 };
             }
+            Some(c)
         })
         .await?;
         tracing::info!(success = report.success, "connector tested");
@@ -328,13 +338,13 @@ impl App {
     /// unavailability; `Dependency` when the vault fails.
     pub(crate) async fn object_store(
         &self,
-        connector: &Connector,
+        connector: &Arc<Connector>,
     ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
         let opened = match &connector.access {
             Access::Secret(_) => {
-                let credentials = self.credentials(connector).await?;
-                self.providers
-                    .open(connector, Granted::Stored(&credentials))
+                let (current, credentials) =
+                    self.current_credentials(Arc::clone(connector)).await?;
+                self.providers.open(&current, Granted::Stored(&credentials))
             }
             Access::IamRole(grant) => {
                 let name = session_name(Some(&connector.id));

@@ -1,7 +1,7 @@
 //! Connector records and their credentials: create, get, list, update and delete, each
 //! write through the one protocol in `write` that keeps records and secrets consistent.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -9,14 +9,17 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use super::error::{FieldError, ServiceError};
 use super::write::{Attempt, Commit, RecordWrite, Unused};
-use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant};
+use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant, SecretRef};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid, RoleArn};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
 use crate::domain::timestamp::Timestamp;
-use crate::store::StoreError;
+use crate::store::{StoreError, VaultError};
+
+/// How many times a read of a connector's credentials follows its record as it changes.
+const CREDENTIAL_READS: usize = 3;
 
 /// A validated create request.
 #[derive(Debug)]
@@ -90,6 +93,15 @@ pub enum CredentialUpdate {
 }
 
 impl CredentialUpdate {
+    /// The provider whose connectors these credentials are for.
+    fn provider(&self) -> Provider {
+        match self {
+            CredentialUpdate::S3(_) | CredentialUpdate::S3Role(_) => Provider::S3,
+            CredentialUpdate::Gcs(_) => Provider::Gcs,
+            CredentialUpdate::Azure { .. } => Provider::Azure,
+        }
+    }
+
     /// The request fields this update came from, as the caller named them.
     fn fields_sent(&self) -> Vec<&'static str> {
         match self {
@@ -122,7 +134,16 @@ pub struct ConnectorPatch {
     pub import_mode: Option<ImportMode>,
     pub status: Option<Status>,
     pub region: Option<AwsRegion>,
-    pub credentials: Option<CredentialUpdate>,
+    /// The credential fields sent, grouped by the provider they belong to (at most one
+    /// update per provider); any but the connector's own is refused.
+    pub credentials: Vec<CredentialUpdate>,
+}
+
+impl ConnectorPatch {
+    /// The credentials sent for a connector of `provider`.
+    fn credentials_for(&self, provider: Provider) -> Option<&CredentialUpdate> {
+        self.credentials.iter().find(|u| u.provider() == provider)
+    }
 }
 
 /// The versions an `If-Match` header accepts.
@@ -171,17 +192,46 @@ impl App {
             .ok_or_else(|| ServiceError::ConnectorNotFound(id.clone()))
     }
 
-    /// Reads a connector's credentials from the vault.
-    pub(crate) async fn credentials(&self, c: &Connector) -> Result<Credentials, ServiceError> {
-        let Some(reference) = c.access.secret() else {
-            return Err(ServiceError::Internal(anyhow::anyhow!(
-                "connector {} keeps no credentials (it assumes a role)",
-                c.id
-            )));
-        };
-        let secret = self.storage.vault.get(reference).await?;
-        Credentials::from_secret(&secret)
-            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("connector {}: {e}", c.id)))
+    /// Reads a connector's credentials from the vault, with the record they belong to. A
+    /// secret that is gone because the record changed under the caller is looked for
+    /// again: a connector deleted meanwhile is `ConnectorNotFound`, a rotated one is read
+    /// at its new version.
+    ///
+    /// # Errors
+    /// `ConnectorNotFound`; `CredentialsMissing` when the record still points at a secret
+    /// the vault does not have (what `reconcile` reports); `Dependency` when a store fails.
+    pub(crate) async fn current_credentials(
+        &self,
+        mut connector: Arc<Connector>,
+    ) -> Result<(Arc<Connector>, Credentials), ServiceError> {
+        for _ in 0..CREDENTIAL_READS {
+            let Some(reference) = connector.access.secret() else {
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "connector {} keeps no credentials (it assumes a role)",
+                    connector.id
+                )));
+            };
+            match self.storage.vault.get(reference).await {
+                Ok(secret) => {
+                    let credentials = Credentials::from_secret(&secret).map_err(|e| {
+                        ServiceError::Internal(anyhow::anyhow!("connector {}: {e}", connector.id))
+                    })?;
+                    return Ok((connector, credentials));
+                }
+                Err(VaultError::NotFound) => {
+                    let current = self.get_connector(&connector.tenant, &connector.id).await?;
+                    if current.access == connector.access {
+                        return Err(ServiceError::CredentialsMissing(connector.id.clone()));
+                    }
+                    connector = current;
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ServiceError::Dependency(anyhow::anyhow!(
+            "connector {}'s credentials kept changing through {CREDENTIAL_READS} reads",
+            connector.id
+        )))
     }
 
     /// Creates a connector with id `id`: secret first, then the record. If the record
@@ -215,10 +265,15 @@ impl App {
                 tracing::info!("connector created");
                 Ok(connector)
             }
-            Err(StoreError::Conflict) => self
-                .get_connector(tenant, &connector.id)
-                .await
-                .map(Arc::unwrap_or_clone),
+            Err(StoreError::Conflict) => {
+                // An abandoned attempt created it: the version written here is unused.
+                if let Some(written) = connector.access.secret() {
+                    self.discard(&Unused::Version(written.clone())).await;
+                }
+                self.get_connector(tenant, &connector.id)
+                    .await
+                    .map(Arc::unwrap_or_clone)
+            }
             Err(other) => Err(other.into()),
         }
     }
@@ -311,56 +366,92 @@ impl App {
         precondition: Option<Precondition>,
     ) -> Result<Connector, ServiceError> {
         let patch = &patch;
-        self.on_current(
-            tenant,
-            id,
-            precondition.as_ref(),
-            None,
-            |current| async move {
-                let mut next = apply_patch(&current, patch)?;
-                let mut written = None;
-                match &patch.credentials {
-                    Some(CredentialUpdate::S3Role(role_arn)) => {
-                        next.credential_hint = role_arn.to_string();
-                        next.access = Access::IamRole(self.role_grant(tenant, role_arn).await?);
+        // New credentials are written to the vault once, and reused by every attempt on
+        // the record while its access stays the one they were made from.
+        let prepared: Mutex<Option<Prepared>> = Mutex::new(None);
+        let prepared = &prepared;
+        let updated = self
+            .on_current(
+                tenant,
+                id,
+                precondition.as_ref(),
+                None,
+                |current| async move {
+                    let mut next = apply_patch(&current, patch)?;
+                    let mut ready = take(prepared);
+                    if let Some(stale) = ready.take_if(|p| p.from != current.access) {
+                        self.forget(stale).await;
                     }
-                    Some(update) => {
-                        let creds = self.rotated_credentials(&current, update).await?;
-                        next.credential_hint = creds.hint();
-                        let secret = self.put_secret(tenant, id, &creds).await?;
-                        written = Some(secret.clone());
-                        next.access = Access::Secret(secret);
+                    let update = patch.credentials_for(current.provider());
+                    if let (None, Some(update)) = (&ready, update) {
+                        ready = Some(self.prepare_access(tenant, &current, update).await?);
                     }
-                    None => {}
-                }
-                // The secret the record pointed at, once it points elsewhere: a replaced
-                // version, or the whole secret when the connector switched to a role.
-                let replaced = match (&current.access, &next.access) {
-                    (Access::Secret(old), Access::Secret(new)) if old != new => {
-                        Some(Unused::Version(old.clone()))
+                    if let Some(p) = &ready {
+                        next.credential_hint.clone_from(&p.hint);
+                        next.access = p.access.clone();
                     }
-                    (Access::Secret(old), Access::IamRole(_)) => {
-                        Some(Unused::Secret(old.name.clone()))
+                    let written = ready.as_ref().and_then(|p| p.written.clone());
+                    let committed = self
+                        .commit(Commit {
+                            write: RecordWrite::Replace {
+                                read: &current,
+                                next: &next,
+                            },
+                            written: written.as_ref(),
+                            replaced: unused_after(&current.access, &next.access),
+                        })
+                        .await;
+                    if let Err(StoreError::Conflict) = committed {
+                        // Kept for the next attempt, or discarded below if there is none.
+                        put(prepared, ready);
                     }
-                    _ => None,
-                };
-                self.commit(Commit {
-                    write: RecordWrite::Replace {
-                        next: &next,
-                        expected_version: current.version,
-                    },
-                    written: written.as_ref(),
-                    replaced,
-                })
-                .await?;
-                tracing::info!(
-                    credentials_changed = patch.credentials.is_some(),
-                    "connector updated"
-                );
-                Ok(next)
-            },
-        )
-        .await
+                    committed?;
+                    Ok(next)
+                },
+            )
+            .await;
+        if let Some(unused) = take(prepared) {
+            self.forget(unused).await;
+        }
+        let next = updated?;
+        tracing::info!(
+            credentials_changed = !patch.credentials.is_empty(),
+            "connector updated"
+        );
+        Ok(next)
+    }
+
+    /// The access a PATCH's credentials give the connector: a role's grant, or rotated
+    /// credentials written as a new version of its secret.
+    async fn prepare_access(
+        &self,
+        tenant: &TenantId,
+        current: &Connector,
+        update: &CredentialUpdate,
+    ) -> Result<Prepared, ServiceError> {
+        if let CredentialUpdate::S3Role(role_arn) = update {
+            return Ok(Prepared {
+                from: current.access.clone(),
+                access: Access::IamRole(self.role_grant(tenant, role_arn).await?),
+                hint: role_arn.to_string(),
+                written: None,
+            });
+        }
+        let creds = self.rotated_credentials(current, update).await?;
+        let secret = self.put_secret(tenant, &current.id, &creds).await?;
+        Ok(Prepared {
+            from: current.access.clone(),
+            access: Access::Secret(secret.clone()),
+            hint: creds.hint(),
+            written: Some(secret),
+        })
+    }
+
+    /// Discards what was prepared for a write that will not happen.
+    async fn forget(&self, unused: Prepared) {
+        if let Some(written) = unused.written {
+            self.discard(&Unused::Version(written)).await;
+        }
     }
 
     async fn rotated_credentials(
@@ -379,7 +470,8 @@ impl App {
                     client_secret,
                 },
             ) => {
-                let Credentials::Azure(old) = self.credentials(current).await? else {
+                let (_, stored) = self.current_credentials(Arc::new(current.clone())).await?;
+                let Credentials::Azure(old) = stored else {
                     return Err(ServiceError::Internal(anyhow::anyhow!(
                         "stored credentials of another provider"
                     )));
@@ -391,11 +483,11 @@ impl App {
                     client_secret.clone(),
                 ))
             }
+            // `credentials_for` picked the connector's own provider.
             (provider, _) => {
-                return Err(ServiceError::validation(
-                    "credentials",
-                    format!("these credential fields do not apply to a {provider} connector"),
-                ));
+                return Err(ServiceError::Internal(anyhow::anyhow!(
+                    "credentials of another provider reached a {provider} connector's rotation"
+                )));
             }
         })
     }
@@ -438,32 +530,72 @@ impl App {
         .await
     }
 
-    /// Writes `change` to the record, starting from `known` (just read), re-reading after
-    /// lost races.
+    /// Writes what `change` makes of the record, starting from `known` (just read), re-reading
+    /// after lost races; `change` answers `None` when the current record should not be
+    /// written after all. The version is left alone: what changes is an outcome, not the
+    /// configuration an `If-Match` guards.
     pub(crate) async fn modify_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
         known: Arc<Connector>,
-        change: impl Fn(&mut Connector),
-    ) -> Result<Connector, ServiceError> {
+        change: impl Fn(&Connector) -> Option<Connector>,
+    ) -> Result<(), ServiceError> {
         let change = &change;
         self.on_current(tenant, id, None, Some(known), |current| async move {
-            let mut next = Connector::clone(&current);
-            change(&mut next);
-            next.version = current.version + 1;
+            let Some(next) = change(&current) else {
+                return Ok(());
+            };
             self.commit(Commit {
                 write: RecordWrite::Replace {
+                    read: &current,
                     next: &next,
-                    expected_version: current.version,
                 },
                 written: None,
                 replaced: None,
             })
             .await?;
-            Ok::<_, Attempt>(next)
+            Ok::<_, Attempt>(())
         })
         .await
+    }
+}
+
+/// "an S3", "a GCS", "an Azure": the provider as a message names a connector of it.
+fn with_article(provider: Provider) -> &'static str {
+    match provider {
+        Provider::S3 => "an S3",
+        Provider::Gcs => "a GCS",
+        Provider::Azure => "an Azure",
+    }
+}
+
+/// New access prepared for a PATCH, and the access of the record it was made from.
+struct Prepared {
+    from: Access,
+    access: Access,
+    hint: String,
+    /// The vault version written for it, if any.
+    written: Option<SecretRef>,
+}
+
+fn take(slot: &Mutex<Option<Prepared>>) -> Option<Prepared> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+fn put(slot: &Mutex<Option<Prepared>>, value: Option<Prepared>) {
+    *slot.lock().unwrap_or_else(PoisonError::into_inner) = value;
+}
+
+/// The secret a record pointed at, once it points elsewhere: a replaced version, or the
+/// whole secret when the connector switched to a role.
+fn unused_after(before: &Access, after: &Access) -> Option<Unused> {
+    match (before, after) {
+        (Access::Secret(old), Access::Secret(new)) if old != new => {
+            Some(Unused::Version(old.clone()))
+        }
+        (Access::Secret(old), Access::IamRole(_)) => Some(Unused::Secret(old.name.clone())),
+        _ => None,
     }
 }
 
@@ -507,7 +639,7 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
             endpoint_url: Some(_),
             ..
         },
-    ) = (&patch.credentials, &current.location)
+    ) = (patch.credentials_for(Provider::S3), &current.location)
     {
         // Sessions come from AWS's STS, which no S3-compatible service accepts.
         errors.push(FieldError::new(
@@ -515,22 +647,17 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
             "applies only to buckets on AWS (a connector with endpoint_url needs keys)",
         ));
     }
-    if let Some(update) = &patch.credentials {
-        let matches = matches!(
-            (current.provider(), update),
-            (
-                Provider::S3,
-                CredentialUpdate::S3(_) | CredentialUpdate::S3Role(_)
-            ) | (Provider::Gcs, CredentialUpdate::Gcs(_))
-                | (Provider::Azure, CredentialUpdate::Azure { .. })
-        );
-        if !matches {
-            for field in update.fields_sent() {
-                errors.push(FieldError::new(
-                    field,
-                    format!("does not apply to a {} connector", current.provider()),
-                ));
-            }
+    let provider = current.provider();
+    for update in patch
+        .credentials
+        .iter()
+        .filter(|u| u.provider() != provider)
+    {
+        for field in update.fields_sent() {
+            errors.push(FieldError::new(
+                field,
+                format!("does not apply to {} connector", with_article(provider)),
+            ));
         }
     }
     if !errors.is_empty() {

@@ -74,6 +74,14 @@ pub enum ServiceError {
     /// The database or secret store failed; retryable.
     #[error("a storage dependency failed")]
     Dependency(#[source] anyhow::Error),
+    /// The record still points at credentials the vault does not have: the state
+    /// `reconcile` reports, never a race (a connector deleted or rotated under a request
+    /// is read again first).
+    #[error(
+        "connector {0} points at credentials the secret store does not have; new credentials \
+         sent with PATCH replace them, and an operator's reconcile reports the connector"
+    )]
+    CredentialsMissing(ConnectorId),
     /// A bug, or stored data that cannot be read.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),

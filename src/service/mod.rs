@@ -13,6 +13,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod reconcile;
 pub mod role_setup;
+pub mod use_cases;
 mod write;
 
 use std::sync::Arc;

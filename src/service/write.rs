@@ -14,7 +14,12 @@
 //!   then fails with `PreconditionFailed`.
 //! - **Unused secrets are discarded**, retried once, and left for `reconcile` (with a
 //!   warning) if that fails too: a version written for a write that did not happen, the
-//!   version a rotation replaced, the whole secret of a deleted connector.
+//!   version a rotation replaced, the whole secret of a deleted connector. A version
+//!   written for a write that lost a race is kept for the retry, and discarded by the
+//!   caller if it gives up.
+//! - **A write changes only what it means to change**: a replacement writes the fields
+//!   that differ from the record it read, conditional on that record's version, so a
+//!   test's outcome (which leaves the version alone) and a PATCH never undo each other.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,7 +30,7 @@ use super::error::ServiceError;
 use crate::domain::connector::{Connector, SecretRef};
 use crate::domain::credentials::Credentials;
 use crate::domain::ids::{ConnectorId, TenantId};
-use crate::store::{SecretTags, StoreError};
+use crate::store::{Changes, SecretTags, StoreError};
 
 /// How many times a write re-reads and retries after losing a race.
 const WRITE_ATTEMPTS: usize = 5;
@@ -37,10 +42,11 @@ const VAULT_CLEANUP_ATTEMPTS: usize = 2;
 pub(super) enum RecordWrite<'a> {
     /// A new record; fails with `Conflict` if the id exists.
     Insert(&'a Connector),
-    /// `next` replaces the record if it is still at `expected_version`.
+    /// What `next` changes of `read` is written if the record is still at `read`'s
+    /// version; fields it does not change keep their stored values.
     Replace {
+        read: &'a Connector,
         next: &'a Connector,
-        expected_version: u64,
     },
     /// The record goes if it is still at `expected_version`.
     Delete {
@@ -62,7 +68,9 @@ impl RecordWrite<'_> {
     fn took_effect(&self, stored: Option<&Connector>) -> bool {
         match (self, stored) {
             (RecordWrite::Insert(c), Some(s)) => s.access == c.access,
-            (RecordWrite::Replace { next, .. }, Some(s)) => s == *next,
+            (RecordWrite::Replace { read, next }, Some(s)) => {
+                Changes::between(read, next).is_ok_and(|changes| changes.visible_in(s))
+            }
             (RecordWrite::Delete { .. }, None) => true,
             _ => false,
         }
@@ -80,7 +88,8 @@ pub(super) enum Unused {
 /// A record write with the secrets that depend on its outcome.
 pub(super) struct Commit<'a> {
     pub write: RecordWrite<'a>,
-    /// A version written for this write: discarded if the write did not happen.
+    /// A version written for this write: discarded if the write did not happen, unless it
+    /// lost a race (`Conflict`), after which the caller may retry with it or discards it.
     pub written: Option<&'a SecretRef>,
     /// What becomes unused once the write happened: discarded after it.
     pub replaced: Option<Unused>,
@@ -151,10 +160,7 @@ impl App {
         let records = &self.storage.connectors;
         let result = match &commit.write {
             RecordWrite::Insert(c) => records.insert_connector(c).await,
-            RecordWrite::Replace {
-                next,
-                expected_version,
-            } => records.replace_connector(next, *expected_version).await,
+            RecordWrite::Replace { read, next } => records.replace_connector(read, next).await,
             RecordWrite::Delete {
                 tenant,
                 id,
@@ -179,6 +185,8 @@ impl App {
         };
         match (&result, commit.written, commit.replaced) {
             (Ok(()), _, Some(unused)) => self.discard(&unused).await,
+            // A lost race leaves the version to the caller, which may retry with it.
+            (Err(StoreError::Conflict), _, _) => {}
             (Err(_), Some(written), _) => self.discard(&Unused::Version(written.clone())).await,
             _ => {}
         }
@@ -233,7 +241,7 @@ impl App {
 
     /// Removes an unused secret or version, retried once; a failure is logged and left for
     /// `reconcile`.
-    async fn discard(&self, unused: &Unused) {
+    pub(super) async fn discard(&self, unused: &Unused) {
         let vault = &self.storage.vault;
         for attempt in 1..=VAULT_CLEANUP_ATTEMPTS {
             let (result, name) = match unused {

@@ -16,12 +16,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
-    IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
+    IdempotencyRecords, IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse,
+    decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -76,6 +79,45 @@ where
         StoreError::Conflict
     } else {
         StoreError::Unavailable(Box::new(e))
+    }
+}
+
+/// The error of a conditional write on an existing record: the item the failed condition
+/// returned (`ReturnValuesOnConditionCheckFailure=ALL_OLD`) tells a record at another
+/// version (`Conflict`) from none at all (`NotFound`) without another read.
+fn lost_condition<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + ConditionFailure + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match e.as_service_error().map(ConditionFailure::old_item) {
+        Some(Some(_)) => StoreError::Conflict,
+        Some(None) if e.code() == Some("ConditionalCheckFailedException") => StoreError::NotFound,
+        _ => classify(e),
+    }
+}
+
+/// The errors of the conditional record writes, which may carry the item as it was.
+trait ConditionFailure {
+    /// The item a failed condition found, if it failed on its condition and one was there.
+    fn old_item(&self) -> Option<&Item>;
+}
+
+impl ConditionFailure for UpdateItemError {
+    fn old_item(&self) -> Option<&Item> {
+        match self {
+            UpdateItemError::ConditionalCheckFailedException(e) => e.item(),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionFailure for DeleteItemError {
+    fn old_item(&self) -> Option<&Item> {
+        match self {
+            DeleteItemError::ConditionalCheckFailedException(e) => e.item(),
+            _ => None,
+        }
     }
 }
 
@@ -256,32 +298,52 @@ impl ConnectorRecords for DynamoStore {
 
     async fn replace_connector(
         &self,
-        connector: &Connector,
-        expected_version: u64,
+        read: &Connector,
+        next: &Connector,
     ) -> Result<(), StoreError> {
-        let item = to_item(
-            connector,
-            tenant_pk(&connector.tenant),
-            connector_sk(&connector.id),
-        )?;
-        let written = self
+        let changes = Changes::between(read, next)?;
+        let mut update = self
             .client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
-            .send()
-            .await
-            .map_err(classify);
-        match written {
-            Err(StoreError::Conflict) => {
-                match self.get_connector(&connector.tenant, &connector.id).await? {
-                    None => Err(StoreError::NotFound),
-                    Some(_) => Err(StoreError::Conflict),
-                }
-            }
-            other => other.map(|_| ()),
+            .key(PK, s(tenant_pk(&next.tenant)))
+            .key(SK, s(connector_sk(&next.id)))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected", AttributeValue::N(read.version.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut set = Vec::new();
+        for (i, (field, value)) in changes.set.iter().enumerate() {
+            let value = serde_dynamo::to_attribute_value(value)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            set.push(format!("#s{i} = :s{i}"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), field)
+                .expression_attribute_values(format!(":s{i}"), value);
+        }
+        let mut removed = Vec::new();
+        for (i, field) in changes.removed.iter().enumerate() {
+            removed.push(format!("#r{i}"));
+            update = update.expression_attribute_names(format!("#r{i}"), field);
+        }
+        let mut expression = String::new();
+        if !set.is_empty() {
+            expression = format!("SET {}", set.join(", "));
+        }
+        if !removed.is_empty() {
+            expression = format!("{expression} REMOVE {}", removed.join(", "));
+        }
+        if expression.is_empty() {
+            // Nothing changes: the write is the condition alone.
+            return match self.get_connector(&read.tenant, &read.id).await? {
+                None => Err(StoreError::NotFound),
+                Some(c) if c.version != read.version => Err(StoreError::Conflict),
+                Some(_) => Ok(()),
+            };
+        }
+        match update.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(lost_condition(e)),
         }
     }
 
@@ -291,24 +353,22 @@ impl ConnectorRecords for DynamoStore {
         id: &ConnectorId,
         expected_version: u64,
     ) -> Result<(), StoreError> {
-        let deleted = self
-            .client
+        self.client
             .delete_item()
             .table_name(&self.table)
             .key(PK, s(tenant_pk(tenant)))
             .key(SK, s(connector_sk(id)))
-            .condition_expression("version = :v")
-            .expression_attribute_values(":v", AttributeValue::N(expected_version.to_string()))
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected_version.to_string()),
+            )
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await
-            .map_err(classify);
-        match deleted {
-            Err(StoreError::Conflict) => match self.get_connector(tenant, id).await? {
-                None => Err(StoreError::NotFound),
-                Some(_) => Err(StoreError::Conflict),
-            },
-            other => other.map(|_| ()),
-        }
+            .map(|_| ())
+            .map_err(lost_condition)
     }
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {

@@ -16,8 +16,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use ulid::Ulid;
 
 use super::{
-    ApiKeys, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord, IdempotencyRecords,
-    IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
+    IdempotencyRecords, IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse,
+    decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -203,38 +204,22 @@ fn stored_version(table: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<
     }
 }
 
-impl EmbeddedStore {
-    /// Writes `connector`: a new one when `expected_version` is `None` (`Conflict` if the
-    /// id exists), else a replacement of the stored record at that version (`NotFound`,
-    /// or `Conflict` at another version).
-    async fn put_connector(
-        &self,
-        connector: &Connector,
-        expected_version: Option<u64>,
-    ) -> Result<(), StoreError> {
+#[async_trait]
+impl ConnectorRecords for EmbeddedStore {
+    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
         let record = Arc::new(connector.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
-            match (stored_version(&t, &key)?, expected_version) {
-                (Some(_), None) => return Err(StoreError::Conflict),
-                (None, Some(_)) => return Err(StoreError::NotFound),
-                (Some(v), Some(expected)) if v != expected => return Err(StoreError::Conflict),
-                _ => {}
+            if stored_version(&t, &key)?.is_some() {
+                return Err(StoreError::Conflict);
             }
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
             Ok(((), Change::PutConnector(key, record)))
         })
         .await
-    }
-}
-
-#[async_trait]
-impl ConnectorRecords for EmbeddedStore {
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
-        self.put_connector(connector, None).await
     }
 
     async fn get_connector(
@@ -286,10 +271,27 @@ impl ConnectorRecords for EmbeddedStore {
 
     async fn replace_connector(
         &self,
-        connector: &Connector,
-        expected_version: u64,
+        read: &Connector,
+        next: &Connector,
     ) -> Result<(), StoreError> {
-        self.put_connector(connector, Some(expected_version)).await
+        let key = connector_key(&next.tenant, &next.id);
+        let changes = Changes::between(read, next)?;
+        let expected = read.version;
+        self.write(move |txn| {
+            let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
+            let stored: Connector = match t.get(key.as_str()).map_err(unavailable)? {
+                Some(v) => decode(v.value())?,
+                None => return Err(StoreError::NotFound),
+            };
+            if stored.version != expected {
+                return Err(StoreError::Conflict);
+            }
+            let merged = changes.apply_to(&stored)?;
+            t.insert(key.as_str(), encode(&merged)?.as_slice())
+                .map_err(unavailable)?;
+            Ok(((), Change::PutConnector(key, Arc::new(merged))))
+        })
+        .await
     }
 
     async fn delete_connector(

@@ -114,13 +114,13 @@ pub trait ConnectorRecords: Send + Sync {
         after: Option<&ConnectorId>,
         limit: usize,
     ) -> Result<ConnectorPage, StoreError>;
-    /// Replaces a connector if its stored version is `expected_version`.
-    /// `NotFound` if it is gone, `Conflict` if the version differs.
-    async fn replace_connector(
-        &self,
-        connector: &Connector,
-        expected_version: u64,
-    ) -> Result<(), StoreError>;
+    /// Writes what `next` changes of `read` (the record as the caller read it) if the stored
+    /// version is still `read.version`; every other field keeps its stored value, so a
+    /// write never undoes another that left the version alone (a test's outcome).
+    /// `NotFound` if it is gone, `Conflict` if the version differs; both are told from
+    /// the failed write itself.
+    async fn replace_connector(&self, read: &Connector, next: &Connector)
+    -> Result<(), StoreError>;
     /// Deletes a connector if its stored version is `expected_version`.
     async fn delete_connector(
         &self,
@@ -214,6 +214,67 @@ impl Storage {
             rate_counters: store,
             vault,
         }
+    }
+}
+
+/// What a replacement writes: the top-level fields of a record that differ between the
+/// version its writer read and the one it wants, by their stored names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Changes {
+    /// Fields to set, with their new values.
+    pub set: serde_json::Map<String, serde_json::Value>,
+    /// Fields the new record no longer has.
+    pub removed: Vec<String>,
+}
+
+fn fields(c: &Connector) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(map)) => Ok(map),
+        Ok(_) => Err(StoreError::Corrupt("a connector is not an object".into())),
+        Err(e) => Err(StoreError::Corrupt(e.to_string())),
+    }
+}
+
+impl Changes {
+    /// What turns `read` into `next`.
+    ///
+    /// # Errors
+    /// `Corrupt` if a record does not serialise as an object.
+    pub fn between(read: &Connector, next: &Connector) -> Result<Self, StoreError> {
+        let (before, after) = (fields(read)?, fields(next)?);
+        let set = after
+            .iter()
+            .filter(|(k, v)| before.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let removed = before
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .cloned()
+            .collect();
+        Ok(Self { set, removed })
+    }
+
+    /// `stored` with these changes made.
+    ///
+    /// # Errors
+    /// `Corrupt` if the result is not a connector.
+    pub fn apply_to(&self, stored: &Connector) -> Result<Connector, StoreError> {
+        let mut map = fields(stored)?;
+        for k in &self.removed {
+            map.remove(k);
+        }
+        map.extend(self.set.clone());
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    /// Whether `stored` shows every one of these changes (a write whose reply was lost).
+    pub fn visible_in(&self, stored: &Connector) -> bool {
+        fields(stored).is_ok_and(|map| {
+            self.set.iter().all(|(k, v)| map.get(k) == Some(v))
+                && self.removed.iter().all(|k| !map.contains_key(k))
+        })
     }
 }
 

@@ -340,6 +340,54 @@ async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t
     assert_eq!(t.get(&path, &t.key).await.json(), c);
 }
 
+async fn a_patch_with_another_providers_credentials_is_a_422_naming_them_whatever_else_it_sends(
+    t: TestApp,
+) {
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/azure",
+            &t.key,
+            &azure_body(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let c = r.json();
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+    let stored = t.only_stored_secret().await;
+    let (key_id, secret) = s3_keys();
+    let r = t
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({
+                "aws_access_key_id": key_id,
+                "aws_secret_access_key": secret,
+                "client_secret": azure_secret(),
+            }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        r.error_fields(),
+        ["aws_access_key_id", "aws_secret_access_key"]
+    );
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("does not apply to an Azure connector")),
+        "{}",
+        r.json()
+    );
+    // Nothing changed: not the record, not the secret.
+    assert_eq!(t.get(&path, &t.key).await.json(), c);
+    assert_eq!(t.only_stored_secret().await, stored);
+}
+
 async fn if_match_guards_patch_and_delete(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
     let path = format!(
@@ -470,6 +518,7 @@ on_every_backend!(
     patch_changes_mutable_fields_and_bumps_the_etag,
     patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing,
     if_match_guards_patch_and_delete,
+    a_patch_with_another_providers_credentials_is_a_422_naming_them_whatever_else_it_sends,
     rotating_s3_keys_replaces_the_stored_secret_and_the_hint,
     delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404,
 );

@@ -111,11 +111,11 @@ impl ConnectorRecords for FaultyConnectors {
             self.inner.list_connectors(t, f, after, limit).await
         )
     }
-    async fn replace_connector(&self, c: &Connector, v: u64) -> Result<(), StoreError> {
+    async fn replace_connector(&self, read: &Connector, c: &Connector) -> Result<(), StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.replace_connector(c, v).await
+            self.inner.replace_connector(read, c).await
         )
     }
     async fn delete_connector(

@@ -117,6 +117,54 @@ async fn browse_calls_past_an_accounts_limit_are_a_429_before_any_work(t: TestAp
     );
 }
 
+/// A keyed create, as the published SDK sends it: the same body with the same key.
+async fn create_keyed(t: &TestApp, key: &str, body: &serde_json::Value) -> TestResponse {
+    let request = t
+        .request(Method::POST, "/api/v2/connectors/s3", Some(&t.key))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(axum::body::Body::from(body.to_string()))
+        .expect("a request");
+    t.send(request).await
+}
+
+async fn a_retried_create_replays_past_the_limit_and_spends_no_quota(t: TestApp) {
+    let t = limited(
+        t,
+        RateLimits {
+            tests: 0,
+            browses: 0,
+            creates: 2,
+        },
+    );
+    let [k1, k2, k3] = ["k1", "k2", "k3"].map(|k| (k, s3_body(json!({"name": k}))));
+    in_one_window().await;
+    let first = create_keyed(&t, k1.0, &k1.1).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(
+        create_keyed(&t, k2.0, &k2.1).await.status,
+        StatusCode::CREATED
+    );
+    let refused = create_keyed(&t, k3.0, &k3.1).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.error_code(), "rate_limited");
+
+    // The SDK's retry of k1 after a timeout is its recovery path: it replays, spending
+    // nothing, however often it comes.
+    for _ in 0..3 {
+        let replay = create_keyed(&t, k1.0, &k1.1).await;
+        assert_eq!(replay.status, StatusCode::CREATED, "{}", replay.json());
+        assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+        assert_eq!(replay.json(), first.json());
+    }
+    // k3 was refused, so its key holds nothing and its retry is refused again.
+    assert_eq!(
+        create_keyed(&t, k3.0, &k3.1).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(t.connector_count().await, 2);
+}
+
 #[tokio::test]
 async fn without_limits_nothing_is_counted_or_refused() {
     let t = limited(
@@ -137,4 +185,5 @@ async fn without_limits_nothing_is_counted_or_refused() {
 on_every_backend!(
     creates_past_an_accounts_limit_are_a_429_that_stores_nothing,
     browse_calls_past_an_accounts_limit_are_a_429_before_any_work,
+    a_retried_create_replays_past_the_limit_and_spends_no_quota,
 );

@@ -106,15 +106,18 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         "another tenant does not see it"
     );
 
+    let v1 = c.clone();
+    let mut stale = c.clone();
+    stale.version = 7;
     c.version = 2;
     c.status = Status::Disabled;
     assert!(matches!(
-        p.storage.connectors.replace_connector(&c, 7).await,
+        p.storage.connectors.replace_connector(&stale, &c).await,
         Err(StoreError::Conflict)
     ));
     p.storage
         .connectors
-        .replace_connector(&c, 1)
+        .replace_connector(&v1, &c)
         .await
         .expect("replace at v1");
     assert_eq!(
@@ -123,7 +126,7 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         "a read after a replace sees the new version"
     );
     assert!(matches!(
-        p.storage.connectors.replace_connector(&c, 1).await,
+        p.storage.connectors.replace_connector(&v1, &c).await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
@@ -150,9 +153,52 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
             .await,
         Err(StoreError::NotFound)
     ));
+    let mut v3 = c.clone();
+    v3.version = 3;
     assert!(matches!(
-        p.storage.connectors.replace_connector(&c, 2).await,
+        p.storage.connectors.replace_connector(&c, &v3).await,
         Err(StoreError::NotFound)
+    ));
+}
+
+async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives(
+    p: Ports,
+) {
+    let id = ConnectorId::generate();
+    let v1 = record("acme", &id, "active");
+    p.storage
+        .connectors
+        .insert_connector(&v1)
+        .await
+        .expect("insert");
+    // A test's outcome lands without a new version...
+    let mut tested = v1.clone();
+    tested.last_test_result = Some(connectors::domain::scopes::TestResult::Failure);
+    tested.last_test_error = Some("access denied".into());
+    tested.status = Status::Failed;
+    p.storage
+        .connectors
+        .replace_connector(&v1, &tested)
+        .await
+        .expect("the outcome at v1");
+    // ...and a rename made from the record read before it keeps the outcome.
+    let mut renamed = v1.clone();
+    renamed.name = connectors::domain::names::ConnectorName::parse("renamed").expect("name");
+    renamed.version = 2;
+    p.storage
+        .connectors
+        .replace_connector(&v1, &renamed)
+        .await
+        .expect("the rename at v1");
+    let stored = read(&p, "acme", &id).await.expect("stored");
+    assert_eq!(stored.name.as_str(), "renamed");
+    assert_eq!(stored.version, 2);
+    assert_eq!(stored.status, Status::Failed);
+    assert_eq!(stored.last_test_error.as_deref(), Some("access denied"));
+    // An outcome made from v1 now loses: the version moved on.
+    assert!(matches!(
+        p.storage.connectors.replace_connector(&v1, &tested).await,
+        Err(StoreError::Conflict)
     ));
 }
 
@@ -196,7 +242,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
     keyed.version = 2;
     p.storage
         .connectors
-        .replace_connector(&keyed, 1)
+        .replace_connector(&role, &keyed)
         .await
         .expect("switch to keys");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&keyed));
@@ -204,7 +250,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
     back.version = 3;
     p.storage
         .connectors
-        .replace_connector(&back, 2)
+        .replace_connector(&keyed, &back)
         .await
         .expect("switch back to the role");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&back));
@@ -491,6 +537,7 @@ macro_rules! on_every_adapter {
 
 on_every_adapter!(
     records_round_trip_and_writes_are_conditional,
+    a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives,
     role_records_round_trip_and_switch_to_a_secret_and_back,
     lists_are_newest_first_and_resume_after_an_id,
     api_keys_are_found_by_hash_listed_and_revoked,
@@ -530,11 +577,12 @@ async fn embedded_store_readers_see_what_a_reopened_file_holds_after_racing_writ
     let mut tasks = tokio::task::JoinSet::new();
     for (i, id) in ids.iter().enumerate() {
         for writer in 0..4 {
-            let (store, mut c) = (store.clone(), record("acme", id, "active"));
+            let (store, read) = (store.clone(), record("acme", id, "active"));
+            let mut c = read.clone();
             c.name = connectors::domain::names::ConnectorName::parse(&format!("writer {writer}"))
                 .expect("name");
             c.version = 2;
-            tasks.spawn(async move { store.replace_connector(&c, 1).await.is_ok() });
+            tasks.spawn(async move { store.replace_connector(&read, &c).await.is_ok() });
         }
         if i % 2 == 0 {
             let (store, tenant, id) = (store.clone(), tenant.clone(), id.clone());

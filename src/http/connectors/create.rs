@@ -15,13 +15,12 @@ use super::super::fields::{Fields, text};
 use super::super::idempotency::{
     Canonical, Fingerprinted, canonical_object, idempotency_key, respond,
 };
-use super::super::wire::{connector_json, json_response, with_quota};
+use super::super::wire::{connector_json, json_response, to_json, with_quota};
 use super::BASE;
 use super::s3_access::{S3Access, s3_access};
 use crate::domain::connector::{Connector, Location};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount};
 use crate::domain::endpoint::S3Endpoint;
-use crate::domain::ids::ConnectorId;
 use crate::domain::names::{
     AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
     S3BucketName, StorageAccount,
@@ -31,7 +30,7 @@ use crate::domain::scopes::{ImportMode, Scopes};
 use crate::service::ServiceError;
 use crate::service::connectors::{NewAccess, NewConnector};
 use crate::service::idempotency::StoredResponse;
-use crate::service::limits::Limited;
+use crate::service::use_cases::{DryRun, Keyed};
 
 /// The fields every create takes, and each provider's own (the OpenAPI schemas list exactly
 /// these; a test holds them together).
@@ -458,28 +457,18 @@ async fn create<B: CreateBody>(
     let key = idempotency_key(&headers)?;
     let new = request.body.parse()?;
     let (app, tenant) = (&state.app, caller.tenant());
-    let quota = app.admit(tenant, Limited::Create).await?;
-    app.vet_location(&new.location).await?;
     if dry {
         // Nothing is created, so there is nothing for an Idempotency-Key to protect.
-        let report = app.dry_run(tenant, &new).await?;
-        let body = serde_json::to_string(&report).unwrap_or_default();
+        let DryRun { report, quota } = app.dry_run_create(tenant, &new).await?;
         return Ok(with_quota(
-            json_response(StatusCode::OK, body),
+            json_response(StatusCode::OK, to_json(&report)?),
             quota.as_ref(),
         ));
     }
-    let once = app
-        .run_once(
-            tenant,
-            key,
-            &request.fingerprint,
-            ConnectorId::generate(),
-            |id| async move {
-                let c = app.create_connector(tenant, id, new).await?;
-                created(&c)
-            },
-        )
-        .await?;
-    Ok(with_quota(respond(&once), quota.as_ref()))
+    let keyed = Keyed {
+        key,
+        fingerprint: &request.fingerprint,
+    };
+    let answered = app.create_once(tenant, new, keyed, created).await?;
+    Ok(with_quota(respond(&answered.once), answered.quota.as_ref()))
 }

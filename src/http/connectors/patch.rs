@@ -105,7 +105,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
             _ => Err(Invalid::new("may only be set to active or disabled")),
         }),
         region: f.optional("region", AwsRegion::parse),
-        credentials: None,
+        credentials: Vec::new(),
     };
     // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
     // refused rather than ignored.
@@ -114,15 +114,19 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
             f.fail(field, "cannot be null");
         }
     }
-    patch.credentials = s3_access(&mut f, false).map(|a| match a {
-        S3Access::Keys(keys) => CredentialUpdate::S3(keys),
-        S3Access::Role(role_arn) => CredentialUpdate::S3Role(role_arn),
-    });
+    // Every provider's credential fields are read: those that do not fit the connector
+    // are refused by name once it is known, whatever else is sent.
+    patch
+        .credentials
+        .extend(s3_access(&mut f, false).map(|a| match a {
+            S3Access::Keys(keys) => CredentialUpdate::S3(keys),
+            S3Access::Role(role_arn) => CredentialUpdate::S3Role(role_arn),
+        }));
     let tenant_id = f.optional("tenant_id", AzureTenant::parse);
     let client_id = f.optional("client_id", Guid::parse);
     let client_secret = f.optional("client_secret", parse_client_secret);
     if tenant_id.is_some() || client_id.is_some() || client_secret.is_some() {
-        patch.credentials = Some(CredentialUpdate::Azure {
+        patch.credentials.push(CredentialUpdate::Azure {
             tenant_id,
             client_id,
             client_secret,
@@ -130,7 +134,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
     }
     if let Some(key) = f.object("credentials_json") {
         match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
-            Ok(sa) => patch.credentials = Some(CredentialUpdate::Gcs(sa)),
+            Ok(sa) => patch.credentials.push(CredentialUpdate::Gcs(sa)),
             Err(e) => f.fail("credentials_json", e.0),
         }
     }

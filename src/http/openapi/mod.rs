@@ -150,7 +150,9 @@ const EVERY_OPERATION: [(&str, &str, &str); 4] = [
     (
         "500",
         "InternalError",
-        "`internal_error`: a bug; the message is generic and the request id finds it in the logs.",
+        "`internal_error`: a bug; the message is generic and the request id finds it in the logs. \
+         `credentials_missing`: the connector points at credentials the secret store does \
+         not have (an operator's `reconcile` reports it); rotate them with PATCH.",
     ),
     (
         "503",

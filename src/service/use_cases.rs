@@ -1,0 +1,142 @@
+//! The use cases that take an `Idempotency-Key` — create a connector, test one — each one
+//! method owning its steps in order: run once (a replay, or a wait for the first request,
+//! ends here), count against the account's limit, vet, act. A retry that replays spends no
+//! quota: the published clients retry a timed-out create with the same key, and that
+//! recovery must not be refused for the attempt it recovers.
+//!
+//! The transport renders what is remembered for a replay (`render`); the steps are here.
+
+use std::sync::{Mutex, PoisonError};
+
+use super::App;
+use super::access_test::TestReport;
+use super::connectors::NewConnector;
+use super::error::ServiceError;
+use super::idempotency::{IdempotencyKey, Once, StoredResponse};
+use super::limits::{Limited, Quota};
+use crate::domain::connector::Connector;
+use crate::domain::ids::{ConnectorId, TenantId};
+
+/// A request to run at most once per key.
+pub struct Keyed<'a> {
+    pub key: Option<IdempotencyKey>,
+    /// What identifies the request (method, path and parsed body).
+    pub fingerprint: &'a str,
+}
+
+/// What a use case run once answered, and where the account stands against the limit
+/// it counted (`None` for a replay, which counts nothing, or where no limit is set).
+pub struct Answered {
+    pub once: Once,
+    pub quota: Option<Quota>,
+}
+
+/// A dry run's report, and the limit it counted against.
+pub struct DryRun {
+    pub report: TestReport,
+    pub quota: Option<Quota>,
+}
+
+/// The quota a first run counted, handed out of the run.
+struct Counted(Mutex<Option<Quota>>);
+
+impl Counted {
+    fn new() -> Self {
+        Self(Mutex::new(None))
+    }
+
+    fn set(&self, quota: Option<Quota>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = quota;
+    }
+
+    fn take(&self) -> Option<Quota> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl App {
+    /// Creates a connector at most once per key: admitted against the create limit and
+    /// its location vetted only when this request is the first to run.
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, `Validation` for a
+    /// location the service may not call, or the create's own errors.
+    pub async fn create_once<R>(
+        &self,
+        tenant: &TenantId,
+        new: NewConnector,
+        keyed: Keyed<'_>,
+        render: R,
+    ) -> Result<Answered, ServiceError>
+    where
+        R: FnOnce(&Connector) -> Result<StoredResponse, ServiceError>,
+    {
+        let counted = Counted::new();
+        let counted_ref = &counted;
+        let once = self
+            .run_once(
+                tenant,
+                keyed.key,
+                keyed.fingerprint,
+                ConnectorId::generate(),
+                |id| async move {
+                    counted_ref.set(self.admit(tenant, Limited::Create).await?);
+                    self.vet_location(&new.location).await?;
+                    let c = self.create_connector(tenant, id, new).await?;
+                    render(&c)
+                },
+            )
+            .await?;
+        Ok(Answered {
+            once,
+            quota: counted.take(),
+        })
+    }
+
+    /// Tests a draft's access and stores nothing (`?dry_run=true`): counted against the
+    /// create limit, its location vetted first.
+    ///
+    /// # Errors
+    /// `RateLimited`, `Validation` for a location the service may not call.
+    pub async fn dry_run_create(
+        &self,
+        tenant: &TenantId,
+        new: &NewConnector,
+    ) -> Result<DryRun, ServiceError> {
+        let quota = self.admit(tenant, Limited::Create).await?;
+        self.vet_location(&new.location).await?;
+        let report = self.dry_run(tenant, new).await?;
+        Ok(DryRun { report, quota })
+    }
+
+    /// Tests a connector at most once per key, admitted against the test limit only when
+    /// this request is the first to run.
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, or the test's own
+    /// errors.
+    pub async fn test_once<R>(
+        &self,
+        tenant: &TenantId,
+        id: ConnectorId,
+        keyed: Keyed<'_>,
+        render: R,
+    ) -> Result<Answered, ServiceError>
+    where
+        R: FnOnce(&TestReport) -> Result<StoredResponse, ServiceError>,
+    {
+        let counted = Counted::new();
+        let counted_ref = &counted;
+        let once = self
+            .run_once(tenant, keyed.key, keyed.fingerprint, id, |id| async move {
+                counted_ref.set(self.admit(tenant, Limited::Test).await?);
+                let report = self.test_connector(tenant, &id).await?;
+                render(&report)
+            })
+            .await?;
+        Ok(Answered {
+            once,
+            quota: counted.take(),
+        })
+    }
+}
