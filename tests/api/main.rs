@@ -35,6 +35,8 @@ mod openapi;
 mod operator;
 #[cfg(feature = "emulators")]
 mod providers;
+#[cfg(feature = "emulators")]
+mod races;
 mod restart;
 mod role_connectors;
 mod role_setup;
