@@ -7,8 +7,10 @@
 //! |---|---|---|
 //! | connector | `TENANT#<tenant>` | `CONN#<connector_id>` |
 //! | API key | `KEY#<sha256 of key>` | `KEY` |
+//! | API key id (finds the key to revoke) | `KEYID#<key_id>` | `KEY` (+ `hash`) |
 //! | idempotency | `TENANT#<tenant>` | `IDEM#<sha256 of key>` (+ `ttl`, the table's TTL attribute) |
 //! | service key | `SERVICE` | `KEY#<name>` |
+//! | rate counter | `RATE#<tenant>\|<operation>` | `W#<window end>` (+ `n`, `ttl`) |
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ const PK: &str = "pk";
 const SK: &str = "sk";
 /// Epoch seconds after which DynamoDB may delete the item (reads check it too).
 const TTL: &str = "ttl";
+/// The attribute of a key id's pointer that holds the key's hash.
+const KEY_HASH: &str = "hash";
 /// A fresh value on every write of an idempotency record, for optimistic takeover.
 const WRITE_TOKEN: &str = "write_token";
 /// How many times a claim re-reads after losing a race on the same key.
@@ -63,6 +67,11 @@ fn connector_sk(id: &ConnectorId) -> String {
 
 fn key_pk(hash: &str) -> String {
     format!("KEY#{hash}")
+}
+
+/// The item that finds an API key's hash from its id (for revocation).
+fn key_id_pk(key_id: &str) -> String {
+    format!("KEYID#{key_id}")
 }
 
 fn idempotency_sk(key_hash: &str) -> String {
@@ -411,6 +420,16 @@ impl RateCounters for DynamoStore {
 #[async_trait]
 impl ApiKeys for DynamoStore {
     async fn put_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        // The id's pointer first, so that a key that can be used can always be revoked.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item(PK, s(key_id_pk(&key.key_id)))
+            .item(SK, s("KEY"))
+            .item(KEY_HASH, s(key.hash.as_str()))
+            .send()
+            .await
+            .map_err(classify)?;
         let item = to_item(key, key_pk(key.hash.as_str()), "KEY".into())?;
         self.client
             .put_item()
@@ -441,14 +460,47 @@ impl ApiKeys for DynamoStore {
     }
 
     async fn revoke_api_key(&self, key_id: &str, at: Timestamp) -> Result<(), StoreError> {
-        let mut key = self
-            .list_api_keys()
-            .await?
-            .into_iter()
-            .find(|k| k.key_id == key_id)
-            .ok_or(StoreError::NotFound)?;
-        key.revoked_at.get_or_insert(at);
-        self.put_api_key(&key).await
+        let hash = match self.get_item(key_id_pk(key_id), "KEY".into()).await? {
+            Some(pointer) => pointer
+                .get(KEY_HASH)
+                .and_then(|h| h.as_s().ok())
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("key {key_id}'s pointer has no hash"))
+                })?,
+            // A key stored before ids had pointers: found by the one scan that is left.
+            None => self
+                .list_api_keys()
+                .await?
+                .into_iter()
+                .find(|k| k.key_id == key_id)
+                .map(|k| k.hash.as_str().to_owned())
+                .ok_or(StoreError::NotFound)?,
+        };
+        let at =
+            serde_dynamo::to_attribute_value(at).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let revoked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(key_pk(&hash)))
+            .key(SK, s("KEY"))
+            .update_expression("SET revoked_at = :at")
+            // The first revocation's time stays (an unrevoked key stores a null).
+            .condition_expression(
+                "key_id = :id AND (attribute_not_exists(revoked_at) OR attribute_type(revoked_at, :null))",
+            )
+            .expression_attribute_values(":at", at)
+            .expression_attribute_values(":id", s(key_id))
+            .expression_attribute_values(":null", s("NULL"))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match revoked.map_err(lost_condition) {
+            // Revoked already: revoking again changes nothing.
+            Err(StoreError::Conflict) => Ok(()),
+            other => other.map(|_| ()),
+        }
     }
 }
 

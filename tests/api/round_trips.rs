@@ -138,3 +138,29 @@ async fn warm_reads_cost_one_dynamodb_call_and_warm_browses_and_tests_no_secrets
     assert_eq!(dynamodb.take(), 6, "a keyed create's DynamoDB calls");
     assert_eq!(secrets.take(), 1, "a keyed create's Secrets Manager calls");
 }
+
+#[tokio::test]
+async fn revoking_a_key_reads_its_pointer_and_writes_the_key_once_without_a_scan() {
+    let (t, dynamodb, _) = counted_app().await;
+    for n in 0..5 {
+        t.key_for(
+            &format!("tenant-{n}"),
+            &[connectors::domain::apikey::KeyScope::Read],
+        )
+        .await;
+    }
+    let keys = &t.app.storage.api_keys;
+    let key = keys.list_api_keys().await.expect("keys").remove(2);
+    dynamodb.take();
+    keys.revoke_api_key(&key.key_id, connectors::domain::timestamp::Timestamp::now())
+        .await
+        .expect("revoke");
+    // The id's pointer (a GetItem) and the key (a conditional UpdateItem).
+    assert_eq!(dynamodb.take(), 2, "a revocation's DynamoDB calls");
+    let revoked = keys.list_api_keys().await.expect("keys");
+    assert_eq!(
+        revoked.iter().filter(|k| k.revoked_at.is_some()).count(),
+        1,
+        "only that key is revoked"
+    );
+}

@@ -347,6 +347,19 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
         .await
         .expect("find");
     assert_eq!(revoked.and_then(|k| k.revoked_at), Some(at));
+    // A second revocation keeps the first one's time.
+    p.storage
+        .api_keys
+        .revoke_api_key(&key.record.key_id, at.plus_seconds(60))
+        .await
+        .expect("revoke again");
+    let again = p
+        .storage
+        .api_keys
+        .find_api_key(&key.record.hash)
+        .await
+        .expect("find");
+    assert_eq!(again.and_then(|k| k.revoked_at), Some(at));
     assert!(matches!(
         p.storage.api_keys.revoke_api_key("key_nope", at).await,
         Err(StoreError::NotFound)
