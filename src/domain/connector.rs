@@ -136,6 +136,11 @@ pub struct ListFilter {
 }
 
 impl ListFilter {
+    /// Whether the filter accepts every connector.
+    pub fn is_empty(&self) -> bool {
+        self.provider.is_none() && self.scope.is_none() && self.status.is_none()
+    }
+
     pub fn accepts(&self, c: &Connector) -> bool {
         self.provider.is_none_or(|p| c.provider() == p)
             && self.scope.is_none_or(|s| c.scopes.contains(s))

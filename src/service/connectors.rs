@@ -336,14 +336,14 @@ impl App {
             .connectors
             .list_connectors(tenant, filter, after.as_ref(), limit)
             .await?;
-        let next_cursor = match (page.more, page.items.last()) {
-            (true, Some(last)) => Some(self.cursors().await?.seal(
+        let next_cursor = match &page.resume_after {
+            Some(after) => Some(self.cursors().await?.seal(
                 &binding,
                 &ListCursor {
-                    after: last.id.to_string(),
+                    after: after.to_string(),
                 },
             )),
-            _ => None,
+            None => None,
         };
         Ok(ListOutcome {
             items: page.items,

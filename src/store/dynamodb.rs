@@ -25,8 +25,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, RateCounters, ServiceKeys, StoreError, StoredResponse,
-    decide_claim,
+    IdempotencyRecords, IdempotencyState, LIST_EXAMINED_AT_MOST, RateCounters, ServiceKeys,
+    StoreError, StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -275,7 +275,11 @@ impl ConnectorRecords for DynamoStore {
     ) -> Result<ConnectorPage, StoreError> {
         // BETWEEN is inclusive: the `after` item itself comes back first and is skipped.
         let upper = after.map_or_else(|| "CONN$".to_owned(), connector_sk);
-        let page_size = i32::try_from(limit.saturating_add(2).min(1000)).unwrap_or(1000);
+        let budget = LIST_EXAMINED_AT_MOST.max(limit + 1);
+        // Unfiltered, the page and one more tell whether more follow; filtered, pages as
+        // large as the budget allows (a Query page holds at most 1 MB either way).
+        let wanted = if filter.is_empty() { limit + 2 } else { budget };
+        let page_size = i32::try_from(wanted.min(1000)).unwrap_or(1000);
         let mut pages = self
             .client
             .query()
@@ -290,19 +294,38 @@ impl ConnectorRecords for DynamoStore {
             .into_paginator()
             .items()
             .send();
-        let mut items = Vec::new();
+        let mut items: Vec<Arc<Connector>> = Vec::new();
+        let (mut examined, mut last_examined) = (0, None);
         // Pages are read as the stream is; the last one read is the one that fills the page.
         while let Some(item) = pages.next().await {
             let c: Connector = from_item(item.map_err(classify)?)?;
-            if Some(&c.id) == after || !filter.accepts(&c) {
+            if Some(&c.id) == after {
                 continue;
             }
-            if items.len() == limit {
-                return Ok(ConnectorPage { items, more: true });
+            if examined == budget {
+                return Ok(ConnectorPage {
+                    items,
+                    resume_after: last_examined,
+                });
             }
-            items.push(Arc::new(c));
+            examined += 1;
+            let id = c.id.clone();
+            if filter.accepts(&c) {
+                if items.len() == limit {
+                    let resume_after = items.last().map(|l| l.id.clone());
+                    return Ok(ConnectorPage {
+                        items,
+                        resume_after,
+                    });
+                }
+                items.push(Arc::new(c));
+            }
+            last_examined = Some(id);
         }
-        Ok(ConnectorPage { items, more: false })
+        Ok(ConnectorPage {
+            items,
+            resume_after: None,
+        })
     }
 
     async fn replace_connector(

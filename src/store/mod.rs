@@ -40,9 +40,16 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub struct ConnectorPage {
     pub items: Vec<Arc<Connector>>,
-    /// Set when more matching connectors follow the last item.
-    pub more: bool,
+    /// Where the next page starts (after this connector), when more may match: the last
+    /// item of a full page, or the last connector examined when the page stopped at
+    /// [`LIST_EXAMINED_AT_MOST`].
+    pub resume_after: Option<ConnectorId>,
 }
+
+/// The most stored connectors one list request examines. A filter that matches few of an
+/// account's connectors gives a short page (empty, even) with a way to go on, rather than
+/// a request that reads the whole account.
+pub const LIST_EXAMINED_AT_MOST: usize = 2_000;
 
 /// What a response to replay looks like, as the idempotency layer keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -106,7 +113,9 @@ pub trait ConnectorRecords: Send + Sync {
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<Option<Arc<Connector>>, StoreError>;
-    /// Connectors of `tenant` older than `after` (newest first), at most `limit`.
+    /// Connectors of `tenant` older than `after` (newest first) that `filter` accepts, at
+    /// most `limit` of them, examining at most [`LIST_EXAMINED_AT_MOST`] (`limit` + 1 at
+    /// least).
     async fn list_connectors(
         &self,
         tenant: &TenantId,

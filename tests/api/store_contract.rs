@@ -1,6 +1,7 @@
 //! The storage ports' contract, run against every adapter: the embedded store and vault,
 //! and DynamoDB and Secrets Manager in moto.
 
+use futures_util::future::join_all;
 use std::sync::Arc;
 
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
@@ -284,10 +285,11 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
             .expect("list");
         assert!(page.items.len() <= 7);
         seen.extend(page.items.iter().map(|c| c.id.clone()));
-        if !page.more {
+        if page.resume_after.is_none() {
             break;
         }
-        after = page.items.last().map(|c| c.id.clone());
+        assert_eq!(page.resume_after, page.items.last().map(|c| c.id.clone()));
+        after = page.resume_after;
     }
     assert_eq!(seen, newest_first);
 
@@ -302,7 +304,7 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
         .await
         .expect("list");
     assert_eq!(page.items.len(), 9);
-    assert!(!page.more);
+    assert!(page.resume_after.is_none());
     assert!(page.items.iter().all(|c| c.status == Status::Disabled));
     assert_eq!(
         p.storage
@@ -313,6 +315,48 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
             .len(),
         26
     );
+}
+
+async fn a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_to_go_on(p: Ports) {
+    use connectors::store::LIST_EXAMINED_AT_MOST;
+    // The oldest connector is the only disabled one, behind more than one request's worth.
+    let ids = ids(LIST_EXAMINED_AT_MOST + 50);
+    for chunk in ids.chunks(100) {
+        join_all(chunk.iter().map(|id| {
+            let status = if *id == ids[0] { "disabled" } else { "active" };
+            let c = record("acme", id, status);
+            let store = &p.storage.connectors;
+            async move { store.insert_connector(&c).await.expect("insert") }
+        }))
+        .await;
+    }
+    let disabled = ListFilter {
+        status: Some(Status::Disabled),
+        ..ListFilter::default()
+    };
+    let list = |after: Option<ConnectorId>| {
+        let (store, disabled) = (&p.storage.connectors, &disabled);
+        async move {
+            store
+                .list_connectors(&tenant("acme"), disabled, after.as_ref(), 10)
+                .await
+                .expect("list")
+        }
+    };
+    let first = list(None).await;
+    assert!(first.items.is_empty(), "nothing disabled among the newest");
+    // It stopped at the bound, at the last connector it examined.
+    let newest_first: Vec<&ConnectorId> = ids.iter().rev().collect();
+    assert_eq!(
+        first.resume_after.as_ref(),
+        Some(newest_first[LIST_EXAMINED_AT_MOST - 1])
+    );
+    let second = list(first.resume_after).await;
+    assert_eq!(
+        second.items.iter().map(|c| &c.id).collect::<Vec<_>>(),
+        vec![&ids[0]]
+    );
+    assert!(second.resume_after.is_none());
 }
 
 async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
@@ -553,6 +597,7 @@ on_every_adapter!(
     a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives,
     role_records_round_trip_and_switch_to_a_secret_and_back,
     lists_are_newest_first_and_resume_after_an_id,
+    a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_to_go_on,
     api_keys_are_found_by_hash_listed_and_revoked,
     idempotency_claims_replay_expire_and_lapse,
     the_first_shared_key_written_is_the_one_every_caller_gets,
