@@ -19,7 +19,6 @@ use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
 use crate::service::idempotency::StoredResponse;
-use crate::service::limits::Limited;
 use crate::service::use_cases::Keyed;
 
 /// The actions' routes.
@@ -161,11 +160,10 @@ pub(in crate::http) async fn browse_connector(
     OptionalJsonObject(body): OptionalJsonObject,
 ) -> Result<Response, ApiError> {
     let request = parse_browse(body)?;
-    let quota = state.app.admit(caller.tenant(), Limited::Browse).await?;
     let outcome = state.app.browse(caller.tenant(), &id, request).await?;
     let mut r = json_response(StatusCode::OK, outcome.body);
     if let Some(cursor) = &outcome.next_cursor {
         r = with_header(r, X_NEXT_CURSOR, cursor);
     }
-    Ok(with_quota(r, quota.as_ref()))
+    Ok(with_quota(r, outcome.quota.as_ref()))
 }

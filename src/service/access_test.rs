@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::App;
-use super::connectors::{NewAccess, NewConnector};
+use super::connectors::{NewAccess, NewConnector, WayIn};
 use super::error::ServiceError;
 use crate::domain::connector::{Access, Connector, SecretRef};
 use crate::domain::credentials::Credentials;
@@ -140,7 +140,12 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
     if !authenticated {
         return checks;
     }
-    if c.scopes.contains(Scope::Import) {
+    // Listing and the probe's write and delete are independent: they run together, and
+    // are reported in their fixed order.
+    let list = async {
+        if !c.scopes.contains(Scope::Import) {
+            return None;
+        }
         let request = ListRequest {
             prefix: "",
             delimiter: Some("/"),
@@ -148,23 +153,31 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
             max_results: 1,
             glob: None,
         };
-        checks.push(
+        Some(
             check("list", deadline, async {
                 store.list_page(request).await.map(|_| ())
             })
             .await,
-        );
-    }
-    if c.scopes.contains(Scope::Export) {
+        )
+    };
+    let probe = async {
+        if !c.scopes.contains(Scope::Export) {
+            return Vec::new();
+        }
         let key = probe_key(c);
         let body = Bytes::from_static(b"VideoVector connector write probe; safe to delete.\n");
         let write = check("write", deadline, store.put_object(&key, body)).await;
-        let written = write.ok;
-        checks.push(write);
-        if written {
-            checks.push(check("delete", deadline, store.delete_object(&key)).await);
+        if !write.ok {
+            return vec![write];
         }
-    }
+        vec![
+            write,
+            check("delete", deadline, store.delete_object(&key)).await,
+        ]
+    };
+    let (listed, probed) = tokio::join!(list, probe);
+    checks.extend(listed);
+    checks.extend(probed);
     checks
 }
 
@@ -173,26 +186,35 @@ impl App {
     ///
     /// # Errors
     /// `ConnectorNotFound`, or `Dependency` when the store fails.
-    #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn test_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
     ) -> Result<TestReport, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
-        let (connector, stored) = match connector.access {
-            Access::Secret(_) => {
-                let (current, credentials) = self.current_credentials(connector).await?;
-                (current, Some(credentials))
-            }
-            Access::IamRole(_) => (connector, None),
+        self.test_record(connector).await
+    }
+
+    /// Tests the connector whose record was just read, and records the result on it.
+    ///
+    /// # Errors
+    /// `ConnectorNotFound` when it is deleted meanwhile, or `Dependency` when the store
+    /// fails.
+    #[tracing::instrument(skip_all, fields(connector_id = %connector.id))]
+    pub async fn test_record(&self, connector: Arc<Connector>) -> Result<TestReport, ServiceError> {
+        let (tenant, id) = (&connector.tenant.clone(), &connector.id.clone());
+        let (connector, way_in) = self.current_credentials(connector).await?;
+        let stored = match way_in {
+            WayIn::Keys(credentials) => Some(credentials),
+            WayIn::Role(_) => None,
         };
         let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
-        let tested = &connector.access;
+        let tested = &connector;
         self.modify_connector(tenant, id, Arc::clone(&connector), |current| {
-            // An outcome is of the access tested: after a rotation it says nothing.
-            if current.access != *tested {
+            // An outcome is of the access and location tested: after a rotation, or a
+            // change of region, it says nothing.
+            if current.access != tested.access || current.location != tested.location {
                 return None;
             }
             let mut c = current.clone();
@@ -340,14 +362,11 @@ impl App {
         &self,
         connector: &Arc<Connector>,
     ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
-        let opened = match &connector.access {
-            Access::Secret(_) => {
-                let (current, credentials) =
-                    self.current_credentials(Arc::clone(connector)).await?;
-                self.providers.open(&current, Granted::Stored(&credentials))
-            }
-            Access::IamRole(grant) => {
-                let name = session_name(Some(&connector.id));
+        let (current, way_in) = self.current_credentials(Arc::clone(connector)).await?;
+        let opened = match &way_in {
+            WayIn::Keys(credentials) => self.providers.open(&current, Granted::Stored(credentials)),
+            WayIn::Role(grant) => {
+                let name = session_name(Some(&current.id));
                 let session = self
                     .providers
                     .assume_role(grant, &name)
@@ -357,7 +376,7 @@ impl App {
                     .check_external_id_enforced(grant, &name)
                     .await
                     .map_err(ServiceError::provider)?;
-                self.providers.open(connector, Granted::Session(&session))
+                self.providers.open(&current, Granted::Session(&session))
             }
         };
         opened.map_err(open_error)

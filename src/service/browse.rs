@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::error::ServiceError;
+use super::limits::{Limited, Quota};
 use crate::domain::connector::Connector;
 use crate::domain::glob::GlobPattern;
 use crate::domain::ids::{ConnectorId, TenantId};
@@ -92,8 +93,9 @@ struct Position {
 /// The files of one call, already serialised as a JSON array, and the next cursor.
 pub struct BrowseOutcome {
     pub body: Vec<u8>,
-    pub count: usize,
     pub next_cursor: Option<String>,
+    /// Where the account stands against the browse limit.
+    pub quota: Option<Quota>,
 }
 
 /// Builds the JSON array incrementally, so the byte budget is exact.
@@ -126,12 +128,12 @@ impl ArrayWriter {
         true
     }
 
-    fn finish(mut self, next_cursor: Option<String>) -> BrowseOutcome {
+    fn finish(mut self, next_cursor: Option<String>, quota: Option<Quota>) -> BrowseOutcome {
         self.body.push(b']');
         BrowseOutcome {
             body: self.body,
-            count: self.count,
             next_cursor,
+            quota,
         }
     }
 }
@@ -151,8 +153,8 @@ impl App {
     /// Browses a connector's files.
     ///
     /// # Errors
-    /// `ConnectorNotFound`, `ScopeNotGranted` without the import scope, `InvalidCursor`,
-    /// `ProviderRefused` or `ProviderUnavailable`.
+    /// `RateLimited`, `ConnectorNotFound`, `ScopeNotGranted` without the import scope,
+    /// `InvalidCursor`, `ProviderRefused` or `ProviderUnavailable`.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn browse(
         &self,
@@ -160,7 +162,14 @@ impl App {
         id: &ConnectorId,
         request: BrowseRequest,
     ) -> Result<BrowseOutcome, ServiceError> {
-        let connector = self.get_connector(tenant, id).await?;
+        // The account's count and the record are read together; a call past the limit is
+        // refused first, whatever the record says.
+        let (quota, connector) = tokio::join!(
+            self.admit(tenant, Limited::Browse),
+            self.get_connector(tenant, id)
+        );
+        let quota = quota?;
+        let connector = connector?;
         if !connector.scopes.contains(Scope::Import) {
             return Err(ServiceError::ScopeNotGranted(format!(
                 "connector {id} does not have the import scope; add it with PATCH to browse"
@@ -207,19 +216,21 @@ impl App {
                 if out.count == request.limit || !out.try_push(&entry) {
                     // More matches remain: resume on this page, after the last file sent.
                     position.after = last_key;
-                    return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position))));
+                    return Ok(
+                        out.finish(Some(self.cursors().await?.seal(&binding, &position)), quota)
+                    );
                 }
                 last_key = Some(entry.path);
             }
             let Some(token) = page.next_token else {
-                return Ok(out.finish(None));
+                return Ok(out.finish(None, quota));
             };
             position = Position {
                 token: Some(token),
                 after: None,
             };
             if out.count == request.limit || started.elapsed() >= TIME_BUDGET {
-                return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position))));
+                return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position)), quota));
             }
         }
     }

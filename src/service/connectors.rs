@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::error::{FieldError, ServiceError};
-use super::write::{Attempt, Commit, RecordWrite, Unused};
+use super::write::{Attempt, Commit, RecordWrite, Unused, points_at};
 use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant, SecretRef};
 use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
 use crate::domain::ids::{ConnectorId, TenantId};
@@ -75,6 +75,14 @@ impl NewConnector {
             version: 1,
         }
     }
+}
+
+/// How the service gets into a saved connector's bucket, as read for one request.
+pub(crate) enum WayIn {
+    /// The credentials stored in the vault.
+    Keys(Credentials),
+    /// The role to assume.
+    Role(RoleGrant),
 }
 
 /// New credentials sent with a PATCH.
@@ -192,10 +200,11 @@ impl App {
             .ok_or_else(|| ServiceError::ConnectorNotFound(id.clone()))
     }
 
-    /// Reads a connector's credentials from the vault, with the record they belong to. A
-    /// secret that is gone because the record changed under the caller is looked for
-    /// again: a connector deleted meanwhile is `ConnectorNotFound`, a rotated one is read
-    /// at its new version.
+    /// Reads a connector's credentials from the vault, with the record they belong to
+    /// (`None` for a connector that assumes a role). A secret that is gone because the
+    /// record changed under the caller is looked for again: a connector deleted meanwhile
+    /// is `ConnectorNotFound`, a rotated one is read at its new version, one switched to a
+    /// role comes back with its role.
     ///
     /// # Errors
     /// `ConnectorNotFound`; `CredentialsMissing` when the record still points at a secret
@@ -203,20 +212,21 @@ impl App {
     pub(crate) async fn current_credentials(
         &self,
         mut connector: Arc<Connector>,
-    ) -> Result<(Arc<Connector>, Credentials), ServiceError> {
+    ) -> Result<(Arc<Connector>, WayIn), ServiceError> {
         for _ in 0..CREDENTIAL_READS {
-            let Some(reference) = connector.access.secret() else {
-                return Err(ServiceError::Internal(anyhow::anyhow!(
-                    "connector {} keeps no credentials (it assumes a role)",
-                    connector.id
-                )));
+            let reference = match &connector.access {
+                Access::Secret(reference) => reference,
+                Access::IamRole(grant) => {
+                    let grant = grant.clone();
+                    return Ok((connector, WayIn::Role(grant)));
+                }
             };
             match self.storage.vault.get(reference).await {
                 Ok(secret) => {
                     let credentials = Credentials::from_secret(&secret).map_err(|e| {
                         ServiceError::Internal(anyhow::anyhow!("connector {}: {e}", connector.id))
                     })?;
-                    return Ok((connector, credentials));
+                    return Ok((connector, WayIn::Keys(credentials)));
                 }
                 Err(VaultError::NotFound) => {
                     let current = self.get_connector(&connector.tenant, &connector.id).await?;
@@ -261,18 +271,20 @@ impl App {
             })
             .await;
         match inserted {
-            Ok(()) => {
+            Ok(_) => {
                 tracing::info!("connector created");
                 Ok(connector)
             }
             Err(StoreError::Conflict) => {
-                // An abandoned attempt created it: the version written here is unused.
-                if let Some(written) = connector.access.secret() {
+                // An abandoned attempt created it, and the version written here is unused;
+                // unless the record is this insert's own, retried by the SDK after a lost
+                // reply.
+                let stored = self.get_connector(tenant, &connector.id).await?;
+                let written = connector.access.secret();
+                if let Some(written) = written.filter(|_| !points_at(Some(&stored), written)) {
                     self.discard(&Unused::Version(written.clone())).await;
                 }
-                self.get_connector(tenant, &connector.id)
-                    .await
-                    .map(Arc::unwrap_or_clone)
+                Ok(Arc::unwrap_or_clone(stored))
             }
             Err(other) => Err(other.into()),
         }
@@ -379,6 +391,14 @@ impl App {
                 |current| async move {
                     let mut next = apply_patch(&current, patch)?;
                     let mut ready = take(prepared);
+                    if ready
+                        .as_ref()
+                        .is_some_and(|p| points_at(Some(&current), p.written.as_ref()))
+                    {
+                        // The record already has the access prepared for it (versions are
+                        // unique): the write that looked lost was this PATCH's own.
+                        return Ok(Connector::clone(&current));
+                    }
                     if let Some(stale) = ready.take_if(|p| p.from != current.access) {
                         self.forget(stale).await;
                     }
@@ -405,8 +425,9 @@ impl App {
                         // Kept for the next attempt, or discarded below if there is none.
                         put(prepared, ready);
                     }
-                    committed?;
-                    Ok(next)
+                    // The record as stored: the fields this PATCH did not change may have
+                    // been written meanwhile (a test's outcome).
+                    Ok(committed?.unwrap_or(next))
                 },
             )
             .await;
@@ -471,7 +492,7 @@ impl App {
                 },
             ) => {
                 let (_, stored) = self.current_credentials(Arc::new(current.clone())).await?;
-                let Credentials::Azure(old) = stored else {
+                let WayIn::Keys(Credentials::Azure(old)) = stored else {
                     return Err(ServiceError::Internal(anyhow::anyhow!(
                         "stored credentials of another provider"
                     )));

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use super::App;
 use super::error::ServiceError;
+use super::limits::{Limited, Quota};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
 use crate::store::Claim;
@@ -45,18 +46,22 @@ impl App {
     /// Runs `run` at most once per key and fingerprint, passing it the connector id to
     /// create or act on: `new_id` for a first attempt, or the id reserved by an abandoned
     /// one, so a takeover after a crash acts on the same connector. Without a key, `run`
-    /// simply runs.
+    /// simply runs. Either way the call is counted against `limited` first; with a key,
+    /// the count runs beside the claim (one round trip for both) and is given back when
+    /// the claim finds the request already answered, running, or another's: only a first
+    /// run spends quota.
     ///
     /// # Errors
-    /// `IdempotencyKeyReused`, `IdempotencyInProgress`, or `run`'s error.
+    /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, or `run`'s error.
     pub async fn run_once<F, Fut>(
         &self,
         tenant: &TenantId,
         key: Option<IdempotencyKey>,
         fingerprint: &str,
         new_id: ConnectorId,
+        limited: Limited,
         run: F,
-    ) -> Result<Once, ServiceError>
+    ) -> Result<(Once, Option<Quota>), ServiceError>
     where
         F: FnOnce(ConnectorId) -> Fut,
         Fut: Future<Output = Result<StoredResponse, ServiceError>>,
@@ -66,22 +71,42 @@ impl App {
             replayed: false,
         };
         let Some(IdempotencyKey(key_hash)) = key else {
-            return run(new_id).await.map(fresh);
+            let quota = self.admit(tenant, limited).await?;
+            return run(new_id).await.map(|r| (fresh(r), quota));
         };
         let records = &self.storage.idempotency;
-        let claim = self
-            .claim_waiting(tenant, &key_hash, fingerprint, &new_id)
-            .await?;
+        let (claim, hit) = tokio::join!(
+            self.claim_waiting(tenant, &key_hash, fingerprint, &new_id),
+            self.hit(tenant, limited)
+        );
+        let counted = hit.as_ref().ok().and_then(Option::as_ref);
         let resource_id = match claim {
-            Claim::Acquired { resource_id } => resource_id,
-            Claim::Replay(response) => {
-                return Ok(Once {
-                    response,
-                    replayed: true,
-                });
+            Ok(Claim::Acquired { resource_id }) => resource_id,
+            not_ours => {
+                if let Some(hit) = counted {
+                    self.give_back(hit).await;
+                }
+                return match not_ours? {
+                    Claim::Replay(response) => Ok((
+                        Once {
+                            response,
+                            replayed: true,
+                        },
+                        None,
+                    )),
+                    Claim::Mismatch => Err(ServiceError::IdempotencyKeyReused),
+                    Claim::InProgress | Claim::Acquired { .. } => {
+                        Err(ServiceError::IdempotencyInProgress)
+                    }
+                };
             }
-            Claim::InProgress => return Err(ServiceError::IdempotencyInProgress),
-            Claim::Mismatch => return Err(ServiceError::IdempotencyKeyReused),
+        };
+        let quota = match hit.and_then(|h| h.map(|h| h.verdict()).transpose()) {
+            Ok(quota) => quota,
+            Err(refused) => {
+                self.release(tenant, &key_hash).await;
+                return Err(refused);
+            }
         };
         match run(resource_id).await {
             Ok(response) => {
@@ -92,14 +117,24 @@ impl App {
                     // The work is done; the claim's lease will lapse and a retry re-finds it.
                     tracing::warn!(error = %e, "could not record idempotent response");
                 }
-                Ok(fresh(response))
+                Ok((fresh(response), quota))
             }
             Err(err) => {
-                if let Err(e) = records.release_idempotency(tenant, &key_hash).await {
-                    tracing::warn!(error = %e, "could not release idempotency key; its lease will lapse");
-                }
+                self.release(tenant, &key_hash).await;
                 Err(err)
             }
+        }
+    }
+
+    /// Gives up a claim, so a retry runs afresh.
+    async fn release(&self, tenant: &TenantId, key_hash: &str) {
+        if let Err(e) = self
+            .storage
+            .idempotency
+            .release_idempotency(tenant, key_hash)
+            .await
+        {
+            tracing::warn!(error = %e, "could not release idempotency key; its lease will lapse");
         }
     }
 

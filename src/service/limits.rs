@@ -72,6 +72,30 @@ pub struct Quota {
     pub reset_seconds: u32,
 }
 
+/// One call counted against a limit: where the account stands after it, and what a give
+/// back needs.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    counter: String,
+    window_end: Timestamp,
+    count: u64,
+    quota: Quota,
+}
+
+impl Hit {
+    /// The account's standing, or `RateLimited` when this call is past the limit.
+    ///
+    /// # Errors
+    /// `RateLimited` past the limit.
+    pub fn verdict(&self) -> Result<Quota, ServiceError> {
+        if self.count > u64::from(self.quota.limit) {
+            crate::telemetry::metrics::rate_limited(self.quota.policy.as_str());
+            return Err(ServiceError::RateLimited(self.quota));
+        }
+        Ok(self.quota)
+    }
+}
+
 impl App {
     /// Counts one call of `what` for `tenant`, and answers where the account stands.
     ///
@@ -83,28 +107,55 @@ impl App {
         tenant: &TenantId,
         what: Limited,
     ) -> Result<Option<Quota>, ServiceError> {
+        self.hit(tenant, what)
+            .await?
+            .map(|hit| hit.verdict())
+            .transpose()
+    }
+
+    /// Counts one call of `what` for `tenant` without judging it yet; `None` when the
+    /// operation has no limit.
+    ///
+    /// # Errors
+    /// `Dependency` when the counter cannot be written.
+    pub(crate) async fn hit(
+        &self,
+        tenant: &TenantId,
+        what: Limited,
+    ) -> Result<Option<Hit>, ServiceError> {
         let limit = self.limits.of(what);
         if limit == 0 {
             return Ok(None);
         }
         let now = Timestamp::now().unix();
-        let window_end = now - now.rem_euclid(WINDOW_SECONDS) + WINDOW_SECONDS;
-        let key = format!("{tenant}|{}", what.as_str());
-        let count = self
-            .storage
-            .rate_counters
-            .hit(&key, Timestamp::from_unix(window_end))
-            .await?;
+        let window_end =
+            Timestamp::from_unix(now - now.rem_euclid(WINDOW_SECONDS) + WINDOW_SECONDS);
+        let counter = format!("{tenant}|{}", what.as_str());
+        let count = self.storage.rate_counters.hit(&counter, window_end).await?;
         let quota = Quota {
             policy: what,
             limit,
             remaining: u32::try_from(u64::from(limit).saturating_sub(count)).unwrap_or(0),
-            reset_seconds: u32::try_from(window_end - now).unwrap_or(1).max(1),
+            reset_seconds: u32::try_from(window_end.unix() - now).unwrap_or(1).max(1),
         };
-        if count > u64::from(limit) {
-            crate::telemetry::metrics::rate_limited(what.as_str());
-            return Err(ServiceError::RateLimited(quota));
+        Ok(Some(Hit {
+            counter,
+            window_end,
+            count,
+            quota,
+        }))
+    }
+
+    /// Takes back a call counted before it was known to cost nothing (a replay). A failure
+    /// is logged: the account is charged one call it did not make, until the window ends.
+    pub(crate) async fn give_back(&self, hit: &Hit) {
+        if let Err(e) = self
+            .storage
+            .rate_counters
+            .give_back(&hit.counter, hit.window_end)
+            .await
+        {
+            tracing::warn!(error = %e, "could not give back a counted call");
         }
-        Ok(Some(quota))
     }
 }

@@ -6,8 +6,6 @@
 //!
 //! The transport renders what is remembered for a replay (`render`); the steps are here.
 
-use std::sync::{Mutex, PoisonError};
-
 use super::App;
 use super::access_test::TestReport;
 use super::connectors::NewConnector;
@@ -37,23 +35,6 @@ pub struct DryRun {
     pub quota: Option<Quota>,
 }
 
-/// The quota a first run counted, handed out of the run.
-struct Counted(Mutex<Option<Quota>>);
-
-impl Counted {
-    fn new() -> Self {
-        Self(Mutex::new(None))
-    }
-
-    fn set(&self, quota: Option<Quota>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = quota;
-    }
-
-    fn take(&self) -> Option<Quota> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
 impl App {
     /// Creates a connector at most once per key: admitted against the create limit and
     /// its location vetted only when this request is the first to run.
@@ -71,26 +52,21 @@ impl App {
     where
         R: FnOnce(&Connector) -> Result<StoredResponse, ServiceError>,
     {
-        let counted = Counted::new();
-        let counted_ref = &counted;
-        let once = self
+        let (once, quota) = self
             .run_once(
                 tenant,
                 keyed.key,
                 keyed.fingerprint,
                 ConnectorId::generate(),
+                Limited::Create,
                 |id| async move {
-                    counted_ref.set(self.admit(tenant, Limited::Create).await?);
                     self.vet_location(&new.location).await?;
                     let c = self.create_connector(tenant, id, new).await?;
                     render(&c)
                 },
             )
             .await?;
-        Ok(Answered {
-            once,
-            quota: counted.take(),
-        })
+        Ok(Answered { once, quota })
     }
 
     /// Tests a draft's access and stores nothing (`?dry_run=true`): counted against the
@@ -125,18 +101,33 @@ impl App {
     where
         R: FnOnce(&TestReport) -> Result<StoredResponse, ServiceError>,
     {
-        let counted = Counted::new();
-        let counted_ref = &counted;
-        let once = self
-            .run_once(tenant, keyed.key, keyed.fingerprint, id, |id| async move {
-                counted_ref.set(self.admit(tenant, Limited::Test).await?);
-                let report = self.test_connector(tenant, &id).await?;
-                render(&report)
-            })
+        let Some(key) = keyed.key else {
+            // Nothing to claim: the count and the record are read together.
+            let (quota, connector) = tokio::join!(
+                self.admit(tenant, Limited::Test),
+                self.get_connector(tenant, &id)
+            );
+            let quota = quota?;
+            let report = self.test_record(connector?).await?;
+            let once = Once {
+                response: render(&report)?,
+                replayed: false,
+            };
+            return Ok(Answered { once, quota });
+        };
+        let (once, quota) = self
+            .run_once(
+                tenant,
+                Some(key),
+                keyed.fingerprint,
+                id,
+                Limited::Test,
+                |id| async move {
+                    let report = self.test_connector(tenant, &id).await?;
+                    render(&report)
+                },
+            )
             .await?;
-        Ok(Answered {
-            once,
-            quota: counted.take(),
-        })
+        Ok(Answered { once, quota })
     }
 }

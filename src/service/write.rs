@@ -77,6 +77,11 @@ impl RecordWrite<'_> {
     }
 }
 
+/// Whether `stored` reads the secret version `written`.
+pub(super) fn points_at(stored: Option<&Connector>, written: Option<&SecretRef>) -> bool {
+    written.is_some_and(|w| stored.and_then(|s| s.access.secret()) == Some(w))
+}
+
 /// A secret no record will point at once a write settles.
 pub(super) enum Unused {
     /// One version (written for a write that did not happen, or replaced by a rotation).
@@ -152,30 +157,43 @@ impl App {
     }
 
     /// Performs `commit`: the record write, confirmed by a read when its reply is lost,
-    /// then the secrets its outcome leaves unused are discarded.
+    /// then the secrets its outcome leaves unused are discarded. Answers the record as
+    /// stored after a replacement (`None` for an insert or a delete).
+    ///
+    /// A version written for the write is never discarded while the stored record points
+    /// at it: versions are unique, so such a record is this write's, whatever the store
+    /// answered (a write retried after a lost reply may come back as a lost race).
     ///
     /// # Errors
     /// The store's answer when the write did not happen (or its outcome is unknown).
-    pub(super) async fn commit(&self, commit: Commit<'_>) -> Result<(), StoreError> {
+    pub(super) async fn commit(&self, commit: Commit<'_>) -> Result<Option<Connector>, StoreError> {
         let records = &self.storage.connectors;
         let result = match &commit.write {
-            RecordWrite::Insert(c) => records.insert_connector(c).await,
-            RecordWrite::Replace { read, next } => records.replace_connector(read, next).await,
+            RecordWrite::Insert(c) => records.insert_connector(c).await.map(|()| None),
+            RecordWrite::Replace { read, next } => {
+                records.replace_connector(read, next).await.map(Some)
+            }
             RecordWrite::Delete {
                 tenant,
                 id,
                 expected_version,
-            } => {
-                records
-                    .delete_connector(tenant, id, *expected_version)
-                    .await
-            }
+            } => records
+                .delete_connector(tenant, id, *expected_version)
+                .await
+                .map(|()| None),
         };
         let result = match result {
             Err(StoreError::Unavailable(e)) => {
                 let (tenant, id) = commit.write.key();
                 match records.get_connector(tenant, id).await {
-                    Ok(stored) if commit.write.took_effect(stored.as_deref()) => Ok(()),
+                    Ok(stored)
+                        if commit.write.took_effect(stored.as_deref())
+                            || points_at(stored.as_deref(), commit.written) =>
+                    {
+                        Ok(stored
+                            .map(Arc::unwrap_or_clone)
+                            .filter(|_| matches!(commit.write, RecordWrite::Replace { .. })))
+                    }
                     Ok(_) => Err(StoreError::Unavailable(e)),
                     // Unknown outcome: undo nothing; a record may point at either secret.
                     Err(_) => return Err(StoreError::Unavailable(e)),
@@ -184,7 +202,7 @@ impl App {
             other => other,
         };
         match (&result, commit.written, commit.replaced) {
-            (Ok(()), _, Some(unused)) => self.discard(&unused).await,
+            (Ok(_), _, Some(unused)) => self.discard(&unused).await,
             // A lost race leaves the version to the caller, which may retry with it.
             (Err(StoreError::Conflict), _, _) => {}
             (Err(_), Some(written), _) => self.discard(&Unused::Version(written.clone())).await,

@@ -19,8 +19,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
@@ -189,30 +190,16 @@ impl DynamoStore {
             .map_err(classify)
     }
 
-    async fn get_idempotency(
-        &self,
-        tenant: &TenantId,
-        key_hash: &str,
-    ) -> Result<Option<(IdempotencyRecord, Option<AttributeValue>)>, StoreError> {
-        let Some(mut item) = self
-            .get_item(tenant_pk(tenant), idempotency_sk(key_hash))
-            .await?
-        else {
-            return Ok(None);
-        };
-        let token = item.remove(WRITE_TOKEN);
-        Ok(Some((from_item(item)?, token)))
-    }
-
-    /// Writes an idempotency record if the stored one still carries `expected_token`
-    /// (`None`: if there is none).
+    /// Writes `record` if the key is unclaimed (`expected_token` `None`) or still holds
+    /// the write `expected_token` names. A lost condition answers what the key holds
+    /// now, from the failed write itself.
     async fn put_idempotency(
         &self,
         tenant: &TenantId,
         key_hash: &str,
         record: &IdempotencyRecord,
         expected_token: Option<AttributeValue>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Written, StoreError> {
         let mut item = to_item(record, tenant_pk(tenant), idempotency_sk(key_hash))?;
         item.insert(
             TTL.into(),
@@ -223,7 +210,8 @@ impl DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item));
+            .set_item(Some(item))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         let put = match expected_token {
             None => put.condition_expression("attribute_not_exists(pk)"),
             Some(token) => put
@@ -231,8 +219,40 @@ impl DynamoStore {
                 .expression_attribute_names("#t", WRITE_TOKEN)
                 .expression_attribute_values(":t", token),
         };
-        put.send().await.map_err(classify)?;
-        Ok(())
+        match put.send().await {
+            Ok(_) => Ok(Written::Done),
+            Err(e) => match e.as_service_error().map(ConditionFailure::old_item) {
+                Some(Some(found)) => Ok(Written::Lost(Some(Box::new(stamped(found.clone())?)))),
+                Some(None) if e.code() == Some("ConditionalCheckFailedException") => {
+                    Ok(Written::Lost(None))
+                }
+                _ => Err(classify(e)),
+            },
+        }
+    }
+}
+
+/// An idempotency record and the token of the write that stored it.
+type Stamped = (IdempotencyRecord, Option<AttributeValue>);
+
+fn stamped(mut item: Item) -> Result<Stamped, StoreError> {
+    let token = item.remove(WRITE_TOKEN);
+    Ok((from_item(item)?, token))
+}
+
+/// What a conditional write of an idempotency record did.
+enum Written {
+    Done,
+    /// Its condition failed: what the key holds now (nothing, if it was removed).
+    Lost(Option<Box<Stamped>>),
+}
+
+impl ConditionFailure for PutItemError {
+    fn old_item(&self) -> Option<&Item> {
+        match self {
+            PutItemError::ConditionalCheckFailedException(e) => e.item(),
+            _ => None,
+        }
     }
 }
 
@@ -332,7 +352,7 @@ impl ConnectorRecords for DynamoStore {
         &self,
         read: &Connector,
         next: &Connector,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Connector, StoreError> {
         let changes = Changes::between(read, next)?;
         let mut update = self
             .client
@@ -343,7 +363,9 @@ impl ConnectorRecords for DynamoStore {
             .condition_expression("#version = :expected")
             .expression_attribute_names("#version", "version")
             .expression_attribute_values(":expected", AttributeValue::N(read.version.to_string()))
+            .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut clauses = Vec::new();
         let mut set = Vec::new();
         for (i, (field, value)) in changes.set.iter().enumerate() {
             let value = serde_dynamo::to_attribute_value(value)
@@ -353,29 +375,43 @@ impl ConnectorRecords for DynamoStore {
                 .expression_attribute_names(format!("#s{i}"), field)
                 .expression_attribute_values(format!(":s{i}"), value);
         }
+        if !set.is_empty() {
+            clauses.push(format!("SET {}", set.join(", ")));
+        }
         let mut removed = Vec::new();
         for (i, field) in changes.removed.iter().enumerate() {
             removed.push(format!("#r{i}"));
             update = update.expression_attribute_names(format!("#r{i}"), field);
         }
-        let mut expression = String::new();
-        if !set.is_empty() {
-            expression = format!("SET {}", set.join(", "));
-        }
         if !removed.is_empty() {
-            expression = format!("{expression} REMOVE {}", removed.join(", "));
+            clauses.push(format!("REMOVE {}", removed.join(", ")));
         }
-        if expression.is_empty() {
+        if clauses.is_empty() {
             // Nothing changes: the write is the condition alone.
             return match self.get_connector(&read.tenant, &read.id).await? {
                 None => Err(StoreError::NotFound),
                 Some(c) if c.version != read.version => Err(StoreError::Conflict),
-                Some(_) => Ok(()),
+                Some(c) => Ok(Connector::clone(&c)),
             };
         }
-        match update.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => Err(lost_condition(e)),
+        match update.update_expression(clauses.join(" ")).send().await {
+            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Err(e) => {
+                // The SDK retries a write whose reply was lost: a retry that finds the
+                // write done is this write's success, not a lost race.
+                let found = e
+                    .as_service_error()
+                    .and_then(ConditionFailure::old_item)
+                    .map(|item| from_item::<Connector>(item.clone()));
+                match found {
+                    Some(Ok(stored))
+                        if stored.version == next.version && changes.visible_in(&stored) =>
+                    {
+                        Ok(stored)
+                    }
+                    _ => Err(lost_condition(e)),
+                }
+            }
         }
     }
 
@@ -437,6 +473,27 @@ impl RateCounters for DynamoStore {
             .and_then(|n| n.as_n().ok())
             .and_then(|n| n.parse().ok())
             .ok_or_else(|| StoreError::Corrupt("a rate counter without a count".into()))
+    }
+
+    async fn give_back(&self, key: &str, window_end: Timestamp) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("RATE#{key}")))
+            .key(SK, s(format!("W#{}", window_end.unix())))
+            .update_expression("ADD #n :minus_one")
+            // Only a counter that was hit: never one made by the give-back itself.
+            .condition_expression("#n > :zero")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await
+            .map(|_| ())
+            .or_else(|e| match classify(e) {
+                StoreError::Conflict => Ok(()),
+                other => Err(other),
+            })
     }
 }
 
@@ -537,8 +594,11 @@ impl IdempotencyRecords for DynamoStore {
         new_resource_id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError> {
+        // A new key is the common case: the first write assumes the key is free, and a
+        // lost condition hands back what it holds, so no read comes first.
+        let mut held: Option<Box<Stamped>> = None;
         for _ in 0..CLAIM_ATTEMPTS {
-            let (existing, token) = match self.get_idempotency(tenant, key_hash).await? {
+            let (existing, token) = match held.take().map(|b| *b) {
                 Some((record, token)) => (Some(record), token),
                 None => (None, None),
             };
@@ -546,11 +606,13 @@ impl IdempotencyRecords for DynamoStore {
             let Some(record) = write else {
                 return Ok(claim);
             };
-            match self.put_idempotency(tenant, key_hash, &record, token).await {
-                Ok(()) => return Ok(claim),
-                // Another request wrote the key between our read and write: look again.
-                Err(StoreError::Conflict) => continue,
-                Err(other) => return Err(other),
+            match self
+                .put_idempotency(tenant, key_hash, &record, token)
+                .await?
+            {
+                Written::Done => return Ok(claim),
+                // Another request wrote the key first: decide again on what it wrote.
+                Written::Lost(found) => held = found,
             }
         }
         Ok(Claim::InProgress)
@@ -563,18 +625,37 @@ impl IdempotencyRecords for DynamoStore {
         response: &StoredResponse,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (mut record, token) = self
-            .get_idempotency(tenant, key_hash)
-            .await?
-            .ok_or(StoreError::NotFound)?;
-        record.state = IdempotencyState::Done {
+        let done = serde_dynamo::to_attribute_value(IdempotencyState::Done {
             response: response.clone(),
-        };
-        record.expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
-        let token =
-            token.ok_or_else(|| StoreError::Corrupt("idempotency record without token".into()))?;
-        self.put_idempotency(tenant, key_hash, &record, Some(token))
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
+        let expires = serde_dynamo::to_attribute_value(expires_at)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // The claim is this request's for the whole run (a takeover needs its lease to
+        // lapse, and is of the same request), so the completion writes without reading.
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(tenant_pk(tenant)))
+            .key(SK, s(idempotency_sk(key_hash)))
+            .update_expression("SET #state = :done, #expires = :expires, #ttl = :ttl, #t = :t")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_names("#t", WRITE_TOKEN)
+            .expression_attribute_values(":done", done)
+            .expression_attribute_values(":expires", expires)
+            .expression_attribute_values(":ttl", AttributeValue::N(expires_at.unix().to_string()))
+            .expression_attribute_values(":t", s(ulid::Ulid::new().to_string()))
+            .send()
             .await
+            .map(|_| ())
+            .map_err(|e| match classify(e) {
+                StoreError::Conflict => StoreError::NotFound,
+                other => other,
+            })
     }
 
     async fn release_idempotency(

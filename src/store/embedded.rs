@@ -290,10 +290,10 @@ impl ConnectorRecords for EmbeddedStore {
         &self,
         read: &Connector,
         next: &Connector,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Connector, StoreError> {
         let key = connector_key(&next.tenant, &next.id);
         let changes = Changes::between(read, next)?;
-        let expected = read.version;
+        let (expected, next_version) = (read.version, next.version);
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             let stored: Connector = match t.get(key.as_str()).map_err(unavailable)? {
@@ -301,12 +301,16 @@ impl ConnectorRecords for EmbeddedStore {
                 None => return Err(StoreError::NotFound),
             };
             if stored.version != expected {
+                // The same write again (a retry after a lost reply) finds itself done.
+                if stored.version == next_version && changes.visible_in(&stored) {
+                    return Ok((stored, Change::Nothing));
+                }
                 return Err(StoreError::Conflict);
             }
             let merged = changes.apply_to(&stored)?;
             t.insert(key.as_str(), encode(&merged)?.as_slice())
                 .map_err(unavailable)?;
-            Ok(((), Change::PutConnector(key, Arc::new(merged))))
+            Ok((merged.clone(), Change::PutConnector(key, Arc::new(merged))))
         })
         .await
     }
@@ -354,6 +358,14 @@ impl RateCounters for EmbeddedStore {
             .or_insert(0);
         *count += 1;
         Ok(*count)
+    }
+
+    async fn give_back(&self, key: &str, window_end: Timestamp) -> Result<(), StoreError> {
+        let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = counters.get_mut(&(key.to_owned(), window_end.unix())) {
+            *count = count.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 

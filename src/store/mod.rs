@@ -126,10 +126,15 @@ pub trait ConnectorRecords: Send + Sync {
     /// Writes what `next` changes of `read` (the record as the caller read it) if the stored
     /// version is still `read.version`; every other field keeps its stored value, so a
     /// write never undoes another that left the version alone (a test's outcome).
-    /// `NotFound` if it is gone, `Conflict` if the version differs; both are told from
-    /// the failed write itself.
-    async fn replace_connector(&self, read: &Connector, next: &Connector)
-    -> Result<(), StoreError>;
+    /// Answers the record as stored after the write (`next`, with the fields it did not
+    /// change as stored). `NotFound` if it is gone, `Conflict` if the version differs;
+    /// both are told from the failed write itself, which also recognises the write as its
+    /// own when a retry of it (by the SDK, after a lost reply) finds it done.
+    async fn replace_connector(
+        &self,
+        read: &Connector,
+        next: &Connector,
+    ) -> Result<Connector, StoreError>;
     /// Deletes a connector if its stored version is `expected_version`.
     async fn delete_connector(
         &self,
@@ -194,6 +199,9 @@ pub trait RateCounters: Send + Sync {
     /// Adds one to counter `key` for the window that ends at `window_end`, and answers the
     /// count after it. A counter is forgotten once its window has passed.
     async fn hit(&self, key: &str, window_end: Timestamp) -> Result<u64, StoreError>;
+    /// Takes back one `hit` of counter `key` in that window (a call counted before it
+    /// was known to cost nothing).
+    async fn give_back(&self, key: &str, window_end: Timestamp) -> Result<(), StoreError>;
 }
 
 /// The storage a process runs on: one adapter per port. Both adapter families implement

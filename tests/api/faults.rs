@@ -111,7 +111,11 @@ impl ConnectorRecords for FaultyConnectors {
             self.inner.list_connectors(t, f, after, limit).await
         )
     }
-    async fn replace_connector(&self, read: &Connector, c: &Connector) -> Result<(), StoreError> {
+    async fn replace_connector(
+        &self,
+        read: &Connector,
+        c: &Connector,
+    ) -> Result<Connector, StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,

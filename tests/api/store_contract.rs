@@ -126,8 +126,20 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         Some(&c),
         "a read after a replace sees the new version"
     );
+    // The same write again (a retry after a lost reply) finds itself done; another
+    // write from the same version has lost the race.
+    assert_eq!(
+        p.storage
+            .connectors
+            .replace_connector(&v1, &c)
+            .await
+            .expect("the same write again"),
+        c
+    );
+    let mut other = c.clone();
+    other.name = connectors::domain::names::ConnectorName::parse("another").expect("name");
     assert!(matches!(
-        p.storage.connectors.replace_connector(&v1, &c).await,
+        p.storage.connectors.replace_connector(&v1, &other).await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
