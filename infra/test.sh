@@ -34,6 +34,8 @@ echo "== cargo test --features emulators (the hermetic suites and the emulator-b
 cargo test --locked --all-targets --features emulators 2>&1
 echo "== schemathesis: the generated contract tests against the release binary on the emulators"
 bash infra/schemathesis.sh
+echo "== a client generated from infra/openapi.json (openapi-python-client, pinned) drives every operation against the release binary"
+bash infra/generated-client.sh
 echo "== the API reference page: rebuilt from infra/openapi.json, compared with docs/reference.html, opened in headless Chromium"
 bash infra/reference.sh check
 echo "== fuzz targets, ${FUZZ_SECONDS:-20} s each (skipped where no nightly toolchain is installed, or with FUZZ_SECONDS=0)"

@@ -54,13 +54,7 @@ pub struct KeyHash(String);
 
 impl KeyHash {
     pub fn of(plaintext: &str) -> Self {
-        let mut text = [0u8; 64];
-        // 32 bytes always fill 64 hex digits, so neither step can fail.
-        let hex = hex::encode_to_slice(Sha256::digest(plaintext.as_bytes()), &mut text)
-            .ok()
-            .and_then(|()| std::str::from_utf8(&text).ok())
-            .unwrap_or_default();
-        Self(hex.to_owned())
+        Self(hex::encode(Sha256::digest(plaintext.as_bytes())))
     }
 
     pub fn as_str(&self) -> &str {

@@ -322,7 +322,10 @@ impl Credentials {
     }
 
     /// The bytes the vault stores.
-    pub fn to_secret(&self) -> SecretString {
+    ///
+    /// # Errors
+    /// When they do not serialise (a bug): never an empty secret.
+    pub fn to_secret(&self) -> Result<SecretString, Invalid> {
         let payload = match self {
             Credentials::S3(c) => Payload::S3 {
                 aws_access_key_id: c.access_key_id.clone(),
@@ -337,8 +340,9 @@ impl Credentials {
                 client_secret: c.client_secret.expose_secret().to_owned(),
             },
         };
-        // Serialising a struct of strings cannot fail.
-        SecretString::from(serde_json::to_string(&payload).unwrap_or_default())
+        serde_json::to_string(&payload)
+            .map(SecretString::from)
+            .map_err(|e| Invalid::new(format!("credentials cannot be stored: {e}")))
     }
 
     /// Reads credentials back from the vault's bytes.
@@ -465,7 +469,7 @@ mod tests {
     #[test]
     fn credentials_round_trip_through_the_secret_payload() {
         let s3 = Credentials::S3(S3Credentials::parse(&key_id(), "s3cr3t").expect("valid"));
-        let back = Credentials::from_secret(&s3.to_secret()).expect("readable");
+        let back = Credentials::from_secret(&s3.to_secret().expect("storable")).expect("readable");
         match back {
             Credentials::S3(c) => assert_eq!(c.secret_access_key().expose_secret(), "s3cr3t"),
             other => panic!("wrong provider: {other:?}"),

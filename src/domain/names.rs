@@ -381,7 +381,9 @@ impl RoleArn {
             return Err(fail());
         };
         let segments: Vec<&str> = path_and_name.split('/').collect();
-        let name = segments.last().copied().unwrap_or_default();
+        let name = path_and_name
+            .rsplit_once('/')
+            .map_or(path_and_name, |(_, name)| name);
         let segments_ok = segments
             .iter()
             .all(|p| !p.is_empty() && p.bytes().all(iam_name_byte));

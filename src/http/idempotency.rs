@@ -59,8 +59,8 @@ pub fn canonical_object(map: &Map<String, Value>, out: &mut String) {
 }
 
 fn push_json_string(s: &str, out: &mut String) {
-    // Serialising a string to JSON text cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    // A JSON value prints without a way to fail.
+    out.push_str(&Value::String(s.to_owned()).to_string());
 }
 
 /// Writes a JSON value with object keys sorted, so equal bodies print equal.

@@ -189,6 +189,6 @@ fn finish_error(response: Response, request_id: &str) -> Response {
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
     parts.headers.remove(header::CONTENT_LENGTH);
-    let bytes = serde_json::to_vec(&body.render(request_id)).unwrap_or_default();
+    let bytes = body.render(request_id).to_string();
     Response::from_parts(parts, Body::from(bytes))
 }

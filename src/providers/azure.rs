@@ -2,7 +2,6 @@
 //! principal (`azure_identity`'s client-secret credential), over one shared HTTPS client.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
@@ -52,10 +51,10 @@ impl AzureFactory {
         ClientOptions {
             transport: Some(Transport::new(Arc::new(http.clone()))),
             retry: RetryOptions::exponential(ExponentialRetryOptions {
-                initial_delay: Duration::from_millis(200).try_into().unwrap_or_default(),
+                initial_delay: azure_core::time::Duration::milliseconds(200),
                 max_retries: 2,
-                max_total_elapsed: Duration::from_secs(6).try_into().unwrap_or_default(),
-                max_delay: Duration::from_secs(2).try_into().unwrap_or_default(),
+                max_total_elapsed: azure_core::time::Duration::seconds(6),
+                max_delay: azure_core::time::Duration::seconds(2),
             }),
             cloud: self.settings.authority_host.as_ref().map(|host| {
                 let mut custom = CustomConfiguration::default();

@@ -124,6 +124,8 @@ pub enum OpenError {
     CredentialsMismatch,
     /// The connector's endpoint is an address the egress policy refuses.
     Refused(ProviderError),
+    /// The HTTPS client could not be built (its TLS configuration failed).
+    NoClient(String),
 }
 
 /// Builds a client for one connector, per call.
@@ -204,7 +206,7 @@ pub struct Providers {
     roles: roles::RoleSessions,
     /// Built on the first GCS or Azure call, not at start: a cold start that serves only
     /// S3 or the API itself never pays for it.
-    http: std::sync::OnceLock<reqwest::Client>,
+    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
 }
 
 impl Providers {
@@ -225,20 +227,24 @@ impl Providers {
         }
     }
 
-    fn http(&self) -> &reqwest::Client {
-        self.http.get_or_init(http_client)
+    fn http(&self) -> Result<&reqwest::Client, OpenError> {
+        self.http
+            .get_or_init(http_client)
+            .as_ref()
+            .map_err(|e| OpenError::NoClient(e.clone()))
     }
 }
 
 /// One pooled HTTPS client for the Google and Azure adapters: rustls, the platform's trust
 /// roots (`SSL_CERT_FILE` honoured), bounded connection and request times.
-fn http_client() -> reqwest::Client {
+/// A client that cannot be built is an error, never a default one without those bounds.
+fn http_client() -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(3))
         .timeout(std::time::Duration::from_secs(8))
         .pool_idle_timeout(std::time::Duration::from_secs(60))
         .build()
-        .unwrap_or_default()
+        .map_err(|e| format!("the HTTPS client for Google and Azure could not be built: {e}"))
 }
 
 #[async_trait]
@@ -306,7 +312,7 @@ impl ProviderFactory for Providers {
                 }
             }
             (Location::Gcs { bucket, .. }, Granted::Stored(Credentials::Gcs(key)), _) => {
-                Ok(Arc::new(self.gcs.open(bucket, key, self.http())))
+                Ok(Arc::new(self.gcs.open(bucket, key, self.http()?)))
             }
             (
                 Location::Azure {
@@ -319,7 +325,7 @@ impl ProviderFactory for Providers {
                 storage_account,
                 container,
                 creds,
-                self.http(),
+                self.http()?,
             ))),
             _ => Err(OpenError::CredentialsMismatch),
         }

@@ -172,11 +172,11 @@ impl S3Store {
             SdkError::DispatchFailure(f) if f.is_timeout() => {
                 return ProviderError::new(K::Timeout, "S3 did not answer in time; try again");
             }
-            SdkError::DispatchFailure(f) if refusal(f).is_some() => {
-                let why = refusal(f)
-                    .map(|r| format!("endpoint_url {r}"))
-                    .unwrap_or_default();
-                return ProviderError::new(K::EndpointNotAllowed, why);
+            SdkError::DispatchFailure(f) if let Some(refused) = refusal(f) => {
+                return ProviderError::new(
+                    K::EndpointNotAllowed,
+                    format!("endpoint_url {refused}"),
+                );
             }
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
                 return ProviderError::new(

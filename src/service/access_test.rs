@@ -390,5 +390,6 @@ pub(crate) fn open_error(e: OpenError) -> ServiceError {
             "stored credentials belong to another provider"
         )),
         OpenError::Refused(refused) => ServiceError::ProviderRefused(refused),
+        OpenError::NoClient(why) => ServiceError::Internal(anyhow::anyhow!(why)),
     }
 }

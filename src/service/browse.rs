@@ -216,9 +216,10 @@ impl App {
                 if out.count == request.limit || !out.try_push(&entry) {
                     // More matches remain: resume on this page, after the last file sent.
                     position.after = last_key;
-                    return Ok(
-                        out.finish(Some(self.cursors().await?.seal(&binding, &position)), quota)
-                    );
+                    return Ok(out.finish(
+                        Some(self.cursors().await?.seal(&binding, &position)?),
+                        quota,
+                    ));
                 }
                 last_key = Some(entry.path);
             }
@@ -230,7 +231,10 @@ impl App {
                 after: None,
             };
             if out.count == request.limit || started.elapsed() >= TIME_BUDGET {
-                return Ok(out.finish(Some(self.cursors().await?.seal(&binding, &position)), quota));
+                return Ok(out.finish(
+                    Some(self.cursors().await?.seal(&binding, &position)?),
+                    quota,
+                ));
             }
         }
     }

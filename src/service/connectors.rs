@@ -354,7 +354,7 @@ impl App {
                 &ListCursor {
                     after: after.to_string(),
                 },
-            )),
+            )?),
             None => None,
         };
         Ok(ListOutcome {

@@ -44,14 +44,18 @@ impl CursorCodec {
         mac
     }
 
-    pub fn seal<T: Serialize>(&self, binding: &str, value: &T) -> String {
-        let payload = serde_json::to_vec(value).unwrap_or_default();
+    /// # Errors
+    /// `Internal` when the position does not serialise (a bug): never an empty cursor.
+    pub fn seal<T: Serialize>(&self, binding: &str, value: &T) -> Result<String, ServiceError> {
+        let payload = serde_json::to_vec(value).map_err(|e| {
+            ServiceError::Internal(anyhow::anyhow!("a cursor cannot be sealed: {e}"))
+        })?;
         let tag = self.mac(binding, &payload).finalize().into_bytes();
-        format!(
+        Ok(format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
             URL_SAFE_NO_PAD.encode(tag)
-        )
+        ))
     }
 
     /// # Errors
@@ -82,7 +86,7 @@ mod tests {
     #[test]
     fn a_cursor_opens_only_with_its_binding_and_unaltered() {
         let codec = CursorCodec::new([7; 32]);
-        let c = codec.seal("tenant-a", &"conn_x");
+        let c = codec.seal("tenant-a", &"conn_x").expect("sealed");
         assert_eq!(
             codec.open::<String>("tenant-a", &c).expect("opens"),
             "conn_x"
@@ -112,7 +116,7 @@ mod tests {
             key in proptest::array::uniform32(proptest::num::u8::ANY),
         ) {
             let codec = CursorCodec::new(key);
-            let sealed = codec.seal(&binding, &value);
+            let sealed = codec.seal(&binding, &value).expect("sealed");
             proptest::prop_assert_eq!(codec.open::<String>(&binding, &sealed).ok(), Some(value));
             let other = format!("{binding}x");
             proptest::prop_assert!(codec.open::<String>(&other, &sealed).is_err());

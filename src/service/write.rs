@@ -140,12 +140,10 @@ impl App {
             tenant: tenant.clone(),
             connector_id: id.clone(),
         };
-        match self
-            .storage
-            .vault
-            .put(&name, &credentials.to_secret(), &tags)
-            .await
-        {
+        let secret = credentials
+            .to_secret()
+            .map_err(|e| ServiceError::Internal(anyhow::anyhow!("connector {id}: {}", e.0)))?;
+        match self.storage.vault.put(&name, &secret, &tags).await {
             Ok(secret) => Ok(secret),
             Err(e) => {
                 if let Ok(None) = self.storage.connectors.get_connector(tenant, id).await {

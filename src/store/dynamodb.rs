@@ -395,7 +395,9 @@ impl ConnectorRecords for DynamoStore {
             };
         }
         match update.update_expression(clauses.join(" ")).send().await {
-            Ok(out) => from_item(out.attributes.unwrap_or_default()),
+            Ok(out) => from_item(out.attributes.ok_or_else(|| {
+                StoreError::Corrupt("an update answered without the record".into())
+            })?),
             Err(e) => {
                 // The SDK retries a write whose reply was lost: a retry that finds the
                 // write done is this write's success, not a lost race.

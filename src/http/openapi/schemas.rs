@@ -253,7 +253,14 @@ pub struct GcsCreate {
     /// The service account's JSON key file, at most 64 KiB: `type` `service_account`,
     /// `client_email`, `private_key` (a PKCS#8 PEM key) and `private_key_id`; a `token_uri`
     /// other than Google's own is refused.
-    #[schema(content_media_type = "application/octet-stream", value_type = String)]
+    // `contentMediaType` is how OpenAPI 3.1 marks a file; `format: binary` is how 3.0 did,
+    // and what most client generators still read as a file part (openapi-python-client
+    // makes a `File` of it; without it, a plain string).
+    #[schema(
+        content_media_type = "application/octet-stream",
+        format = Binary,
+        value_type = String
+    )]
     credentials_file: Vec<u8>,
 }
 
