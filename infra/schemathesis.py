@@ -271,7 +271,9 @@ def main():
             # One worker: CPython 3.11's parser is not thread-safe under hypothesis's
             # lambda descriptions ("AST constructor recursion depth mismatch").
             "--workers", "1",
-            "--report", "junit", "--report-junit-path", str(report),
+            "--report", "junit,json,ndjson", "--report-junit-path", str(report),
+            "--report-json-path", str(report.with_name("run.json")),
+            "--report-ndjson-path", str(report.with_name("events.ndjson")),
         ]
         print("== " + " ".join(command[1:]))
         run = subprocess.run(command, env={**os.environ, "SCHEMATHESIS_API_KEY": server.key},

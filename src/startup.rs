@@ -12,8 +12,8 @@ use crate::service::App;
 use crate::store::cache::{CachedApiKeys, CachedVault, KEY_TTL, SECRET_TTL, SECRETS_KEPT};
 use crate::store::dynamodb::DynamoStore;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::embedded_vault::EmbeddedVault;
 use crate::store::secrets_manager::SecretsManagerVault;
-use crate::store::vault::EmbeddedVault;
 use crate::store::{Storage, StoreError};
 
 /// A setting or adapter that could not be used, said plainly, with its cause.

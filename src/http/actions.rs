@@ -51,7 +51,7 @@ pub(super) fn router() -> Router<State> {
             description = "1-255 printable ASCII characters; a retry replays the first report."),
     ),
     responses(
-        (status = 200, description = "The check ran.", body = crate::service::access_test::TestReport,
+        (status = 200, description = "The check ran.", body = crate::service::access_check::TestReport,
             headers(
                 ("Idempotent-Replayed" = Option<String>, description = "`true` when this answer is a replay."),
                 ("RateLimit-Policy" = String, description = "The test limit."),

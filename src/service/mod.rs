@@ -3,9 +3,10 @@
 //! browse connectors. Callers hand in parsed domain values only and get a
 //! [`ServiceError`] back, never an HTTP type.
 
-pub mod access_test;
+pub mod access_check;
 pub mod api_keys;
 pub mod browse;
+pub mod clients;
 pub mod connectors;
 pub mod cursor;
 pub mod error;

@@ -7,7 +7,7 @@
 //! The transport renders what is remembered for a replay (`render`); the steps are here.
 
 use super::App;
-use super::access_test::TestReport;
+use super::access_check::TestReport;
 use super::connectors::NewConnector;
 use super::error::ServiceError;
 use super::idempotency::{IdempotencyKey, Once, StoredResponse};

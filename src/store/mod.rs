@@ -6,8 +6,8 @@
 pub mod cache;
 pub mod dynamodb;
 pub mod embedded;
+pub mod embedded_vault;
 pub mod secrets_manager;
-pub mod vault;
 
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::scopes::Status;
 use connectors::domain::timestamp::Timestamp;
 use connectors::store::embedded::EmbeddedStore;
-use connectors::store::vault::EmbeddedVault;
+use connectors::store::embedded_vault::EmbeddedVault;
 use connectors::store::{
     ApiKeys, Claim, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS,
     SecretTags, Storage, StoreError, StoredResponse, VaultError,

@@ -388,7 +388,7 @@ macro_rules! create_operation {
                         ("RateLimit" = String, description = "What is left of it."),
                     )),
                 (status = 200, description = "`?dry_run=true`: the draft's access test; \
-                    nothing was stored.", body = crate::service::access_test::TestReport),
+                    nothing was stored.", body = crate::service::access_check::TestReport),
                 (status = 400, description = "`malformed_json` or `malformed_multipart`.",
                     body = crate::http::openapi::ErrorEnvelope),
                 (status = 409, description = "`idempotency_request_in_progress`: the first \

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::App;
+use super::clients::{Steps, open_error};
 use super::connectors::{NewAccess, NewConnector, WayIn};
 use super::error::ServiceError;
 use crate::domain::connector::{Access, Connector, SecretRef};
@@ -73,6 +74,23 @@ pub struct TestReport {
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// The role chain's steps as checks of the report, each timed and bounded.
+struct Reported<'a> {
+    checks: &'a mut Vec<Check>,
+    deadline: Instant,
+}
+
+impl Steps for Reported<'_> {
+    async fn step<T, F>(&mut self, name: &'static str, f: F) -> Option<T>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        let (check, value) = check_for(name, self.deadline, f).await;
+        self.checks.push(check);
+        value
+    }
 }
 
 /// Runs one check under its own timeout and the overall deadline.
@@ -291,26 +309,11 @@ impl App {
             Access::IamRole(grant) => {
                 // CloudTrail shows the customer this name: a saved connector's id.
                 let name = session_name(saved.then_some(&connector.id));
-                let (assumed, session) = check_for(
-                    "assume_role",
+                let mut reported = Reported {
+                    checks: &mut checks,
                     deadline,
-                    self.providers.assume_role(grant, &name),
-                )
-                .await;
-                checks.push(assumed);
-                if let Some(session) = session {
-                    let enforced = check(
-                        "external_id_enforced",
-                        deadline,
-                        self.providers.check_external_id_enforced(grant, &name),
-                    )
-                    .await;
-                    let usable = enforced.ok;
-                    checks.push(enforced);
-                    usable.then_some(session)
-                } else {
-                    None
-                }
+                };
+                self.role_session(grant, &name, &mut reported).await
             }
             Access::Secret(_) => None,
         };
@@ -348,48 +351,5 @@ impl App {
             checks,
             duration_ms: millis(started.elapsed()),
         })
-    }
-}
-
-impl App {
-    /// A client for a saved connector: with its stored credentials, or its role's session
-    /// once the role is seen to require the external ID.
-    ///
-    /// # Errors
-    /// The role's refusal (`assume_role_denied`, `external_id_not_enforced`) or STS's
-    /// unavailability; `Dependency` when the vault fails.
-    pub(crate) async fn object_store(
-        &self,
-        connector: &Arc<Connector>,
-    ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
-        let (current, way_in) = self.current_credentials(Arc::clone(connector)).await?;
-        let opened = match &way_in {
-            WayIn::Keys(credentials) => self.providers.open(&current, Granted::Stored(credentials)),
-            WayIn::Role(grant) => {
-                let name = session_name(Some(&current.id));
-                let session = self
-                    .providers
-                    .assume_role(grant, &name)
-                    .await
-                    .map_err(ServiceError::provider)?;
-                self.providers
-                    .check_external_id_enforced(grant, &name)
-                    .await
-                    .map_err(ServiceError::provider)?;
-                self.providers.open(&current, Granted::Session(&session))
-            }
-        };
-        opened.map_err(open_error)
-    }
-}
-
-/// The error for a connector no client can be built for.
-pub(crate) fn open_error(e: OpenError) -> ServiceError {
-    match e {
-        OpenError::CredentialsMismatch => ServiceError::Internal(anyhow::anyhow!(
-            "stored credentials belong to another provider"
-        )),
-        OpenError::Refused(refused) => ServiceError::ProviderRefused(refused),
-        OpenError::NoClient(why) => ServiceError::Internal(anyhow::anyhow!(why)),
     }
 }

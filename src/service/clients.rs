@@ -1,0 +1,104 @@
+//! Provider clients for saved connectors, as browse (and the access grants after it) need
+//! them: with the stored credentials, or through the AWS role chain, written once here —
+//! assume the customer's role (through the service's own when configured), then see that
+//! the role refuses a caller without the external ID before it is used for anything.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::App;
+use super::connectors::WayIn;
+use super::error::ServiceError;
+use crate::domain::connector::{Connector, RoleGrant};
+use crate::providers::roles::RoleSession;
+use crate::providers::roles::session_name;
+use crate::providers::{Granted, ObjectStore, OpenError, ProviderError};
+
+/// How the steps of the role chain are run: a test times and reports each as a check, a
+/// browse needs only the first refusal.
+pub(super) trait Steps {
+    /// Runs one step; `None` when it failed (and nothing after it is to run).
+    async fn step<T, F>(&mut self, name: &'static str, f: F) -> Option<T>
+    where
+        F: Future<Output = Result<T, ProviderError>>;
+}
+
+/// Steps that stop at the first refusal and keep it.
+#[derive(Default)]
+struct FirstRefusal(Option<ProviderError>);
+
+impl Steps for FirstRefusal {
+    async fn step<T, F>(&mut self, _: &'static str, f: F) -> Option<T>
+    where
+        F: Future<Output = Result<T, ProviderError>>,
+    {
+        f.await.map_err(|e| self.0 = Some(e)).ok()
+    }
+}
+
+impl App {
+    /// The role chain: a session of the customer's role, once the role is seen to refuse
+    /// a caller without the external ID; `None` when a step failed (`steps` has why).
+    pub(super) async fn role_session(
+        &self,
+        grant: &RoleGrant,
+        name: &str,
+        steps: &mut impl Steps,
+    ) -> Option<RoleSession> {
+        let session = steps
+            .step("assume_role", self.providers.assume_role(grant, name))
+            .await?;
+        steps
+            .step(
+                "external_id_enforced",
+                self.providers.check_external_id_enforced(grant, name),
+            )
+            .await?;
+        Some(session)
+    }
+
+    /// A client for a saved connector: with its stored credentials, or its role's session
+    /// once the role is seen to require the external ID.
+    ///
+    /// # Errors
+    /// The role's refusal (`assume_role_denied`, `external_id_not_enforced`) or STS's
+    /// unavailability; `Dependency` when the vault fails.
+    pub(crate) async fn object_store(
+        &self,
+        connector: &Arc<Connector>,
+    ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
+        let (current, way_in) = self.current_credentials(Arc::clone(connector)).await?;
+        let opened = match &way_in {
+            WayIn::Keys(credentials) => self.providers.open(&current, Granted::Stored(credentials)),
+            WayIn::Role(grant) => {
+                let mut refusal = FirstRefusal::default();
+                let name = session_name(Some(&current.id));
+                match self.role_session(grant, &name, &mut refusal).await {
+                    Some(session) => self.providers.open(&current, Granted::Session(&session)),
+                    None => {
+                        return Err(refusal.0.map_or_else(
+                            || {
+                                ServiceError::Internal(anyhow::anyhow!(
+                                    "the role chain failed without a reason"
+                                ))
+                            },
+                            ServiceError::provider,
+                        ));
+                    }
+                }
+            }
+        };
+        opened.map_err(open_error)
+    }
+}
+
+/// The error for a connector no client can be built for.
+pub(crate) fn open_error(e: OpenError) -> ServiceError {
+    match e {
+        OpenError::CredentialsMismatch => ServiceError::Internal(anyhow::anyhow!(
+            "stored credentials belong to another provider"
+        )),
+        OpenError::Refused(refused) => ServiceError::ProviderRefused(refused),
+        OpenError::NoClient(why) => ServiceError::Internal(anyhow::anyhow!(why)),
+    }
+}
