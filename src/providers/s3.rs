@@ -315,3 +315,113 @@ impl ObjectStore for S3Store {
             .map_err(|e| self.classify(&e, "s3:DeleteObject"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_s3::config::http::HttpResponse;
+    use aws_sdk_s3::error::ErrorMetadata;
+    use aws_sdk_s3::operation::head_bucket::HeadBucketError;
+
+    use super::*;
+
+    fn store(holder: &'static str) -> S3Store {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .build();
+        S3Store {
+            client: aws_sdk_s3::Client::from_conf(config),
+            bucket: "media-archive".into(),
+            region: "us-east-1".into(),
+            holder,
+        }
+    }
+
+    /// What S3 answers: a status, an error code (S3 gives none for a HEAD), and the
+    /// bucket's region header.
+    fn answered(
+        status: u16,
+        code: Option<&str>,
+        region: Option<&'static str>,
+    ) -> SdkError<HeadBucketError, HttpResponse> {
+        let mut meta = ErrorMetadata::builder();
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let mut raw = HttpResponse::new(status.try_into().expect("a status"), SdkBody::empty());
+        if let Some(region) = region {
+            raw.headers_mut().insert("x-amz-bucket-region", region);
+        }
+        SdkError::service_error(HeadBucketError::generic(meta.build()), raw)
+    }
+
+    #[test]
+    fn rejected_keys_are_invalid_credentials_naming_both_fields() {
+        for code in [
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "InvalidToken",
+        ] {
+            let e = store("the credentials").classify(&answered(403, Some(code), None), "x");
+            assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials, "{code}");
+            assert!(e.message.contains("aws_secret_access_key"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_missing_bucket_is_bucket_not_found_by_code_or_by_a_bare_404() {
+        let s = store("the credentials");
+        for err in [
+            answered(404, Some("NoSuchBucket"), None),
+            answered(404, None, None),
+        ] {
+            let e = s.classify(&err, "s3:ListBucket");
+            assert_eq!(e.kind, ProviderErrorKind::BucketNotFound);
+            assert!(e.message.contains("media-archive"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_bucket_in_another_region_is_wrong_region_with_the_real_one() {
+        let s = store("the credentials");
+        let e = s.classify(&answered(301, None, Some("eu-west-1")), "s3:ListBucket");
+        assert_eq!(e.kind, ProviderErrorKind::WrongRegion);
+        assert_eq!(e.actual_region.as_deref(), Some("eu-west-1"));
+        assert!(e.message.contains("eu-west-1") && e.message.contains("us-east-1"));
+        // Without the header the message still says what to fix.
+        let e = s.classify(
+            &answered(400, Some("PermanentRedirect"), None),
+            "s3:ListBucket",
+        );
+        assert_eq!(e.kind, ProviderErrorKind::WrongRegion);
+        assert_eq!(e.actual_region, None);
+        assert!(e.message.contains("update the connector's region"));
+    }
+
+    #[test]
+    fn access_denied_names_the_permission_and_who_lacks_it() {
+        let e = store("the credentials").classify(&answered(403, None, None), "s3:PutObject");
+        assert_eq!(e.kind, ProviderErrorKind::AccessDenied);
+        assert_eq!(
+            e.message,
+            "access denied: the credentials need s3:PutObject on bucket media-archive"
+        );
+        let e =
+            store("the role").classify(&answered(403, Some("AccessDenied"), None), "s3:ListBucket");
+        assert_eq!(
+            e.message,
+            "access denied: the role needs s3:ListBucket on bucket media-archive"
+        );
+    }
+
+    #[test]
+    fn other_answers_are_retryable_and_say_what_s3_said() {
+        let e = store("the credentials").classify(&answered(503, Some("SlowDown"), None), "x");
+        assert_eq!(e.kind, ProviderErrorKind::ProviderUnavailable);
+        assert!(e.kind.is_retryable());
+        assert!(
+            e.message.contains("SlowDown") && e.message.contains("503"),
+            "{}",
+            e.message
+        );
+    }
+}

@@ -472,3 +472,72 @@ async fn create<B: CreateBody>(
     let answered = app.create_once(tenant, new, keyed, created).await?;
     Ok(with_quota(respond(&answered.once), answered.quota.as_ref()))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// The fields a refused S3 body names, sorted.
+    fn s3_refused(body: Value) -> Vec<String> {
+        let Value::Object(map) = body else {
+            panic!("a JSON object");
+        };
+        match parse_s3(map) {
+            Err(ApiError::Service(ServiceError::Validation(fields))) => {
+                let mut named: Vec<String> = fields.into_iter().map(|f| f.field).collect();
+                named.sort();
+                named
+            }
+            other => panic!("not a validation error: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn dry_run_is_true_or_false_once_and_nothing_else_is_a_parameter() {
+        assert_eq!(dry_run(None).ok(), Some(false));
+        assert_eq!(dry_run(Some("dry_run=true")).ok(), Some(true));
+        assert_eq!(dry_run(Some("dry_run=false")).ok(), Some(false));
+        for bad in ["dry_run=yes", "dry_run=true&dry_run=true", "force=1"] {
+            assert!(dry_run(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_s3_body_names_every_field_at_fault_at_once() {
+        assert_eq!(
+            s3_refused(json!({"bucket": "A", "region": "mars-1"})),
+            [
+                "aws_access_key_id",
+                "aws_secret_access_key",
+                "bucket",
+                "name",
+                "region",
+                "role_arn"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name_before_the_others_are_read() {
+        assert_eq!(
+            s3_refused(json!({"bucket": "A", "colour": "red", "size": 1})),
+            ["colour", "size"]
+        );
+    }
+
+    #[test]
+    fn a_role_is_for_buckets_on_aws_only() {
+        assert_eq!(
+            s3_refused(json!({
+                "name": "R2",
+                "bucket": "media",
+                "region": "auto",
+                "endpoint_url": "https://example.r2.cloudflarestorage.com",
+                "role_arn": "arn:aws:iam::111122223333:role/Access",
+            })),
+            ["role_arn"]
+        );
+    }
+}

@@ -70,3 +70,53 @@ fn next_link(q: &ListQuery, cursor: &str) -> String {
     s.append_pair("cursor", cursor);
     format!("<{BASE}?{}>; rel=\"next\"", s.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::ServiceError;
+
+    fn refused(query: &str) -> Vec<String> {
+        match ListQuery::parse(Some(query)) {
+            Err(ApiError::Service(ServiceError::Validation(fields))) => {
+                fields.into_iter().map(|f| f.field).collect()
+            }
+            other => panic!("not a validation error: {:?}", other.map(|q| q.limit)),
+        }
+    }
+
+    #[test]
+    fn no_query_lists_a_thousand_without_filters() {
+        let q = ListQuery::parse(None).expect("a query");
+        assert_eq!(
+            (q.limit, q.filter, q.cursor),
+            (1000, ListFilter::default(), None)
+        );
+    }
+
+    #[test]
+    fn filters_and_limit_parse_and_come_back_in_the_next_link() {
+        let q = ListQuery::parse(Some("provider=gcs&status=failed&scope=export&limit=5"))
+            .expect("a query");
+        assert_eq!(q.filter.provider, Some(Provider::Gcs));
+        assert_eq!(q.filter.status, Some(Status::Failed));
+        assert_eq!(q.filter.scope, Some(Scope::Export));
+        assert_eq!(
+            q.next_link("c1/+="),
+            format!(
+                "<{BASE}?limit=5&provider=gcs&scope=export&status=failed&cursor=c1%2F%2B%3D>; rel=\"next\""
+            )
+        );
+    }
+
+    #[test]
+    fn a_limit_out_of_range_an_unknown_word_or_parameter_is_named() {
+        assert_eq!(refused("limit=0"), ["limit"]);
+        assert_eq!(refused("limit=1001"), ["limit"]);
+        assert_eq!(refused("limit=ten"), ["limit"]);
+        assert_eq!(refused("provider=dropbox"), ["provider"]);
+        let mut unknown = refused("colour=red");
+        unknown.sort();
+        assert_eq!(unknown, ["colour"]);
+    }
+}

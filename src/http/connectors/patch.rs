@@ -141,3 +141,99 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
     f.finish()?;
     Ok(patch)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::service::ServiceError;
+
+    fn parsed(body: Value) -> Result<ConnectorPatch, ApiError> {
+        let Value::Object(map) = body else {
+            panic!("a JSON object");
+        };
+        parse_patch(map)
+    }
+
+    /// The fields a refused PATCH names.
+    fn refused(body: Value) -> Vec<String> {
+        match parsed(body) {
+            Err(ApiError::Service(ServiceError::Validation(fields))) => {
+                fields.into_iter().map(|f| f.field).collect()
+            }
+            other => panic!("not a validation error: {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn immutable_and_read_only_fields_are_named_before_anything_else_is_read() {
+        assert_eq!(
+            refused(json!({"bucket": "b", "connector_id": "x", "name": 7})),
+            ["bucket", "connector_id"]
+        );
+    }
+
+    #[test]
+    fn an_empty_patch_and_nulls_other_than_export_base_path_are_refused() {
+        assert_eq!(refused(json!({})), ["body"]);
+        assert_eq!(
+            refused(json!({"name": null, "region": null})),
+            ["name", "region"]
+        );
+        let clears = parsed(json!({"export_base_path": null})).expect("a patch");
+        assert!(matches!(clears.export_base_path, Some(None)));
+    }
+
+    #[test]
+    fn status_may_only_be_set_to_active_or_disabled() {
+        assert_eq!(refused(json!({"status": "failed"})), ["status"]);
+        assert_eq!(refused(json!({"status": "testing"})), ["status"]);
+        let p = parsed(json!({"status": "disabled"})).expect("a patch");
+        assert_eq!(p.status, Some(Status::Disabled));
+    }
+
+    #[test]
+    fn credential_fields_of_every_provider_are_kept_apart_for_the_connector_to_judge() {
+        let p = parsed(json!({
+            "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "client_secret": "a-secret",
+        }))
+        .expect("a patch");
+        assert_eq!(p.credentials.len(), 2);
+        assert!(matches!(p.credentials[0], CredentialUpdate::S3(_)));
+        assert!(matches!(p.credentials[1], CredentialUpdate::Azure { .. }));
+    }
+
+    #[test]
+    fn keys_and_a_role_together_or_half_a_key_pair_are_refused_by_name() {
+        assert_eq!(
+            refused(json!({
+                "role_arn": "arn:aws:iam::111122223333:role/Access",
+                "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+            })),
+            ["role_arn", "aws_access_key_id"]
+        );
+        assert_eq!(
+            refused(json!({"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE"})),
+            ["aws_secret_access_key"]
+        );
+    }
+
+    #[test]
+    fn if_match_reads_star_and_strong_tags_and_ignores_weak_ones() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::IF_MATCH, v.parse().expect("a header"));
+            precondition(&h)
+        };
+        assert_eq!(with("*"), Some(Precondition::Any));
+        assert_eq!(
+            with("\"3\", W/\"4\", \"5\""),
+            Some(Precondition::Versions(vec![3, 5]))
+        );
+        assert_eq!(with("W/\"4\""), Some(Precondition::Versions(vec![])));
+        assert_eq!(precondition(&HeaderMap::new()), None);
+    }
+}
