@@ -26,8 +26,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, LIST_EXAMINED_AT_MOST, RateCounters, ServiceKeys,
-    StoreError, StoredResponse, decide_claim,
+    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, ServiceKeys, StoreError,
+    StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -295,12 +295,15 @@ impl ConnectorRecords for DynamoStore {
     ) -> Result<ConnectorPage, StoreError> {
         // BETWEEN is inclusive: the `after` item itself comes back first and is skipped.
         let upper = after.map_or_else(|| "CONN$".to_owned(), connector_sk);
-        let budget = LIST_EXAMINED_AT_MOST.max(limit + 1);
         // Unfiltered, the page and one more tell whether more follow; filtered, pages as
         // large as the budget allows (a Query page holds at most 1 MB either way).
-        let wanted = if filter.is_empty() { limit + 2 } else { budget };
+        let wanted = if filter.is_empty() {
+            limit + 2
+        } else {
+            PageBuilder::budget(limit)
+        };
         let page_size = i32::try_from(wanted.min(1000)).unwrap_or(1000);
-        let mut pages = self
+        let mut items = self
             .client
             .query()
             .table_name(&self.table)
@@ -314,38 +317,14 @@ impl ConnectorRecords for DynamoStore {
             .into_paginator()
             .items()
             .send();
-        let mut items: Vec<Arc<Connector>> = Vec::new();
-        let (mut examined, mut last_examined) = (0, None);
+        let mut page = PageBuilder::new(filter, after, limit);
         // Pages are read as the stream is; the last one read is the one that fills the page.
-        while let Some(item) = pages.next().await {
-            let c: Connector = from_item(item.map_err(classify)?)?;
-            if Some(&c.id) == after {
-                continue;
+        while let Some(item) = items.next().await {
+            if let Some(done) = page.push(Arc::new(from_item(item.map_err(classify)?)?)) {
+                return Ok(done);
             }
-            if examined == budget {
-                return Ok(ConnectorPage {
-                    items,
-                    resume_after: last_examined,
-                });
-            }
-            examined += 1;
-            let id = c.id.clone();
-            if filter.accepts(&c) {
-                if items.len() == limit {
-                    let resume_after = items.last().map(|l| l.id.clone());
-                    return Ok(ConnectorPage {
-                        items,
-                        resume_after,
-                    });
-                }
-                items.push(Arc::new(c));
-            }
-            last_examined = Some(id);
         }
-        Ok(ConnectorPage {
-            items,
-            resume_after: None,
-        })
+        Ok(page.finish())
     }
 
     async fn replace_connector(

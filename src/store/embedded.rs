@@ -17,8 +17,8 @@ use ulid::Ulid;
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, LIST_EXAMINED_AT_MOST, RateCounters, ServiceKeys,
-    StoreError, StoredResponse, decide_claim,
+    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, ServiceKeys, StoreError,
+    StoredResponse, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -248,41 +248,21 @@ impl ConnectorRecords for EmbeddedStore {
             Some(id) => connector_key(tenant, id),
             None => format!("{tenant}0"),
         };
-        let budget = LIST_EXAMINED_AT_MOST.max(limit + 1);
         Ok(self.read(|m| {
-            let mut items: Vec<Arc<Connector>> = Vec::new();
+            let mut page = PageBuilder::new(filter, after, limit);
             let newest_first = m
                 .connectors
                 .range::<str, _>((
                     Bound::Included(start.as_str()),
                     Bound::Excluded(end.as_str()),
                 ))
-                .rev()
-                .map(|(_, c)| c);
-            let mut last_examined = None;
-            for (examined, c) in newest_first.enumerate() {
-                if examined == budget {
-                    return ConnectorPage {
-                        items,
-                        resume_after: last_examined,
-                    };
+                .rev();
+            for (_, c) in newest_first {
+                if let Some(done) = page.push(Arc::clone(c)) {
+                    return done;
                 }
-                if filter.accepts(c) {
-                    if items.len() == limit {
-                        let resume_after = items.last().map(|l| l.id.clone());
-                        return ConnectorPage {
-                            items,
-                            resume_after,
-                        };
-                    }
-                    items.push(Arc::clone(c));
-                }
-                last_examined = Some(c.id.clone());
             }
-            ConnectorPage {
-                items,
-                resume_after: None,
-            }
+            page.finish()
         }))
     }
 

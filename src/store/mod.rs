@@ -46,6 +46,69 @@ pub struct ConnectorPage {
     pub resume_after: Option<ConnectorId>,
 }
 
+/// Fills one list page from a tenant's connectors read newest first, past the `after`
+/// item: the rules of [`ConnectorRecords::list_connectors`], shared by every adapter.
+pub struct PageBuilder<'a> {
+    filter: &'a ListFilter,
+    after: Option<&'a ConnectorId>,
+    limit: usize,
+    budget: usize,
+    examined: usize,
+    last_examined: Option<ConnectorId>,
+    items: Vec<Arc<Connector>>,
+}
+
+impl<'a> PageBuilder<'a> {
+    pub fn new(filter: &'a ListFilter, after: Option<&'a ConnectorId>, limit: usize) -> Self {
+        Self {
+            filter,
+            after,
+            limit,
+            budget: Self::budget(limit),
+            examined: 0,
+            last_examined: None,
+            items: Vec::new(),
+        }
+    }
+
+    /// How many connectors a page of `limit` may examine.
+    pub fn budget(limit: usize) -> usize {
+        LIST_EXAMINED_AT_MOST.max(limit + 1)
+    }
+
+    /// Takes the next connector read; answers the page once it is complete.
+    pub fn push(&mut self, c: Arc<Connector>) -> Option<ConnectorPage> {
+        if Some(&c.id) == self.after {
+            return None;
+        }
+        if self.examined == self.budget {
+            return Some(self.page(self.last_examined.clone()));
+        }
+        self.examined += 1;
+        self.last_examined = Some(c.id.clone());
+        if self.filter.accepts(&c) {
+            if self.items.len() == self.limit {
+                let resume_after = self.items.last().map(|l| l.id.clone());
+                return Some(self.page(resume_after));
+            }
+            self.items.push(c);
+        }
+        None
+    }
+
+    /// The page when the connectors ran out.
+    pub fn finish(mut self) -> ConnectorPage {
+        self.page(None)
+    }
+
+    fn page(&mut self, resume_after: Option<ConnectorId>) -> ConnectorPage {
+        ConnectorPage {
+            items: std::mem::take(&mut self.items),
+            resume_after,
+        }
+    }
+}
+
 /// The most stored connectors one list request examines. A filter that matches few of an
 /// account's connectors gives a short page (empty, even) with a way to go on, rather than
 /// a request that reads the whole account.
