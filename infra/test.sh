@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each step is announced with the time the command has run so far, so a run's log says
+# where the time goes.
+step() { printf '== [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+
 # Headless Chromium for tests/api/browser.rs: Debian's package (security-maintained, so
 # the version is the distribution's current one; printed below).
 if ! command -v chromium >/dev/null 2>&1; then
@@ -14,29 +18,31 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== $(chromium --version 2>/dev/null | tail -1)"
 
+step "the pinned emulators: installed where missing, started on free loopback ports"
 source infra/emulators.sh
 
-echo "== cfn-lint template.yaml"
+step "cfn-lint template.yaml"
 "$VENV/bin/cfn-lint" template.yaml
 
-echo "== events/: writing the GCS multipart event (its throwaway key is never committed)"
+step "events/: writing the GCS multipart event (its throwaway key is never committed)"
 python3 infra/make-events.py
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --all-targets --locked --features emulators -- -D warnings
-echo "== cargo build --release (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
+step "cargo build --release (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
 cargo build --release --locked --bin connectors
 export CONNECTORS_RELEASE_BIN="$PWD/target/release/connectors"
-echo "== cargo test --features emulators (the hermetic suites and the emulator-backed ones)"
+step "cargo test --features emulators (the hermetic suites and the emulator-backed ones)"
 cargo test --locked --all-targets --features emulators 2>&1
-echo "== schemathesis: the generated contract tests against the release binary on the emulators"
+step "schemathesis: the generated contract tests against the release binary on the emulators"
 bash infra/schemathesis.sh
-echo "== a client generated from infra/openapi.json (openapi-python-client, pinned) drives every operation against the release binary"
+step "a client generated from infra/openapi.json (openapi-python-client, pinned) drives every operation against the release binary"
 bash infra/generated-client.sh
-echo "== the API reference page: rebuilt from infra/openapi.json, compared with docs/reference.html, opened in headless Chromium"
+step "the API reference page: rebuilt from infra/openapi.json, compared with docs/reference.html, opened in headless Chromium"
 bash infra/reference.sh check
-echo "== fuzz targets, ${FUZZ_SECONDS:-20} s each (skipped where no nightly toolchain is installed, or with FUZZ_SECONDS=0)"
+step "fuzz targets, ${FUZZ_SECONDS:-20} s each (skipped where no nightly toolchain is installed, or with FUZZ_SECONDS=0)"
 bash infra/fuzz.sh "${FUZZ_SECONDS:-20}"
+step "done"
