@@ -18,7 +18,6 @@ use super::wire::{X_NEXT_CURSOR, json_response, to_json, with_header, with_quota
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
-use crate::service::idempotency::StoredResponse;
 use crate::service::use_cases::Keyed;
 
 /// The actions' routes.
@@ -75,18 +74,11 @@ pub(in crate::http) async fn test_connector(
         key: idempotency_key(&headers)?,
         fingerprint: &request.fingerprint,
     };
-    let answered = state
-        .app
-        .test_once(caller.tenant(), id, keyed, |report| {
-            Ok(StoredResponse {
-                status: StatusCode::OK.as_u16(),
-                body: to_json(report)?,
-                location: None,
-                etag: None,
-            })
-        })
-        .await?;
-    Ok(with_quota(respond(&answered.once), answered.quota.as_ref()))
+    let answered = state.app.test_once(caller.tenant(), id, keyed).await?;
+    let r = respond(&answered.once, |report| {
+        Ok(json_response(StatusCode::OK, to_json(report)?))
+    })?;
+    Ok(with_quota(r, answered.quota.as_ref()))
 }
 
 /// Every field a browse body may have.

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::JsonObject;
 use super::wire::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, json_response, with_header};
 use crate::domain::ids::ConnectorId;
-use crate::service::idempotency::{IdempotencyKey, Once};
+use crate::service::idempotency::{Answer, IdempotencyKey, Once};
 
 /// Reads `Idempotency-Key`, if sent.
 ///
@@ -167,21 +167,35 @@ impl Canonical for NoBody {
     }
 }
 
-/// Turns a request run once into an HTTP response.
-pub fn respond(once: &Once) -> Response {
-    let stored = &once.response;
-    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
-    let mut r = json_response(status, stored.body.clone());
-    if let Some(location) = &stored.location {
-        r = with_header(r, header::LOCATION, location);
-    }
-    if let Some(etag) = &stored.etag {
-        r = with_header(r, header::ETAG, etag);
-    }
+/// Turns a request run once into an HTTP response: its value rendered by `render`, the
+/// same way for the first answer and its replays.
+///
+/// # Errors
+/// `render`'s.
+pub fn respond<T>(
+    once: &Once<T>,
+    render: impl FnOnce(&T) -> Result<Response, ApiError>,
+) -> Result<Response, ApiError> {
+    let mut r = match &once.answer {
+        Answer::Value(value) => render(value)?,
+        Answer::Rendered(kept) => {
+            let status = StatusCode::from_u16(kept.status).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!("a kept answer has no status: {e}"))
+            })?;
+            let mut r = json_response(status, kept.body.clone());
+            if let Some(location) = &kept.location {
+                r = with_header(r, header::LOCATION, location);
+            }
+            if let Some(etag) = &kept.etag {
+                r = with_header(r, header::ETAG, etag);
+            }
+            r
+        }
+    };
     if once.replayed {
         r = with_header(r, IDEMPOTENT_REPLAYED, "true");
     }
-    r
+    Ok(r)
 }
 
 #[cfg(test)]

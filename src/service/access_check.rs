@@ -3,12 +3,13 @@
 //! scope), records the outcome on the connector, and reports every check with its timing.
 //! The same checks validate a connector before it is saved (`?dry_run=true` on create).
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::clients::{Steps, open_error};
@@ -30,21 +31,22 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(8);
 const TEST_BUDGET: Duration = Duration::from_secs(20);
 
 /// Why a check failed: a stable code and a message telling a person what to fix.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckError {
     /// `invalid_credentials`, `access_denied`, `bucket_not_found`, `wrong_region`,
     /// `timeout`, `provider_unavailable`, `endpoint_not_allowed`, and for IAM role
     /// connectors `assume_role_denied` and `external_id_not_enforced`.
-    pub code: &'static str,
+    pub code: Cow<'static, str>,
     pub message: String,
 }
 
 /// One step of a test.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
     /// `authenticate`, `list`, `write` or `delete`; an IAM role connector's test starts
     /// with `assume_role` and `external_id_enforced`.
-    pub name: &'static str,
+    #[schema(value_type = String)]
+    pub name: Cow<'static, str>,
     pub ok: bool,
     pub duration_ms: u64,
     #[schema(required = true)]
@@ -52,7 +54,7 @@ pub struct Check {
 }
 
 /// The answer of a test: `success` and `error_message` are what every client reads.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(examples(json!({
     "success": false,
     "error_message": "access denied: the credentials may not list bucket media-archive",
@@ -120,26 +122,30 @@ where
     };
     let duration_ms = millis(started.elapsed());
     match outcome {
-        Ok(value) => (
-            Check {
-                name,
+        Ok(value) => {
+            crate::telemetry::metrics::provider_check(name, "ok");
+            let passed = Check {
+                name: Cow::Borrowed(name),
                 ok: true,
                 duration_ms,
                 error: None,
-            },
-            Some(value),
-        ),
+            };
+            (passed, Some(value))
+        }
         Err(e) => (failed(name, duration_ms, e), None),
     }
 }
 
+/// A failed check, counted in the metrics by its name and code.
 fn failed(name: &'static str, duration_ms: u64, e: ProviderError) -> Check {
+    let code = e.kind.code();
+    crate::telemetry::metrics::provider_check(name, code);
     Check {
-        name,
+        name: Cow::Borrowed(name),
         ok: false,
         duration_ms,
         error: Some(CheckError {
-            code: e.kind.code(),
+            code: Cow::Borrowed(code),
             message: e.message,
         }),
     }
@@ -336,10 +342,6 @@ impl App {
                 Err(OpenError::Refused(refused)) => checks.push(failed("authenticate", 0, refused)),
                 Err(other) => return Err(open_error(other)),
             }
-        }
-        for c in &checks {
-            let outcome = c.error.as_ref().map_or("ok", |e| e.code);
-            crate::telemetry::metrics::provider_check(c.name, outcome);
         }
         let failure = checks
             .iter()

@@ -14,6 +14,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::App;
@@ -22,7 +24,7 @@ use super::limits::{Limited, Quota};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
 use crate::store::Claim;
-pub use crate::store::StoredResponse;
+use crate::store::Remembered;
 
 /// A valid `Idempotency-Key`, kept only as its SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +37,42 @@ impl IdempotencyKey {
     }
 }
 
-/// What a request run once answers: its response, and whether it is a replay.
+/// What a request run once answers: the operation's own value (kept whole for a replay,
+/// which the transport renders as it rendered the first answer), and whether it is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Once {
-    pub response: StoredResponse,
+pub struct Once<T> {
+    pub answer: Answer<T>,
     pub replayed: bool,
+}
+
+/// The answer of a request run once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer<T> {
+    Value(T),
+    /// An answer kept before answers were values: the HTTP response as it was rendered
+    /// then. Kept answers live 24 hours, so this goes in the release after next.
+    Rendered(RenderedAnswer),
+}
+
+/// An HTTP response as the idempotency records kept them before they kept values.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RenderedAnswer {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+    pub etag: Option<String>,
+}
+
+/// Reads back a kept answer: the operation's value, or one kept as a response.
+fn recalled<T: DeserializeOwned>(kept: Remembered) -> Result<Answer<T>, ServiceError> {
+    match serde_json::from_value::<T>(kept.0.clone()) {
+        Ok(value) => Ok(Answer::Value(value)),
+        Err(e) => serde_json::from_value::<RenderedAnswer>(kept.0)
+            .map(Answer::Rendered)
+            .map_err(|_| {
+                ServiceError::Internal(anyhow::anyhow!("a kept answer does not read back: {e}"))
+            }),
+    }
 }
 
 impl App {
@@ -53,7 +86,7 @@ impl App {
     ///
     /// # Errors
     /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, or `run`'s error.
-    pub async fn run_once<F, Fut>(
+    pub async fn run_once<T, F, Fut>(
         &self,
         tenant: &TenantId,
         key: Option<IdempotencyKey>,
@@ -61,13 +94,14 @@ impl App {
         new_id: ConnectorId,
         limited: Limited,
         run: F,
-    ) -> Result<(Once, Option<Quota>), ServiceError>
+    ) -> Result<(Once<T>, Option<Quota>), ServiceError>
     where
+        T: Serialize + DeserializeOwned,
         F: FnOnce(ConnectorId) -> Fut,
-        Fut: Future<Output = Result<StoredResponse, ServiceError>>,
+        Fut: Future<Output = Result<T, ServiceError>>,
     {
-        let fresh = |response| Once {
-            response,
+        let fresh = |value| Once {
+            answer: Answer::Value(value),
             replayed: false,
         };
         let Some(IdempotencyKey(key_hash)) = key else {
@@ -87,9 +121,9 @@ impl App {
                     self.give_back(hit).await;
                 }
                 return match not_ours? {
-                    Claim::Replay(response) => Ok((
+                    Claim::Replay(kept) => Ok((
                         Once {
-                            response,
+                            answer: recalled(kept)?,
                             replayed: true,
                         },
                         None,
@@ -109,15 +143,20 @@ impl App {
             }
         };
         match run(resource_id).await {
-            Ok(response) => {
-                if let Err(e) = records
-                    .complete_idempotency(tenant, &key_hash, &response, Timestamp::now())
-                    .await
-                {
+            Ok(value) => {
+                let kept = serde_json::to_value(&value).map(Remembered);
+                let completed = match &kept {
+                    Ok(kept) => records
+                        .complete_idempotency(tenant, &key_hash, kept, Timestamp::now())
+                        .await
+                        .map_err(anyhow::Error::from),
+                    Err(e) => Err(anyhow::anyhow!("the answer cannot be kept: {e}")),
+                };
+                if let Err(e) = completed {
                     // The work is done; the claim's lease will lapse and a retry re-finds it.
                     tracing::warn!(error = %e, "could not record idempotent response");
                 }
-                Ok((fresh(response), quota))
+                Ok((fresh(value), quota))
             }
             Err(err) => {
                 self.release(tenant, &key_hash).await;

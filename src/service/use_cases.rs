@@ -4,13 +4,14 @@
 //! quota: the published clients retry a timed-out create with the same key, and that
 //! recovery must not be refused for the attempt it recovers.
 //!
-//! The transport renders what is remembered for a replay (`render`); the steps are here.
+//! Each answers the operation's value, fresh or kept whole for a replay; the transport
+//! renders it.
 
 use super::App;
 use super::access_check::TestReport;
 use super::connectors::NewConnector;
 use super::error::ServiceError;
-use super::idempotency::{IdempotencyKey, Once, StoredResponse};
+use super::idempotency::{Answer, IdempotencyKey, Once};
 use super::limits::{Limited, Quota};
 use crate::domain::connector::Connector;
 use crate::domain::ids::{ConnectorId, TenantId};
@@ -24,8 +25,8 @@ pub struct Keyed<'a> {
 
 /// What a use case run once answered, and where the account stands against the limit
 /// it counted (`None` for a replay, which counts nothing, or where no limit is set).
-pub struct Answered {
-    pub once: Once,
+pub struct Answered<T> {
+    pub once: Once<T>,
     pub quota: Option<Quota>,
 }
 
@@ -42,16 +43,12 @@ impl App {
     /// # Errors
     /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, `Validation` for a
     /// location the service may not call, or the create's own errors.
-    pub async fn create_once<R>(
+    pub async fn create_once(
         &self,
         tenant: &TenantId,
         new: NewConnector,
         keyed: Keyed<'_>,
-        render: R,
-    ) -> Result<Answered, ServiceError>
-    where
-        R: FnOnce(&Connector) -> Result<StoredResponse, ServiceError>,
-    {
+    ) -> Result<Answered<Connector>, ServiceError> {
         let (once, quota) = self
             .run_once(
                 tenant,
@@ -61,8 +58,7 @@ impl App {
                 Limited::Create,
                 |id| async move {
                     self.vet_location(&new.location).await?;
-                    let c = self.create_connector(tenant, id, new).await?;
-                    render(&c)
+                    self.create_connector(tenant, id, new).await
                 },
             )
             .await?;
@@ -91,16 +87,12 @@ impl App {
     /// # Errors
     /// `IdempotencyKeyReused`, `IdempotencyInProgress`, `RateLimited`, or the test's own
     /// errors.
-    pub async fn test_once<R>(
+    pub async fn test_once(
         &self,
         tenant: &TenantId,
         id: ConnectorId,
         keyed: Keyed<'_>,
-        render: R,
-    ) -> Result<Answered, ServiceError>
-    where
-        R: FnOnce(&TestReport) -> Result<StoredResponse, ServiceError>,
-    {
+    ) -> Result<Answered<TestReport>, ServiceError> {
         let Some(key) = keyed.key else {
             // Nothing to claim: the count and the record are read together.
             let (quota, connector) = tokio::join!(
@@ -108,9 +100,8 @@ impl App {
                 self.get_connector(tenant, &id)
             );
             let quota = quota?;
-            let report = self.test_record(connector?).await?;
             let once = Once {
-                response: render(&report)?,
+                answer: Answer::Value(self.test_record(connector?).await?),
                 replayed: false,
             };
             return Ok(Answered { once, quota });
@@ -122,10 +113,7 @@ impl App {
                 keyed.fingerprint,
                 id,
                 Limited::Test,
-                |id| async move {
-                    let report = self.test_connector(tenant, &id).await?;
-                    render(&report)
-                },
+                |id| async move { self.test_connector(tenant, &id).await },
             )
             .await?;
         Ok(Answered { once, quota })

@@ -26,8 +26,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, ServiceKeys, StoreError,
-    StoredResponse, decide_claim,
+    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
+    StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -603,7 +603,7 @@ impl IdempotencyRecords for DynamoStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
-        response: &StoredResponse,
+        response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let done = serde_dynamo::to_attribute_value(IdempotencyState::Done {

@@ -17,8 +17,8 @@ use ulid::Ulid;
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, ServiceKeys, StoreError,
-    StoredResponse, decide_claim,
+    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
+    StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -428,7 +428,7 @@ impl IdempotencyRecords for EmbeddedStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
-        response: &StoredResponse,
+        response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = format!("{tenant}/{key_hash}");

@@ -114,14 +114,11 @@ impl<'a> PageBuilder<'a> {
 /// a request that reads the whole account.
 pub const LIST_EXAMINED_AT_MOST: usize = 2_000;
 
-/// What a response to replay looks like, as the idempotency layer keeps it.
+/// An answer kept for the replays of a request run once: opaque to the store (the
+/// service writes and reads it), any JSON value, so that any operation's answer fits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredResponse {
-    pub status: u16,
-    pub body: String,
-    pub location: Option<String>,
-    pub etag: Option<String>,
-}
+#[serde(transparent)]
+pub struct Remembered(pub serde_json::Value);
 
 /// The state of an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,7 +129,7 @@ pub enum IdempotencyState {
         lease_until: Timestamp,
     },
     Done {
-        response: StoredResponse,
+        response: Remembered,
     },
 }
 
@@ -153,7 +150,7 @@ pub enum Claim {
     /// The caller now holds the key and should create `resource_id`.
     Acquired { resource_id: ConnectorId },
     /// The same request already finished: replay this.
-    Replay(StoredResponse),
+    Replay(Remembered),
     /// The same request is still running elsewhere.
     InProgress,
     /// The key was used for a different request.
@@ -238,7 +235,7 @@ pub trait IdempotencyRecords: Send + Sync {
         &self,
         tenant: &TenantId,
         key_hash: &str,
-        response: &StoredResponse,
+        response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError>;
     /// Forgets an in-progress claim, so a retry runs afresh.
@@ -467,12 +464,7 @@ mod tests {
             fingerprint: fp.into(),
             resource_id: r(1),
             state: IdempotencyState::Done {
-                response: StoredResponse {
-                    status: 201,
-                    body: "{}".into(),
-                    location: None,
-                    etag: None,
-                },
+                response: Remembered(serde_json::json!({"connector_id": "conn_x"})),
             },
             expires_at: now.plus_seconds(10),
         }

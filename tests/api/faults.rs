@@ -20,7 +20,7 @@ use connectors::providers::Providers;
 use connectors::service::App;
 use connectors::store::{
     Claim, ConnectorPage, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IdempotencyRecords,
-    SecretTags, SecretVault, Storage, StoreError, StoredResponse, VaultError,
+    Remembered, SecretTags, SecretVault, Storage, StoreError, VaultError,
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -165,7 +165,7 @@ impl IdempotencyRecords for FaultyIdempotency {
         &self,
         t: &TenantId,
         h: &str,
-        r: &StoredResponse,
+        r: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         faulty!(

@@ -176,12 +176,14 @@ async fn a_retry_overtaking_a_running_request_waits_for_it_and_replays_its_answe
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!retry.is_finished(), "the retry waits while the first runs");
-    let stored = connectors::store::StoredResponse {
-        status: 201,
-        body: r#"{"connector_id":"conn_from_the_first_request"}"#.into(),
-        location: Some("/api/v2/connectors/conn_from_the_first_request".into()),
-        etag: Some("\"1\"".into()),
-    };
+    // Kept as records kept answers before they kept values (an HTTP response), which
+    // replays as it was for as long as such records live.
+    let stored = connectors::store::Remembered(json!({
+        "status": 201,
+        "body": r#"{"connector_id":"conn_from_the_first_request"}"#,
+        "location": "/api/v2/connectors/conn_from_the_first_request",
+        "etag": "\"1\"",
+    }));
     t.app
         .storage
         .idempotency

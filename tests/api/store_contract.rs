@@ -13,7 +13,7 @@ use connectors::store::embedded::EmbeddedStore;
 use connectors::store::embedded_vault::EmbeddedVault;
 use connectors::store::{
     ApiKeys, Claim, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS,
-    SecretTags, Storage, StoreError, StoredResponse, VaultError,
+    Remembered, SecretTags, Storage, StoreError, VaultError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -449,12 +449,7 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
             resource_id: r[1].clone()
         }
     );
-    let response = StoredResponse {
-        status: 201,
-        body: "{}".into(),
-        location: Some("/x".into()),
-        etag: None,
-    };
+    let response = Remembered(json!({"connector_id": "conn_x", "version": 1}));
     p.storage
         .idempotency
         .complete_idempotency(&t, "k1", &response, lapsed)

@@ -2,7 +2,7 @@
 //! [`NewConnector`], `?dry_run`, and the create run once per `Idempotency-Key`.
 
 use axum::extract::{FromRequest, RawQuery, Request, State as Extract};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -15,7 +15,7 @@ use super::super::fields::{Fields, text};
 use super::super::idempotency::{
     Canonical, Fingerprinted, canonical_object, idempotency_key, respond,
 };
-use super::super::wire::{connector_json, json_response, to_json, with_quota};
+use super::super::wire::{connector_json, json_response, to_json, with_header, with_quota};
 use super::BASE;
 use super::s3_access::{S3Access, s3_access};
 use crate::domain::connector::{Connector, Location};
@@ -27,9 +27,7 @@ use crate::domain::names::{
 };
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
-use crate::service::ServiceError;
 use crate::service::connectors::{NewAccess, NewConnector};
-use crate::service::idempotency::StoredResponse;
 use crate::service::use_cases::{DryRun, Keyed};
 
 /// The fields every create takes, and each provider's own (the OpenAPI schemas list exactly
@@ -273,14 +271,11 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
     )
 }
 
-/// A created connector as the response to remember and send.
-fn created(c: &Connector) -> Result<StoredResponse, ServiceError> {
-    Ok(StoredResponse {
-        status: StatusCode::CREATED.as_u16(),
-        body: connector_json(c).map_err(|e| ServiceError::Internal(e.into()))?,
-        location: Some(format!("{BASE}/{}", c.id)),
-        etag: Some(c.etag()),
-    })
+/// A created connector's answer: 201 with its `Location` and `ETag`.
+fn created(c: &Connector) -> Result<Response, ApiError> {
+    let r = json_response(StatusCode::CREATED, connector_json(c)?);
+    let r = with_header(r, header::LOCATION, &format!("{BASE}/{}", c.id));
+    Ok(with_header(r, header::ETAG, &c.etag()))
 }
 
 /// The query of a create: only `dry_run=true|false`.
@@ -469,8 +464,9 @@ async fn create<B: CreateBody>(
         key,
         fingerprint: &request.fingerprint,
     };
-    let answered = app.create_once(tenant, new, keyed, created).await?;
-    Ok(with_quota(respond(&answered.once), answered.quota.as_ref()))
+    let answered = app.create_once(tenant, new, keyed).await?;
+    let r = respond(&answered.once, created)?;
+    Ok(with_quota(r, answered.quota.as_ref()))
 }
 
 #[cfg(test)]
@@ -478,6 +474,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::service::ServiceError;
 
     /// The fields a refused S3 body names, sorted.
     fn s3_refused(body: Value) -> Vec<String> {
