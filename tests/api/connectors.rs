@@ -63,6 +63,7 @@ async fn creating_an_s3_connector_answers_201_with_every_field_location_and_etag
     );
     assert_eq!(t.secret_count().await, 1);
 }
+on_every_backend!(creating_an_s3_connector_answers_201_with_every_field_location_and_etag);
 
 async fn a_created_connector_has_the_documented_defaults(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -71,6 +72,7 @@ async fn a_created_connector_has_the_documented_defaults(t: TestApp) {
     assert_eq!(c["export_base_path"], Value::Null);
     assert_eq!(c["last_test_result"], Value::Null);
 }
+on_every_backend!(a_created_connector_has_the_documented_defaults);
 
 async fn get_returns_the_connector_with_its_etag(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -87,6 +89,7 @@ async fn get_returns_the_connector_with_its_etag(t: TestApp) {
     assert_eq!(r.json(), c);
     assert_eq!(r.header("etag"), Some("\"1\""));
 }
+on_every_backend!(get_returns_the_connector_with_its_etag);
 
 fn next_link(r: &TestResponse) -> Option<String> {
     let link = r.header("link")?;
@@ -129,6 +132,7 @@ async fn list_is_a_bare_array_newest_first_paged_by_link_headers(t: TestApp) {
     }
     assert_eq!(seen, ids);
 }
+on_every_backend!(list_is_a_bare_array_newest_first_paged_by_link_headers);
 
 async fn list_filters_by_provider_scope_and_status(t: TestApp) {
     t.create_s3(&t.key, json!({"scopes": ["export"]})).await;
@@ -183,6 +187,7 @@ async fn list_filters_by_provider_scope_and_status(t: TestApp) {
     fields.sort();
     assert_eq!(fields, ["limit", "provider"]);
 }
+on_every_backend!(list_filters_by_provider_scope_and_status);
 
 async fn an_altered_or_foreign_cursor_is_a_400(t: TestApp) {
     for _ in 0..2 {
@@ -220,6 +225,7 @@ async fn an_altered_or_foreign_cursor_is_a_400(t: TestApp) {
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+on_every_backend!(an_altered_or_foreign_cursor_is_a_400);
 
 async fn patch_changes_mutable_fields_and_bumps_the_etag(t: TestApp) {
     let c = t
@@ -262,6 +268,7 @@ async fn patch_changes_mutable_fields_and_bumps_the_etag(t: TestApp) {
     });
     assert_eq!(in_list, Some(&u));
 }
+on_every_backend!(patch_changes_mutable_fields_and_bumps_the_etag);
 
 async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -339,6 +346,7 @@ async fn patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing(t
     );
     assert_eq!(t.get(&path, &t.key).await.json(), c);
 }
+on_every_backend!(patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing);
 
 async fn a_patch_with_another_providers_credentials_is_a_422_naming_them_whatever_else_it_sends(
     t: TestApp,
@@ -387,6 +395,9 @@ async fn a_patch_with_another_providers_credentials_is_a_422_naming_them_whateve
     assert_eq!(t.get(&path, &t.key).await.json(), c);
     assert_eq!(t.only_stored_secret().await, stored);
 }
+on_every_backend!(
+    a_patch_with_another_providers_credentials_is_a_422_naming_them_whatever_else_it_sends
+);
 
 async fn if_match_guards_patch_and_delete(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -418,6 +429,7 @@ async fn if_match_guards_patch_and_delete(t: TestApp) {
         .expect("req");
     assert_eq!(t.send(del).await.status, StatusCode::OK);
 }
+on_every_backend!(if_match_guards_patch_and_delete);
 
 async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -443,6 +455,7 @@ async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint(t: TestApp) {
     assert_eq!(t.secret_count().await, 1);
     assert!(t.only_stored_secret().await.contains(&secret));
 }
+on_every_backend!(rotating_s3_keys_replaces_the_stored_secret_and_the_hint);
 
 async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;
@@ -458,6 +471,7 @@ async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404(t
     assert_eq!(t.get(&path, &t.key).await.status, StatusCode::NOT_FOUND);
     assert_eq!(t.delete(&path, &t.key).await.status, StatusCode::NOT_FOUND);
 }
+on_every_backend!(delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404);
 
 /// Sends `n` PATCHes with the same `If-Match` at once: exactly one wins, the rest are 412.
 async fn concurrent_patches_with_one_if_match_let_exactly_one_win(t: TestApp, n: usize) {
@@ -507,18 +521,3 @@ async fn fifty_concurrent_patches_with_one_if_match_on_dynamodb_let_one_win() {
     concurrent_patches_with_one_if_match_let_exactly_one_win(TestApp::spawn_on_aws().await, 50)
         .await;
 }
-
-on_every_backend!(
-    creating_an_s3_connector_answers_201_with_every_field_location_and_etag,
-    a_created_connector_has_the_documented_defaults,
-    get_returns_the_connector_with_its_etag,
-    list_is_a_bare_array_newest_first_paged_by_link_headers,
-    list_filters_by_provider_scope_and_status,
-    an_altered_or_foreign_cursor_is_a_400,
-    patch_changes_mutable_fields_and_bumps_the_etag,
-    patch_refuses_immutable_unknown_and_empty_changes_and_changes_nothing,
-    if_match_guards_patch_and_delete,
-    a_patch_with_another_providers_credentials_is_a_422_naming_them_whatever_else_it_sends,
-    rotating_s3_keys_replaces_the_stored_secret_and_the_hint,
-    delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404,
-);

@@ -529,5 +529,4 @@ async fn reconcile_removes_secrets_a_crash_left_and_reports_records_without_cred
     );
     assert!(report.orphan_secrets.is_empty());
 }
-
-on_every_backend!(reconcile_removes_secrets_a_crash_left_and_reports_records_without_credentials,);
+on_every_backend!(reconcile_removes_secrets_a_crash_left_and_reports_records_without_credentials);

@@ -344,26 +344,22 @@ pub async fn aws_app() -> App {
     )
 }
 
-/// Runs each scenario, an `async fn(TestApp)`, twice: on the embedded adapters and on
-/// DynamoDB + Secrets Manager in moto, as two tests named after it.
+/// Registers a scenario, an `async fn(TestApp)` written just above the call, twice: on the
+/// embedded adapters and on DynamoDB + Secrets Manager in moto, as the tests
+/// `<scenario>::on_the_embedded_store` and `<scenario>::on_dynamodb_and_secrets_manager`.
 macro_rules! on_every_backend {
-    ($($name:ident),+ $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::TestApp::spawn().await).await;
-                }
-            )+
-        }
-        #[cfg(feature = "emulators")]
-        mod on_dynamodb_and_secrets_manager {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(crate::helpers::TestApp::spawn_on_aws().await).await;
-                }
-            )+
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_the_embedded_store() {
+                super::$name(crate::helpers::TestApp::spawn().await).await;
+            }
+
+            #[cfg(feature = "emulators")]
+            #[tokio::test]
+            async fn on_dynamodb_and_secrets_manager() {
+                super::$name(crate::helpers::TestApp::spawn_on_aws().await).await;
+            }
         }
     };
 }

@@ -84,6 +84,7 @@ async fn creates_past_an_accounts_limit_are_a_429_that_stores_nothing(t: TestApp
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 }
+on_every_backend!(creates_past_an_accounts_limit_are_a_429_that_stores_nothing);
 
 async fn browse_calls_past_an_accounts_limit_are_a_429_before_any_work(t: TestApp) {
     let t = limited(
@@ -116,6 +117,7 @@ async fn browse_calls_past_an_accounts_limit_are_a_429_before_any_work(t: TestAp
         Some("\"browse\";q=1;w=60")
     );
 }
+on_every_backend!(browse_calls_past_an_accounts_limit_are_a_429_before_any_work);
 
 /// A keyed create, as the published SDK sends it: the same body with the same key.
 async fn create_keyed(t: &TestApp, key: &str, body: &serde_json::Value) -> TestResponse {
@@ -164,6 +166,7 @@ async fn a_retried_create_replays_past_the_limit_and_spends_no_quota(t: TestApp)
     );
     assert_eq!(t.connector_count().await, 2);
 }
+on_every_backend!(a_retried_create_replays_past_the_limit_and_spends_no_quota);
 
 #[tokio::test]
 async fn without_limits_nothing_is_counted_or_refused() {
@@ -181,9 +184,3 @@ async fn without_limits_nothing_is_counted_or_refused() {
         assert_eq!(r.header("ratelimit"), None);
     }
 }
-
-on_every_backend!(
-    creates_past_an_accounts_limit_are_a_429_that_stores_nothing,
-    browse_calls_past_an_accounts_limit_are_a_429_before_any_work,
-    a_retried_create_replays_past_the_limit_and_spends_no_quota,
-);

@@ -75,6 +75,7 @@ async fn browses_and_tests_racing_a_delete_answer_200_or_404_and_never_a_5xx(t: 
         "every deleted connector's secret went"
     );
 }
+on_every_backend!(browses_and_tests_racing_a_delete_answer_200_or_404_and_never_a_5xx);
 
 async fn tests_racing_key_rotations_never_refuse_a_rotation_and_never_answer_a_5xx(t: TestApp) {
     let t = unlimited(t);
@@ -117,6 +118,7 @@ async fn tests_racing_key_rotations_never_refuse_a_rotation_and_never_answer_a_5
         "success"
     );
 }
+on_every_backend!(tests_racing_key_rotations_never_refuse_a_rotation_and_never_answer_a_5xx);
 
 async fn a_tests_outcome_leaves_the_etag_alone_so_an_if_match_patch_still_applies(t: TestApp) {
     let bucket = bucket_with(&["a.mp4"]).await;
@@ -146,9 +148,4 @@ async fn a_tests_outcome_leaves_the_etag_alone_so_an_if_match_patch_still_applie
     assert_eq!(patched.status, StatusCode::OK, "{}", patched.json());
     assert_eq!(patched.json()["last_test_result"], "success");
 }
-
-on_every_backend!(
-    browses_and_tests_racing_a_delete_answer_200_or_404_and_never_a_5xx,
-    tests_racing_key_rotations_never_refuse_a_rotation_and_never_answer_a_5xx,
-    a_tests_outcome_leaves_the_etag_alone_so_an_if_match_patch_still_applies,
-);
+on_every_backend!(a_tests_outcome_leaves_the_etag_alone_so_an_if_match_patch_still_applies);

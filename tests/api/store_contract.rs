@@ -18,6 +18,25 @@ use connectors::store::{
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
+/// Registers a contract scenario, written just above the call, on every adapter family:
+/// `<scenario>::on_the_embedded_store` and `<scenario>::on_dynamodb_and_secrets_manager`.
+macro_rules! on_every_adapter {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn on_the_embedded_store() {
+                super::$name(super::embedded().await).await;
+            }
+
+            #[cfg(feature = "emulators")]
+            #[tokio::test]
+            async fn on_dynamodb_and_secrets_manager() {
+                super::$name(super::on_moto().await).await;
+            }
+        }
+    };
+}
+
 struct Ports {
     storage: Storage,
     prefix: String,
@@ -173,6 +192,7 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
         Err(StoreError::NotFound)
     ));
 }
+on_every_adapter!(records_round_trip_and_writes_are_conditional);
 
 async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives(
     p: Ports,
@@ -214,6 +234,9 @@ async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwh
         Err(StoreError::Conflict)
     ));
 }
+on_every_adapter!(
+    a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives
+);
 
 /// A role connector's record: an `iam_role` where a key connector has its `secret`.
 fn role_record(tenant: &str, id: &ConnectorId) -> Connector {
@@ -268,6 +291,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
         .expect("switch back to the role");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&back));
 }
+on_every_adapter!(role_records_round_trip_and_switch_to_a_secret_and_back);
 
 async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
     let ids = ids(25);
@@ -328,6 +352,7 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
         26
     );
 }
+on_every_adapter!(lists_are_newest_first_and_resume_after_an_id);
 
 async fn a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_to_go_on(p: Ports) {
     use connectors::store::LIST_EXAMINED_AT_MOST;
@@ -370,6 +395,7 @@ async fn a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_
     );
     assert!(second.resume_after.is_none());
 }
+on_every_adapter!(a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_to_go_on);
 
 async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
     let key = ApiKeyRecord::mint(tenant("acme"), vec![KeyScope::Read], None);
@@ -421,6 +447,7 @@ async fn api_keys_are_found_by_hash_listed_and_revoked(p: Ports) {
         Err(StoreError::NotFound)
     ));
 }
+on_every_adapter!(api_keys_are_found_by_hash_listed_and_revoked);
 
 async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
     let r = ids(7);
@@ -493,6 +520,7 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
         }
     );
 }
+on_every_adapter!(idempotency_claims_replay_expire_and_lapse);
 
 async fn the_first_shared_key_written_is_the_one_every_caller_gets(p: Ports) {
     let first = p
@@ -517,6 +545,7 @@ async fn the_first_shared_key_written_is_the_one_every_caller_gets(p: Ports) {
         [3; 32]
     );
 }
+on_every_adapter!(the_first_shared_key_written_is_the_one_every_caller_gets);
 
 async fn secret_versions_are_readable_until_removed(p: Ports) {
     let id = ConnectorId::generate();
@@ -559,6 +588,7 @@ async fn secret_versions_are_readable_until_removed(p: Ports) {
         .await
         .expect("deleting again is fine");
 }
+on_every_adapter!(secret_versions_are_readable_until_removed);
 
 async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
     let id = ConnectorId::generate();
@@ -576,41 +606,7 @@ async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
     p.storage.vault.delete_version(&only).await.expect("undo");
     assert!(p.storage.vault.names().await.expect("names").is_empty());
 }
-
-macro_rules! on_every_adapter {
-    ($($name:ident),+ $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::embedded().await).await;
-                }
-            )+
-        }
-        #[cfg(feature = "emulators")]
-        mod dynamodb_and_secrets_manager {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    super::$name(super::on_moto().await).await;
-                }
-            )+
-        }
-    };
-}
-
-on_every_adapter!(
-    records_round_trip_and_writes_are_conditional,
-    a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwhile_survives,
-    role_records_round_trip_and_switch_to_a_secret_and_back,
-    lists_are_newest_first_and_resume_after_an_id,
-    a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_to_go_on,
-    api_keys_are_found_by_hash_listed_and_revoked,
-    idempotency_claims_replay_expire_and_lapse,
-    the_first_shared_key_written_is_the_one_every_caller_gets,
-    secret_versions_are_readable_until_removed,
-    undoing_the_only_version_of_a_secret_removes_the_secret,
-);
+on_every_adapter!(undoing_the_only_version_of_a_secret_removes_the_secret);
 
 /// Everything readers see, in a comparable order.
 async fn snapshot(store: &EmbeddedStore) -> (Vec<Connector>, Vec<ApiKeyRecord>) {
