@@ -19,12 +19,9 @@ mod clouds;
 mod connectors;
 mod cors;
 mod edge;
-mod endpoints;
 mod errors;
 mod faults;
 mod gcs_azure;
-#[cfg(feature = "emulators")]
-mod iam_roles;
 mod idempotency;
 #[cfg(feature = "emulators")]
 mod lambda_events;
@@ -34,16 +31,10 @@ mod metrics;
 mod openapi;
 mod operator;
 #[cfg(feature = "emulators")]
-mod providers;
-#[cfg(feature = "emulators")]
 mod races;
 mod restart;
-mod role_connectors;
-mod role_setup;
+mod roles;
 #[cfg(feature = "emulators")]
 mod round_trips;
-#[cfg(feature = "emulators")]
 mod s3_compatible;
-#[cfg(feature = "emulators")]
-mod s3_provider;
 mod store_contract;

@@ -6,7 +6,7 @@ use axum::http::{Method, StatusCode};
 use connectors::providers::ProviderSettings;
 use serde_json::{Value, json};
 
-use crate::clouds::*;
+use super::*;
 use crate::helpers::*;
 
 /// The objects every cloud is seeded with.

@@ -1,5 +1,10 @@
-//! The three clouds as a customer sets them up: a bucket or container with objects in each
-//! emulator, and a connector to it, so one test can run unchanged on S3, GCS and Azure.
+//! Test and browse against the three clouds' emulators. This module sets each cloud up as
+//! a customer would (a bucket or container with objects in each emulator, and a connector
+//! to it), so that `every_cloud` runs one table unchanged on S3, GCS and Azure; `s3_only`
+//! covers what only S3 has.
+
+mod every_cloud;
+mod s3_only;
 
 use std::sync::Arc;
 

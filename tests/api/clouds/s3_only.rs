@@ -1,5 +1,5 @@
 //! S3-specific test and browse behaviour against moto's S3: what the tests on all three
-//! clouds (`providers.rs`) do not cover.
+//! clouds (`every_cloud`) do not cover.
 
 use axum::http::{Method, StatusCode};
 use serde_json::{Value, json};
