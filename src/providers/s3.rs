@@ -172,13 +172,15 @@ impl S3Store {
             SdkError::DispatchFailure(f) if f.is_timeout() => {
                 return ProviderError::new(K::Timeout, "S3 did not answer in time; try again");
             }
-            SdkError::DispatchFailure(f) if let Some(refused) = refusal(f) => {
-                return ProviderError::new(
-                    K::EndpointNotAllowed,
-                    format!("endpoint_url {refused}"),
-                );
-            }
             SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+                if let SdkError::DispatchFailure(f) = err
+                    && let Some(refused) = refusal(f)
+                {
+                    return ProviderError::new(
+                        K::EndpointNotAllowed,
+                        format!("endpoint_url {refused}"),
+                    );
+                }
                 return ProviderError::new(
                     K::ProviderUnavailable,
                     "S3 could not be reached; try again later",

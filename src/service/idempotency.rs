@@ -20,11 +20,11 @@ use tokio::time::Instant;
 
 use super::App;
 use super::error::ServiceError;
-use super::limits::{Limited, Quota};
+use super::limits::{Hit, Limited, Quota};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
-use crate::store::Claim;
 use crate::store::Remembered;
+use crate::store::{Claim, Holder};
 
 /// A valid `Idempotency-Key`, kept only as its SHA-256 (hex).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,45 +109,74 @@ impl App {
             return run(new_id).await.map(|r| (fresh(r), quota));
         };
         let records = &self.storage.idempotency;
-        let (claim, hit) = tokio::join!(
-            self.claim_waiting(tenant, &key_hash, fingerprint, &new_id),
+        // The count goes beside the first look at the key: a key that is free (the common
+        // case) costs one round trip for both. Any other first look gives the count back
+        // at once; a request that waits and then takes the key over is counted then.
+        let (first, hit) = tokio::join!(
+            self.claim(tenant, &key_hash, fingerprint, &new_id),
             self.hit(tenant, limited)
         );
-        let counted = hit.as_ref().ok().and_then(Option::as_ref);
-        let resource_id = match claim {
-            Ok(Claim::Acquired { resource_id }) => resource_id,
-            not_ours => {
-                if let Some(hit) = counted {
-                    self.give_back(hit).await;
-                }
-                return match not_ours? {
-                    Claim::Replay(kept) => Ok((
-                        Once {
-                            answer: recalled(kept)?,
-                            replayed: true,
-                        },
-                        None,
-                    )),
-                    Claim::Mismatch => Err(ServiceError::IdempotencyKeyReused),
-                    Claim::InProgress | Claim::Acquired { .. } => {
-                        Err(ServiceError::IdempotencyInProgress)
-                    }
-                };
+        let mut hit = hit;
+        let first = match first {
+            Ok(first) => first,
+            Err(e) => {
+                self.give_back_any(hit.ok().flatten()).await;
+                return Err(e);
             }
         };
+        let claim = match first {
+            acquired @ Claim::Acquired { .. } => acquired,
+            Claim::InProgress => {
+                let (_, claim) = tokio::join!(
+                    self.give_back_any(hit.ok().flatten()),
+                    self.claim_waiting(tenant, &key_hash, fingerprint, &new_id)
+                );
+                let claim = claim?;
+                hit = match claim {
+                    Claim::Acquired { .. } => self.hit(tenant, limited).await,
+                    _ => Ok(None),
+                };
+                claim
+            }
+            other => {
+                self.give_back_any(hit.ok().flatten()).await;
+                hit = Ok(None);
+                other
+            }
+        };
+        let resource_id = match claim {
+            Claim::Acquired { resource_id } => resource_id,
+            Claim::Replay(kept) => {
+                let answer = recalled(kept)?;
+                return Ok((
+                    Once {
+                        answer,
+                        replayed: true,
+                    },
+                    None,
+                ));
+            }
+            Claim::Mismatch => return Err(ServiceError::IdempotencyKeyReused),
+            Claim::InProgress => return Err(ServiceError::IdempotencyInProgress),
+        };
+        let holder = Holder {
+            fingerprint,
+            resource_id: &resource_id,
+        };
+        // A counter that failed, or a count past the limit, gives the key back.
         let quota = match hit.and_then(|h| h.map(|h| h.verdict()).transpose()) {
             Ok(quota) => quota,
             Err(refused) => {
-                self.release(tenant, &key_hash).await;
+                self.release(tenant, &key_hash, &holder).await;
                 return Err(refused);
             }
         };
-        match run(resource_id).await {
+        match run(resource_id.clone()).await {
             Ok(value) => {
                 let kept = serde_json::to_value(&value).map(Remembered);
                 let completed = match &kept {
                     Ok(kept) => records
-                        .complete_idempotency(tenant, &key_hash, kept, Timestamp::now())
+                        .complete_idempotency(tenant, &key_hash, &holder, kept, Timestamp::now())
                         .await
                         .map_err(anyhow::Error::from),
                     Err(e) => Err(anyhow::anyhow!("the answer cannot be kept: {e}")),
@@ -159,27 +188,48 @@ impl App {
                 Ok((fresh(value), quota))
             }
             Err(err) => {
-                self.release(tenant, &key_hash).await;
+                self.release(tenant, &key_hash, &holder).await;
                 Err(err)
             }
         }
     }
 
-    /// Gives up a claim, so a retry runs afresh.
-    async fn release(&self, tenant: &TenantId, key_hash: &str) {
+    /// Gives back a call counted before its claim said it costs nothing.
+    async fn give_back_any(&self, hit: Option<Hit>) {
+        if let Some(hit) = hit {
+            self.give_back(&hit).await;
+        }
+    }
+
+    /// Gives up this request's claim, so a retry runs afresh.
+    async fn release(&self, tenant: &TenantId, key_hash: &str, holder: &Holder<'_>) {
         if let Err(e) = self
             .storage
             .idempotency
-            .release_idempotency(tenant, key_hash)
+            .release_idempotency(tenant, key_hash, holder)
             .await
         {
             tracing::warn!(error = %e, "could not release idempotency key; its lease will lapse");
         }
     }
 
-    /// Claims the key, and while another request holds it, claims again after a growing
-    /// pause until it finishes (a replay), gives it up (acquired), or the wait runs out
-    /// (in progress).
+    /// One look at the key: claims it, or says who has it.
+    async fn claim(
+        &self,
+        tenant: &TenantId,
+        key_hash: &str,
+        fingerprint: &str,
+        new_id: &ConnectorId,
+    ) -> Result<Claim, ServiceError> {
+        Ok(self
+            .storage
+            .idempotency
+            .claim_idempotency(tenant, key_hash, fingerprint, new_id, Timestamp::now())
+            .await?)
+    }
+
+    /// Claims the key again after a growing pause while another request holds it, until
+    /// it finishes (a replay), gives it up (acquired), or the wait runs out (in progress).
     async fn claim_waiting(
         &self,
         tenant: &TenantId,
@@ -190,17 +240,16 @@ impl App {
         let deadline = Instant::now() + self.idempotency_wait;
         let mut pause = FIRST_PAUSE;
         loop {
-            let claim = self
-                .storage
-                .idempotency
-                .claim_idempotency(tenant, key_hash, fingerprint, new_id, Timestamp::now())
-                .await?;
             let now = Instant::now();
-            if claim != Claim::InProgress || now >= deadline {
-                return Ok(claim);
+            if now >= deadline {
+                return Ok(Claim::InProgress);
             }
             tokio::time::sleep(pause.min(deadline - now)).await;
             pause = (pause * 2).min(LONGEST_PAUSE);
+            let claim = self.claim(tenant, key_hash, fingerprint, new_id).await?;
+            if claim != Claim::InProgress {
+                return Ok(claim);
+            }
         }
     }
 }

@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
+    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, Holder, IdempotencyRecord,
     IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
     StoreError, decide_claim,
 };
@@ -205,7 +205,8 @@ impl DynamoStore {
             TTL.into(),
             AttributeValue::N(record.expires_at.unix().to_string()),
         );
-        item.insert(WRITE_TOKEN.into(), s(ulid::Ulid::new().to_string()));
+        let written = s(ulid::Ulid::new().to_string());
+        item.insert(WRITE_TOKEN.into(), written.clone());
         let put = self
             .client
             .put_item()
@@ -222,6 +223,8 @@ impl DynamoStore {
         match put.send().await {
             Ok(_) => Ok(Written::Done),
             Err(e) => match e.as_service_error().map(ConditionFailure::old_item) {
+                // The SDK retried this very write after a lost reply: it is done.
+                Some(Some(found)) if found.get(WRITE_TOKEN) == Some(&written) => Ok(Written::Done),
                 Some(Some(found)) => Ok(Written::Lost(Some(Box::new(stamped(found.clone())?)))),
                 Some(None) if e.code() == Some("ConditionalCheckFailedException") => {
                     Ok(Written::Lost(None))
@@ -603,6 +606,7 @@ impl IdempotencyRecords for DynamoStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
         response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
@@ -613,15 +617,17 @@ impl IdempotencyRecords for DynamoStore {
         let expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
         let expires = serde_dynamo::to_attribute_value(expires_at)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        // The claim is this request's for the whole run (a takeover needs its lease to
-        // lapse, and is of the same request), so the completion writes without reading.
+        // Written without reading: the condition says the claim is still this request's
+        // (a takeover after a lapsed lease is of the same request, with the same ids).
         self.client
             .update_item()
             .table_name(&self.table)
             .key(PK, s(tenant_pk(tenant)))
             .key(SK, s(idempotency_sk(key_hash)))
             .update_expression("SET #state = :done, #expires = :expires, #ttl = :ttl, #t = :t")
-            .condition_expression("attribute_exists(pk)")
+            .condition_expression("fingerprint = :fp AND resource_id = :rid")
+            .expression_attribute_values(":fp", s(holder.fingerprint))
+            .expression_attribute_values(":rid", s(holder.resource_id.as_str()))
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#expires", "expires_at")
             .expression_attribute_names("#ttl", TTL)
@@ -643,16 +649,29 @@ impl IdempotencyRecords for DynamoStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
     ) -> Result<(), StoreError> {
-        self.client
+        let released = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key(PK, s(tenant_pk(tenant)))
             .key(SK, s(idempotency_sk(key_hash)))
+            // Only this request's claim: never an answer, nor another request's claim.
+            .condition_expression(
+                "fingerprint = :fp AND resource_id = :rid AND #state.#tag = :in_progress",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#tag", "state")
+            .expression_attribute_values(":fp", s(holder.fingerprint))
+            .expression_attribute_values(":rid", s(holder.resource_id.as_str()))
+            .expression_attribute_values(":in_progress", s("in_progress"))
             .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+            .await;
+        match released.map_err(classify) {
+            Ok(_) | Err(StoreError::Conflict) => Ok(()),
+            Err(other) => Err(other),
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use ulid::Ulid;
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, IdempotencyRecord,
+    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, Holder, IdempotencyRecord,
     IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
     StoreError, decide_claim,
 };
@@ -428,17 +428,27 @@ impl IdempotencyRecords for EmbeddedStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
         response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let key = format!("{tenant}/{key_hash}");
         let response = response.clone();
+        let (fingerprint, resource_id) =
+            (holder.fingerprint.to_owned(), holder.resource_id.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
             let mut record: IdempotencyRecord = match t.get(key.as_str()).map_err(unavailable)? {
                 Some(v) => decode(v.value())?,
                 None => return Err(StoreError::NotFound),
             };
+            let holder = Holder {
+                fingerprint: &fingerprint,
+                resource_id: &resource_id,
+            };
+            if !holder.holds(&record) {
+                return Err(StoreError::NotFound);
+            }
             record.state = IdempotencyState::Done { response };
             record.expires_at = now.plus_seconds(super::IDEMPOTENCY_TTL_SECONDS);
             t.insert(key.as_str(), encode(&record)?.as_slice())
@@ -452,11 +462,28 @@ impl IdempotencyRecords for EmbeddedStore {
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
     ) -> Result<(), StoreError> {
         let key = format!("{tenant}/{key_hash}");
+        let (fingerprint, resource_id) =
+            (holder.fingerprint.to_owned(), holder.resource_id.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(IDEMPOTENCY).map_err(unavailable)?;
-            t.remove(key.as_str()).map_err(unavailable)?;
+            let record: Option<IdempotencyRecord> =
+                match t.get(key.as_str()).map_err(unavailable)? {
+                    Some(v) => Some(decode(v.value())?),
+                    None => None,
+                };
+            let holder = Holder {
+                fingerprint: &fingerprint,
+                resource_id: &resource_id,
+            };
+            let ours = record.is_some_and(|r| {
+                holder.holds(&r) && matches!(r.state, IdempotencyState::InProgress { .. })
+            });
+            if ours {
+                t.remove(key.as_str()).map_err(unavailable)?;
+            }
             Ok(((), Change::Nothing))
         })
         .await

@@ -144,6 +144,21 @@ pub struct IdempotencyRecord {
     pub expires_at: Timestamp,
 }
 
+/// The request that claimed an idempotency key: its fingerprint and the resource it
+/// reserved (a takeover of the same request keeps both).
+#[derive(Debug, Clone, Copy)]
+pub struct Holder<'a> {
+    pub fingerprint: &'a str,
+    pub resource_id: &'a ConnectorId,
+}
+
+impl Holder<'_> {
+    /// Whether `record` is this request's.
+    pub fn holds(&self, record: &IdempotencyRecord) -> bool {
+        record.fingerprint == self.fingerprint && record.resource_id == *self.resource_id
+    }
+}
+
 /// What claiming an idempotency key found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -230,19 +245,23 @@ pub trait IdempotencyRecords: Send + Sync {
         new_resource_id: &ConnectorId,
         now: Timestamp,
     ) -> Result<Claim, StoreError>;
-    /// Records the finished response for the key.
+    /// Records the finished answer for the key, if `holder`'s request still holds it
+    /// (`NotFound` otherwise: the key was released and claimed by another request).
     async fn complete_idempotency(
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
         response: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError>;
-    /// Forgets an in-progress claim, so a retry runs afresh.
+    /// Forgets `holder`'s in-progress claim, so a retry runs afresh; a key that holds an
+    /// answer, or another request's claim, is left alone.
     async fn release_idempotency(
         &self,
         tenant: &TenantId,
         key_hash: &str,
+        holder: &Holder<'_>,
     ) -> Result<(), StoreError>;
 }
 

@@ -19,7 +19,7 @@ use connectors::providers::ProviderSettings;
 use connectors::providers::Providers;
 use connectors::service::App;
 use connectors::store::{
-    Claim, ConnectorPage, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IdempotencyRecords,
+    Claim, ConnectorPage, ConnectorRecords, Holder, IDEMPOTENCY_LEASE_SECONDS, IdempotencyRecords,
     Remembered, SecretTags, SecretVault, Storage, StoreError, VaultError,
 };
 use secrecy::SecretString;
@@ -165,20 +165,26 @@ impl IdempotencyRecords for FaultyIdempotency {
         &self,
         t: &TenantId,
         h: &str,
+        holder: &Holder<'_>,
         r: &Remembered,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.complete_idempotency(t, h, r, now).await
+            self.inner.complete_idempotency(t, h, holder, r, now).await
         )
     }
-    async fn release_idempotency(&self, t: &TenantId, h: &str) -> Result<(), StoreError> {
+    async fn release_idempotency(
+        &self,
+        t: &TenantId,
+        h: &str,
+        holder: &Holder<'_>,
+    ) -> Result<(), StoreError> {
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.release_idempotency(t, h).await
+            self.inner.release_idempotency(t, h, holder).await
         )
     }
 }

@@ -139,8 +139,13 @@ async fn a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint(t: TestA
 }
 on_every_backend!(a_multipart_retry_with_a_new_boundary_has_the_same_fingerprint);
 
-/// Holds `key` for the request `body` would make, as a first request still running does.
-async fn hold_key(t: &TestApp, key: &str, body: &serde_json::Value) -> String {
+/// Holds `key` for the request `body` would make, as a first request still running does;
+/// answers the key's hash, and the fingerprint and connector id it holds the key with.
+async fn hold_key(
+    t: &TestApp,
+    key: &str,
+    body: &serde_json::Value,
+) -> (String, String, connectors::domain::ids::ConnectorId) {
     use sha2::Digest;
     let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
     let fingerprint =
@@ -158,15 +163,17 @@ async fn hold_key(t: &TestApp, key: &str, body: &serde_json::Value) -> String {
         )
         .await
         .expect("claim");
-    assert!(matches!(claim, connectors::store::Claim::Acquired { .. }));
-    hash
+    let connectors::store::Claim::Acquired { resource_id } = claim else {
+        panic!("the key was not free: {claim:?}");
+    };
+    (hash, fingerprint, resource_id)
 }
 
 #[tokio::test]
 async fn a_retry_overtaking_a_running_request_waits_for_it_and_replays_its_answer() {
     let t = std::sync::Arc::new(TestApp::spawn().await);
     let body = s3_body(json!({}));
-    let hash = hold_key(&t, "slow-create", &body).await;
+    let (hash, fingerprint, resource_id) = hold_key(&t, "slow-create", &body).await;
     let retry = {
         let (t, body) = (std::sync::Arc::clone(&t), body.clone());
         tokio::spawn(async move { t.send(with_key(&t, "slow-create", &body)).await })
@@ -187,6 +194,10 @@ async fn a_retry_overtaking_a_running_request_waits_for_it_and_replays_its_answe
         .complete_idempotency(
             &connectors::domain::ids::TenantId::parse("acme").expect("tenant"),
             &hash,
+            &connectors::store::Holder {
+                fingerprint: &fingerprint,
+                resource_id: &resource_id,
+            },
             &stored,
             connectors::domain::timestamp::Timestamp::now(),
         )

@@ -12,7 +12,7 @@ use connectors::domain::timestamp::Timestamp;
 use connectors::store::embedded::EmbeddedStore;
 use connectors::store::embedded_vault::EmbeddedVault;
 use connectors::store::{
-    ApiKeys, Claim, ConnectorRecords, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS,
+    ApiKeys, Claim, ConnectorRecords, Holder, IDEMPOTENCY_LEASE_SECONDS, IDEMPOTENCY_TTL_SECONDS,
     Remembered, SecretTags, Storage, StoreError, VaultError,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -477,11 +477,33 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
         }
     );
     let response = Remembered(json!({"connector_id": "conn_x", "version": 1}));
+    // Only the request that holds the key completes it, or releases it.
+    let stranger = Holder {
+        fingerprint: "other",
+        resource_id: &r[1],
+    };
+    assert!(matches!(
+        p.storage
+            .idempotency
+            .complete_idempotency(&t, "k1", &stranger, &response, lapsed)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+    let holder = Holder {
+        fingerprint: "fp",
+        resource_id: &r[1],
+    };
     p.storage
         .idempotency
-        .complete_idempotency(&t, "k1", &response, lapsed)
+        .complete_idempotency(&t, "k1", &holder, &response, lapsed)
         .await
         .expect("complete");
+    // A release never forgets an answer.
+    p.storage
+        .idempotency
+        .release_idempotency(&t, "k1", &holder)
+        .await
+        .expect("release of a finished key");
     assert_eq!(
         claim("fp", r[3].clone(), lapsed).await,
         Claim::Replay(response)
@@ -497,7 +519,14 @@ async fn idempotency_claims_replay_expire_and_lapse(p: Ports) {
     );
     p.storage
         .idempotency
-        .release_idempotency(&t, "k1")
+        .release_idempotency(
+            &t,
+            "k1",
+            &Holder {
+                fingerprint: "other",
+                resource_id: &r[4],
+            },
+        )
         .await
         .expect("release");
     assert_eq!(
