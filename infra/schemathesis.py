@@ -6,10 +6,13 @@
    run measures the contract rather than the limiter).
 2. Makes the fixtures a customer would have: a bucket with objects in moto and in
    fake-gcs-server, a container with blobs in Azurite, one connector on each (created over
-   the API, so they are real records with real stored credentials), and S3 connectors for
-   DELETE to take.
+   the API, so they are real records with real stored credentials), the same again for PATCH
+   to change, S3 connectors for DELETE to take, and service-account keys that sign (for the
+   GCS create's key file and a PATCH's `credentials_json`, which no schema can describe).
 3. Runs `schemathesis run infra/openapi.json` with every check (infra/schemathesis.toml),
-   and fails unless it passed and generated at least MIN_CASES cases.
+   prints per operation how many of the requests generated as valid the service accepted
+   (2xx) and rejected (4xx), from schemathesis's own counts in its JSON report, and fails
+   unless it passed and generated at least MIN_CASES cases.
 
 Usage (with the variables infra/emulators.sh exports, and the schemathesis CLI to use):
     python infra/schemathesis.py BINARY SCHEMATHESIS_CLI
@@ -17,6 +20,8 @@ Environment: SCHEMATHESIS_MAX_EXAMPLES (per operation and phase, default 60),
 SCHEMATHESIS_SEED (default: a random one, printed).
 """
 
+import base64
+import collections
 import json
 import os
 import pathlib
@@ -125,6 +130,7 @@ def azure_container():
 
 
 def service_account_key():
+    """A service-account key file (bytes of JSON) whose private key signs."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -142,6 +148,14 @@ def service_account_key():
             "token_uri": "https://oauth2.googleapis.com/token",
         }
     ).encode()
+
+
+def dictionary(values):
+    """A schemathesis dictionary file: one quoted entry a line, in libFuzzer's escapes."""
+    def quoted(value):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'"{escaped}"\n'
+    return "".join(quoted(v) for v in values)
 
 
 class Server:
@@ -219,48 +233,123 @@ class Server:
 
 
 def fixtures(server):
-    """Connectors on live buckets (an S3 one with keys, one with a role), and S3 connectors
-    for DELETE to take."""
+    """Connectors on live buckets (an S3 one with keys, one with a role), the same for PATCH,
+    S3 connectors for DELETE to take, and keys that sign for what GCS keys the run sends."""
     both = ["import", "export"]
-    ids = [
-        server.create("s3", json={
-            "name": "Fixture S3", "bucket": s3_bucket(), "region": "us-east-1",
-            "aws_access_key_id": S3_KEY_ID, "aws_secret_access_key": S3_SECRET,
-            "scopes": both, "export_base_path": "exports/"}),
-        server.create("gcs", data={"name": "Fixture GCS", "bucket": gcs_bucket(),
-                                   "scopes": both},
-                      files={"credentials_file": ("key.json", service_account_key())}),
-        server.create("azure", json={
-            "name": "Fixture Azure", "storage_account": AZURITE_ACCOUNT,
-            "container": azure_container(), "tenant_id": AZURE_TENANT,
-            "client_id": AZURE_CLIENT, "client_secret": env("TOKEN_ENDPOINT_CLIENT_SECRET"),
-            "scopes": both}),
-        server.create("s3", json={
-            "name": "Fixture S3 role", "bucket": s3_bucket(), "region": "us-east-1",
-            "role_arn": "arn:aws:iam::111122223333:role/VideoVectorAccess",
-            "scopes": both, "export_base_path": "exports/"}),
-    ]
+
+    def live(label):
+        return [
+            server.create("s3", json={
+                "name": f"{label} S3", "bucket": s3_bucket(), "region": "us-east-1",
+                "aws_access_key_id": S3_KEY_ID, "aws_secret_access_key": S3_SECRET,
+                "scopes": both, "export_base_path": "exports/"}),
+            server.create("gcs", data={"name": f"{label} GCS", "bucket": gcs_bucket(),
+                                       "scopes": both},
+                          files={"credentials_file": ("key.json", service_account_key())}),
+            server.create("azure", json={
+                "name": f"{label} Azure", "storage_account": AZURITE_ACCOUNT,
+                "container": azure_container(), "tenant_id": AZURE_TENANT,
+                "client_id": AZURE_CLIENT, "client_secret": env("TOKEN_ENDPOINT_CLIENT_SECRET"),
+                "scopes": both}),
+            server.create("s3", json={
+                "name": f"{label} S3 role", "bucket": s3_bucket(), "region": "us-east-1",
+                "role_arn": "arn:aws:iam::111122223333:role/VideoVectorAccess",
+                "scopes": both, "export_base_path": "exports/"}),
+        ]
+
+    ids = live("Fixture")
+    # PATCH changes what it is given (scopes, status, credentials): its own connectors, so
+    # that browse and test keep reading the ones above as they were made.
+    patchable = live("Patchable")
     deletable = [
         server.create("s3", json={
             "name": f"Deletable {n}", "bucket": "schemathesis-deletable", "region": "us-east-1",
             "aws_access_key_id": S3_KEY_ID, "aws_secret_access_key": S3_SECRET})
         for n in range(8)
     ]
+    # Made for this run, never committed: the GCS create's key file, and the private key a
+    # PATCH's `credentials_json` carries.
+    key_files = [service_account_key().decode() for _ in range(2)]
     out = ROOT / "target" / "schemathesis"
     out.mkdir(parents=True, exist_ok=True)
-    for name, values in [("connectors", ids), ("deletable", deletable)]:
-        (out / f"{name}.dict").write_text("".join(f'"{v}"\n' for v in values))
+    for name, values in [
+        ("connectors", ids),
+        ("patchable", patchable),
+        ("deletable", deletable),
+        ("gcs-key-files", key_files),
+        ("gcs-private-keys", [json.loads(k)["private_key"] for k in key_files]),
+    ]:
+        (out / f"{name}.dict").write_text(dictionary(values))
     return ids
 
 
+def rejections(events):
+    """Per operation, the error codes of the 4xx answers to requests generated as valid
+    (schemathesis's NDJSON events), `validation_error` with the first field it names."""
+    found = collections.defaultdict(collections.Counter)
+    if not events.exists():
+        return found
+    with events.open(encoding="utf-8") as lines:
+        for line in lines:
+            scenario = json.loads(line).get("ScenarioFinished")
+            if not scenario:
+                continue
+            recorder = scenario["recorder"]
+            for case_id, node in (recorder.get("cases") or {}).items():
+                meta = node["value"].get("meta") or {}
+                if (meta.get("generation") or {}).get("mode") != "positive":
+                    continue
+                response = (recorder["interactions"].get(case_id) or {}).get("response")
+                if not response or not 400 <= response["status_code"] < 500:
+                    continue
+                if response["status_code"] in (401, 403, 429):
+                    continue
+                try:
+                    error = json.loads(base64.b64decode(response["content"]["$base64"]))["error"]
+                    fields = (error.get("details") or {}).get("fields") or []
+                    code = error["code"] + (f" ({fields[0]['field']})" if fields else "")
+                except (KeyError, TypeError, ValueError, IndexError):
+                    code = str(response["status_code"])
+                found[recorder["label"]][code] += 1
+    return found
+
+
+def summary(report, events):
+    """Prints, per operation, the requests generated as valid that the service accepted and
+    rejected (schemathesis's counts, from its JSON report), and what the run warned of."""
+    run = json.loads(report.read_text(encoding="utf-8"))
+    reasons = rejections(events)
+    print("== requests generated as valid, per operation: accepted (2xx) / rejected (4xx: 404,"
+          " 409, other); auth failures, 429s and 5xx counted in neither")
+    for label, phases in sorted((run.get("valid_rates") or {}).items()):
+        total = collections.Counter()
+        for counts in phases.values():
+            total.update(counts)
+        rejected = total["unreachable"] + total["conflicts"] + total["rejected"]
+        by_phase = ", ".join(
+            f"{phase} {c['accepted']}/{c['unreachable'] + c['conflicts'] + c['rejected']}"
+            for phase, c in phases.items())
+        print(f"   {label:<45} {total['accepted']:>4} accepted / {rejected:>4} rejected"
+              f" ({total['unreachable']}, {total['conflicts']}, {total['rejected']})"
+              f"   [{by_phase}]")
+        common = reasons.get(label)
+        if common:
+            print("      rejected as: " + ", ".join(f"{code} {n}" for code, n in common.most_common(4)))
+    warned = {kind: labels for kind, labels in (run.get("warnings") or {}).items() if labels}
+    print("== schemathesis warnings: " + ("; ".join(
+        f"{kind} ({', '.join(labels)})" for kind, labels in sorted(warned.items())) or "none"))
+    return run
+
+
 def main():
-    binary, cli = sys.argv[1], sys.argv[2]
+    # Absolute: schemathesis runs from target/schemathesis.
+    binary, cli = sys.argv[1], str(pathlib.Path(sys.argv[2]).resolve())
     server = Server(binary)
     try:
         ids = fixtures(server)
         print(f"== fixtures: {', '.join(ids)} (S3, GCS, Azure, S3 with a role) and 8 connectors to delete")
         seed = os.environ.get("SCHEMATHESIS_SEED") or str(random.randrange(1, 2**31))
-        report = ROOT / "target" / "schemathesis" / "junit.xml"
+        reports = ROOT / "target" / "schemathesis"
         command = [
             cli, "--config-file", str(ROOT / "infra" / "schemathesis.toml"),
             "run", str(ROOT / "infra" / "openapi.json"),
@@ -271,17 +360,26 @@ def main():
             # One worker: CPython 3.11's parser is not thread-safe under hypothesis's
             # lambda descriptions ("AST constructor recursion depth mismatch").
             "--workers", "1",
-            "--report", "junit,json,ndjson", "--report-junit-path", str(report),
-            "--report-json-path", str(report.with_name("run.json")),
-            "--report-ndjson-path", str(report.with_name("events.ndjson")),
+            "--report", "junit,json,ndjson",
+            "--report-junit-path", str(reports / "junit.xml"),
+            "--report-json-path", str(reports / "run.json"),
+            "--report-ndjson-path", str(reports / "events.ndjson"),
         ]
+        for stale in ["run.json", "events.ndjson"]:
+            (reports / stale).unlink(missing_ok=True)
         print("== " + " ".join(command[1:]))
+        # From target/schemathesis, where schemathesis and hypothesis keep their caches
+        # (`.schemathesis/`, `.hypothesis/`), out of the checkout.
         run = subprocess.run(command, env={**os.environ, "SCHEMATHESIS_API_KEY": server.key},
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, cwd=reports)
         print(run.stdout[-20000:])
         print(run.stderr[-4000:], file=sys.stderr)
-        cases = re.search(r"(\d+) generated", run.stdout)
-        generated = int(cases.group(1)) if cases else 0
+        generated = 0
+        if (reports / "run.json").exists():
+            generated = summary(reports / "run.json", reports / "events.ndjson")["test_cases"]["generated"]
+        else:
+            cases = re.search(r"(\d+) generated", run.stdout)
+            generated = int(cases.group(1)) if cases else 0
         print(f"== schemathesis generated {generated} cases (seed {seed}); at least {MIN_CASES} required")
         if run.returncode != 0 or generated < MIN_CASES:
             print("== the server's log, last lines:\n" + server.log_tail())

@@ -2,7 +2,10 @@
 # schemathesis against the release binary on the emulators, with live fixtures (see
 # infra/schemathesis.py). Run by infra/test.sh after the suite, with the emulators that
 # infra/emulators.sh started; on its own: `source infra/emulators.sh; bash infra/schemathesis.sh`
-# (builds the release binary first if CONNECTORS_RELEASE_BIN is not set).
+# (builds the release binary first if CONNECTORS_RELEASE_BIN is not set). After schemathesis's
+# own output it prints, per operation, how many requests generated as valid were accepted
+# (2xx) and rejected (4xx) and what they were rejected as, then the warnings it raised; its
+# reports (JUnit, JSON, NDJSON) and caches are in target/schemathesis/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

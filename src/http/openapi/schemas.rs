@@ -3,21 +3,31 @@
 //! checked against the parsers' own lists by the tests below), the error envelope, and the
 //! domain's words and instants.
 //!
-//! Patterns here describe a value's shape; where a rule is more than a shape (an S3 bucket
-//! may not read as an IPv4 address, a GCS bucket may not contain `google`), the description
-//! says so and the service's 422 names it.
+//! The request schemas state what the parsers enforce, so that a value a generator draws
+//! from them is one the service accepts: lengths, patterns (ECMA-262, without lookarounds or
+//! `\d`/`\w`, whose reach differs between engines), enums, bounds, the names a rule refuses
+//! (`not`), and which fields go together (`oneOf`: the S3 create's ways into a bucket, the
+//! PATCH's kinds of credentials). Where a pattern cannot say all of a rule it admits a
+//! subset of what the service accepts, never more, and the description says what it leaves
+//! out; what no schema can say (a key that signs, a host that resolves, the provider of the
+//! connector a PATCH names) is in the description and is the service's 422. The tests below
+//! draw values from every pattern and hand them to the parser that field goes through.
 
 #![expect(
     dead_code,
     reason = "schema types: read by the OpenAPI derive, never built"
 )]
 
+use std::borrow::Cow;
+
+use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::schema::{
     ArrayBuilder, Object, ObjectBuilder, SchemaFormat, SchemaType, Type,
 };
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+use crate::domain::credentials::GOOGLE_TOKEN_URI;
 use crate::domain::scopes::{ImportMode, Provider, Scope, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 
@@ -50,7 +60,7 @@ word_schema!(
 word_schema!(
     Status,
     "A connector's state: `active` after a successful test, `failed` after a failed one, \
-     `disabled` by a PATCH, `testing` while a test runs."
+     `disabled` by a PATCH; `testing` is kept for clients and never produced."
 );
 word_schema!(TestResult, "The outcome of the last access test.");
 
@@ -79,35 +89,286 @@ impl PartialSchema for Timestamp {
 }
 impl ToSchema for Timestamp {}
 
-/// A relative object-key prefix: no leading `/`, no `.` or `..` segments (in any spelling:
-/// `%2e%2e` and full-width dots count), no empty segments, no backslashes or control
-/// characters, at most 1024 bytes; stored with one trailing `/`. `null` means the whole
-/// bucket or container.
-#[derive(ToSchema)]
-#[schema(
-    as = ExportBasePath,
-    examples("exports/review/"),
-    min_length = 1,
-    max_length = 1024,
-    pattern = r"^[^/\\\x00-\x1f\x7f-\x9f][^\\\x00-\x1f\x7f-\x9f]*$"
-)]
-pub struct ExportBasePathSchema(String);
+/// JSON Schema keywords utoipa 6's model has no field for (`not`, and `allOf` beside an
+/// object's own `properties`) go in a schema's `extensions`, which print their keys as given
+/// (only `ExtensionsBuilder::add` prefixes `x-`). One keyword per schema, so that the printed
+/// document does not depend on a map's order.
+fn keyword(object: &mut Object, name: &str, value: serde_json::Value) {
+    object.extensions = Some(Extensions::from_iter([(name, value)]));
+}
 
-/// A connector's display name: 1–100 characters after trimming, no control characters.
-#[derive(ToSchema)]
-#[schema(
-    as = ConnectorName,
-    examples("Archive S3"),
-    min_length = 1,
-    max_length = 100,
-    pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
-)]
-pub struct ConnectorNameSchema(String);
+/// `schema` with `add` applied to it, when it is an object schema (as every derived request
+/// schema is; the tests below check what `add` adds is there).
+fn extended(mut schema: RefOr<Schema>, add: impl FnOnce(&mut Object)) -> RefOr<Schema> {
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        add(object);
+    }
+    schema
+}
+
+/// Refuses the strings matching `pattern` in property `field` of `object` (a `null`, where
+/// the property allows one, stays allowed).
+fn refuse(object: &mut Object, field: &str, pattern: &str) {
+    if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
+        keyword(
+            property,
+            "not",
+            serde_json::json!({"type": "string", "pattern": pattern}),
+        );
+    }
+}
+
+/// Also requires `constraints`, each a schema the value must match (an `allOf`).
+fn also(object: &mut Object, constraints: serde_json::Value) {
+    keyword(object, "allOf", constraints);
+}
+
+/// The string schema `object`, bounded to `max_bytes` bytes of UTF-8. `maxLength` counts
+/// characters, so the bound is stated as: at most `max_bytes` characters, and either all of
+/// them ASCII or at most a quarter as many (what fits in the bytes whatever they are).
+fn bytes_at_most(object: ObjectBuilder, max_bytes: usize) -> Object {
+    let mut object = object.max_length(Some(max_bytes)).build();
+    also(
+        &mut object,
+        serde_json::json!([{"anyOf": [
+            {"pattern": ASCII},
+            {"maxLength": max_bytes / 4}
+        ]}]),
+    );
+    object
+}
+
+/// ASCII only.
+const ASCII: &str = r"^[\x00-\x7f]*$";
+/// No control character anywhere.
+const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+
+/// An IPv4 address as the service reads one (four decimal octets, no leading zeros).
+macro_rules! ipv4 {
+    () => {
+        r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}"
+    };
+}
+/// What an S3 bucket name may not be, beyond its pattern: an IPv4 address, or starting or
+/// ending with one of the prefixes and suffixes AWS reserves.
+const S3_BUCKET_RESERVED: &str = concat!(
+    r"^(?:",
+    ipv4!(),
+    r"$|xn--|sthree-|amzn-s3-demo-)|(?:-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$"
+);
+/// What a GCS bucket name may not be, beyond its pattern.
+const GCS_BUCKET_RESERVED: &str = concat!(r"^goog|google|g00gle|^", ipv4!(), "$");
+/// An AWS region code: two letters, one to three words, a number of one or two digits.
+const AWS_REGION: &str = r"^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$";
+/// An S3-compatible service's own region word (R2's `auto`, B2's `us-west-004`).
+const COMPATIBLE_REGION: &str = r"^[a-z0-9][a-z0-9-]*$";
+
+// An export path: segments of any characters but `/`, `\` and control characters, joined by
+// single `/`, with an optional trailing `/`.
+macro_rules! export_path {
+    () => {
+        r"[^/\\\x00-\x1f\x7f-\x9f]+(?:/[^/\\\x00-\x1f\x7f-\x9f]+)*/?"
+    };
+}
+/// A segment that reads as `.` or `..` for a consumer that percent-decodes keys and folds
+/// them with Unicode NFKC: one or two of the characters NFKC folds into one dot (`.` `․` `﹒`
+/// `．`), or one that folds into two (`‥` `︰`), each as written or percent-encoded in UTF-8.
+const DOT_SEGMENT: &str = concat!(
+    r"(?:^|/)(?:(?:\.|%2[eE]|\u2024|%[eE]2%80%[aA]4|\ufe52|%[eE][fF]%[bB]9%92|\uff0e|%[eE][fF]%[bB][cC]%8[eE]){1,2}",
+    r"|\u2025|%[eE]2%80%[aA]5|\ufe30|%[eE][fF]%[bB]8%[bB]0)(?:/|$)"
+);
+/// 1024 characters without the trailing `/` the service adds: 1025 bytes once stored.
+const TOO_LONG_WITHOUT_SLASH: &str = r"^[\s\S]{1023}[^/]$";
+
+/// The schema of `export_base_path`: in a JSON body, or in the GCS form, where an empty
+/// field counts as not sent.
+fn export_base_path(in_form: bool) -> Object {
+    let (pattern, min, absent) = if in_form {
+        (
+            concat!("^(?:", export_path!(), ")?$"),
+            0,
+            "An empty field means",
+        )
+    } else {
+        (
+            concat!("^", export_path!(), "$"),
+            1,
+            "`null` or absent means",
+        )
+    };
+    let mut object = ObjectBuilder::new()
+        .schema_type(SchemaType::new(Type::String))
+        .description(Some(format!(
+            "A relative object-key prefix: no leading `/`, no empty segments (`//`), no \
+             backslashes or control characters, no segment that is `.` or `..` or reads as \
+             one once percent-decoded or Unicode-normalised (NFKC: `%2e%2e`, `．．`, `‥`), at \
+             most 1024 bytes once stored with one trailing `/` (the `allOf`: its `not`s, and \
+             at most 1024 characters, either all ASCII or at most 255). {absent} the whole \
+             bucket or container."
+        )))
+        .examples(["exports/review/"])
+        .min_length(Some(min))
+        .max_length(Some(1024))
+        .pattern(Some(pattern))
+        .build();
+    also(
+        &mut object,
+        serde_json::json!([
+            {"not": {"pattern": DOT_SEGMENT}},
+            {"not": {"pattern": TOO_LONG_WITHOUT_SLASH}},
+            {"anyOf": [{"pattern": ASCII}, {"maxLength": 255}]}
+        ]),
+    );
+    object
+}
+
+/// A relative object-key prefix (the schema of `export_base_path` in a JSON body).
+pub struct ExportBasePathSchema;
+
+impl PartialSchema for ExportBasePathSchema {
+    fn schema() -> RefOr<Schema> {
+        export_base_path(false).into()
+    }
+}
+impl ToSchema for ExportBasePathSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ExportBasePath")
+    }
+}
+
+/// `export_base_path` in the GCS form.
+pub struct FormExportBasePath;
+
+impl PartialSchema for FormExportBasePath {
+    fn schema() -> RefOr<Schema> {
+        export_base_path(true).into()
+    }
+}
+impl ToSchema for FormExportBasePath {}
+
+/// An Azure client secret.
+pub struct ClientSecret;
+
+impl PartialSchema for ClientSecret {
+    fn schema() -> RefOr<Schema> {
+        bytes_at_most(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
+                .description(Some(
+                    "1–256 bytes without control characters (at most 256 ASCII characters, \
+                     or 64 of any), written to the secret store only.",
+                ))
+                .min_length(Some(1))
+                .pattern(Some(NO_CONTROL)),
+            256,
+        )
+        .into()
+    }
+}
+impl ToSchema for ClientSecret {}
+
+/// A browse's key prefix.
+pub struct BrowsePrefixSchema;
+
+impl PartialSchema for BrowsePrefixSchema {
+    fn schema() -> RefOr<Schema> {
+        bytes_at_most(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .description(Some(
+                    "Default `\"\"` (the whole bucket): any key prefix of at most 1024 bytes \
+                     without control characters (at most 1024 ASCII characters, or 256 of any); \
+                     object keys may start with `/` or hold `..`, and browsing only reads.",
+                ))
+                .pattern(Some(NO_CONTROL)),
+            1024,
+        )
+        .into()
+    }
+}
+impl ToSchema for BrowsePrefixSchema {}
+
+/// A browse's glob.
+pub struct GlobSchema;
+
+impl PartialSchema for GlobSchema {
+    fn schema() -> RefOr<Schema> {
+        bytes_at_most(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .description(Some(
+                    "A glob (default `*`): `*` `?` `[...]` `{a,b}` `**`, `\\` escaping the next \
+                     character. Without `/` it matches the file name, with `/` the path below \
+                     the prefix. At most 1024 bytes without control characters (at most 1024 \
+                     ASCII characters, or 256 of any). That it is a glob (no unclosed `[` or \
+                     `{`, no reversed range) and within the bounds on its cost (8 nested \
+                     `{...}`, 128 alternatives, 8 runs of `**`) no pattern can state: a \
+                     pattern past one is a 422 naming `pattern`.",
+                ))
+                .examples(["*.mp4", "**/*.{mp4,mov}"])
+                .min_length(Some(1))
+                .pattern(Some(NO_CONTROL)),
+            1024,
+        )
+        .into()
+    }
+}
+impl ToSchema for GlobSchema {}
+
+// A display name as the service trims it (Unicode White_Space, as Rust's `str::trim`), and
+// what is left: 1–100 characters, without control characters, first and last not blank.
+macro_rules! blank {
+    () => {
+        r"[\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    };
+}
+macro_rules! shown {
+    () => {
+        r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    };
+}
+const CONNECTOR_NAME: &str = concat!(
+    "^",
+    blank!(),
+    "*",
+    shown!(),
+    r"(?:[^\x00-\x1f\x7f-\x9f]{0,98}",
+    shown!(),
+    ")?",
+    blank!(),
+    "*$"
+);
+
+/// A connector's display name.
+pub struct ConnectorNameSchema;
+
+impl PartialSchema for ConnectorNameSchema {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::String))
+            .description(Some(
+                "A connector's display name: 1–100 characters once leading and trailing \
+                 whitespace is trimmed (and stored trimmed), no control characters.",
+            ))
+            .examples(["Archive S3"])
+            .min_length(Some(1))
+            .pattern(Some(CONNECTOR_NAME))
+            .into()
+    }
+}
+impl ToSchema for ConnectorNameSchema {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ConnectorName")
+    }
+}
 
 /// `POST /connectors/s3`: every field the parser accepts (any other is a 422 naming it).
-/// Exactly one way into the bucket: `aws_access_key_id` with `aws_secret_access_key`, or
-/// `role_arn` (neither, or both, is a 422 naming the fields). `scopes` defaults to
-/// `["import"]`, `import_mode` to `all`, `export_base_path` to the whole bucket.
+/// Exactly one way into the bucket, the `oneOf` below: `aws_access_key_id` with
+/// `aws_secret_access_key` (on AWS or, with `endpoint_url`, on an S3-compatible service), or
+/// `role_arn` (on AWS only); neither, both, or half a key pair is a 422 naming the fields.
+/// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the whole
+/// bucket. A field sent as `null` counts as not sent.
 #[derive(ToSchema)]
 #[schema(
     as = S3ConnectorCreate,
@@ -123,25 +384,26 @@ pub struct ConnectorNameSchema(String);
     }))
 )]
 #[serde(deny_unknown_fields)]
-pub struct S3Create {
+struct S3CreateFields {
     name: ConnectorNameSchema,
     scopes: Option<Scopes>,
     import_mode: Option<ImportMode>,
     export_base_path: Option<ExportBasePathSchema>,
     /// S3's general-purpose bucket naming rules: 3–63 lowercase letters, digits, `.` and
-    /// `-`, starting and ending with a letter or digit, no `..`, not shaped like an IPv4
-    /// address, not starting `xn--`, `sthree-` or `amzn-s3-demo-`, not ending `-s3alias`,
-    /// `--ol-s3`, `.mrap`, `--x-s3` or `--table-s3`.
+    /// `-`, starting and ending with a letter or digit, no `..`, not an IPv4 address, not
+    /// starting `xn--`, `sthree-` or `amzn-s3-demo-`, not ending `-s3alias`,
+    /// `--ol-s3`, `.mrap`, `--x-s3` or `--table-s3` (the `not`).
     #[schema(
         min_length = 3,
         max_length = 63,
-        pattern = r"^[a-z0-9](\.?[a-z0-9-])*\.?[a-z0-9]$"
+        pattern = r"^[a-z0-9](?:\.?[a-z0-9-])*\.?[a-z0-9]$"
     )]
     bucket: String,
-    /// For AWS, a region code: two letters, one to three words, a number (`us-east-1`,
-    /// `us-gov-west-1`). With `endpoint_url`, the service's own word: 1–32 lowercase
-    /// letters, digits and `-` (R2's `auto`).
-    #[schema(min_length = 1, max_length = 32, pattern = r"^[a-z0-9][a-z0-9-]*$")]
+    /// On AWS, a region code: two lowercase letters, one to three lowercase words and a
+    /// number of one or two digits, joined by `-` (`us-east-1`, `us-gov-west-1`). With
+    /// `endpoint_url`, the service's own word: 1–32 lowercase letters, digits and `-`,
+    /// starting with a letter or digit (R2's `auto`). Each way in below gives its pattern.
+    #[schema(min_length = 1, max_length = 32)]
     region: String,
     /// 16–128 uppercase letters and digits. With `aws_secret_access_key`, instead of
     /// `role_arn`.
@@ -150,29 +412,100 @@ pub struct S3Create {
     /// 1–128 printable ASCII characters without spaces, written to the secret store only.
     #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
     aws_secret_access_key: Option<String>,
-    /// An IAM role in the customer's account, instead of keys: the service assumes it with
-    /// the account's external ID (see `GET /connectors/s3/role-setup`), and stores no
-    /// secret. Any partition.
+    /// An IAM role in the customer's account, instead of keys, on AWS only: the service
+    /// assumes it with the account's external ID (see `GET /connectors/s3/role-setup`), and
+    /// stores no secret. Any partition (`aws`, `aws-cn`, `aws-us-gov`, …); a path and a name
+    /// of IAM's characters, the name at most 64.
     #[schema(
         max_length = 2048,
-        pattern = r"^arn:aws[a-z0-9-]*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$",
+        pattern = r"^arn:aws(?:[a-z0-9-]{0,28}[a-z0-9])?:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$",
         examples("arn:aws:iam::111122223333:role/VideoVectorAccess")
     )]
     role_arn: Option<String>,
     /// An S3-compatible service instead of AWS (Cloudflare R2, Wasabi, Backblaze B2, MinIO,
-    /// Ceph): an `https` origin without a path. Its host may not be, nor resolve to, an
-    /// address inside a network (loopback, private, link-local, CGNAT, multicast,
-    /// unspecified) unless the operator allowed it; the check is made here and again at
-    /// every connection.
+    /// Ceph): an `https` origin (`https://host[:port]`, a trailing `/` allowed; no user name,
+    /// password, path, query or fragment), stored normalised. Its host may not be, nor
+    /// resolve to, an address inside a network (loopback, private, link-local, CGNAT,
+    /// multicast, unspecified) unless the operator allowed it; the check is made here and
+    /// again at every connection, and no schema can state it (a host that does not resolve is
+    /// a 422 too). The pattern admits lowercase DNS names whose last label starts with a
+    /// letter; the service also takes IP literals, capitals and internationalised names.
     #[schema(
         max_length = 2048,
-        pattern = "^https://[^/?#@]+/?$",
+        pattern = r"^https://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$",
         examples("https://account.r2.cloudflarestorage.com")
     )]
     endpoint_url: Option<String>,
     /// Path-style requests (`https://host/bucket/key`), which some compatible services
     /// need. Default `false`.
     force_path_style: Option<bool>,
+}
+
+/// `POST /connectors/s3`'s body (see [`S3CreateFields`]), with its ways into the bucket.
+pub struct S3Create;
+
+impl PartialSchema for S3Create {
+    fn schema() -> RefOr<Schema> {
+        let given = serde_json::json!({"type": "string"});
+        let absent = serde_json::json!({"type": "null"});
+        extended(S3CreateFields::schema(), |object| {
+            refuse(object, "bucket", S3_BUCKET_RESERVED);
+            refuse(object, "endpoint_url", "xn--");
+            also(
+                object,
+                serde_json::json!([{"oneOf": [
+                    {
+                        "title": "Access keys, on AWS",
+                        "description": "`aws_access_key_id` and `aws_secret_access_key`; no \
+                            `endpoint_url`, no `role_arn`; `region` an AWS region code.",
+                        "required": ["aws_access_key_id", "aws_secret_access_key"],
+                        "properties": {
+                            "aws_access_key_id": given,
+                            "aws_secret_access_key": given,
+                            "role_arn": absent,
+                            "endpoint_url": absent,
+                            "region": {"pattern": AWS_REGION}
+                        }
+                    },
+                    {
+                        "title": "An IAM role, on AWS",
+                        "description": "`role_arn`; no keys, no `endpoint_url` (sessions come from \
+                            AWS's STS, which no S3-compatible service accepts); `region` an AWS \
+                            region code.",
+                        "required": ["role_arn"],
+                        "properties": {
+                            "role_arn": given,
+                            "aws_access_key_id": absent,
+                            "aws_secret_access_key": absent,
+                            "endpoint_url": absent,
+                            "region": {"pattern": AWS_REGION}
+                        }
+                    },
+                    {
+                        "title": "Access keys, on an S3-compatible service",
+                        "description": "`endpoint_url`, `aws_access_key_id` and \
+                            `aws_secret_access_key`; no `role_arn`; `region` the service's own word.",
+                        "required": ["endpoint_url", "aws_access_key_id", "aws_secret_access_key"],
+                        "properties": {
+                            "endpoint_url": given,
+                            "aws_access_key_id": given,
+                            "aws_secret_access_key": given,
+                            "role_arn": absent,
+                            "region": {"pattern": COMPATIBLE_REGION}
+                        }
+                    }
+                ]}]),
+            );
+        })
+    }
+}
+impl ToSchema for S3Create {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("S3ConnectorCreate")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        S3CreateFields::schemas(schemas);
+    }
 }
 
 /// `POST /connectors/azure`: every field the parser accepts (any other is a 422 naming it).
@@ -208,7 +541,9 @@ pub struct AzureCreate {
         pattern = r"^(\$root|\$web|\$logs|[a-z0-9]+(-[a-z0-9]+)*)$"
     )]
     container: String,
-    /// The Entra ID tenant: a GUID, or a verified domain such as `contoso.onmicrosoft.com`.
+    /// The Entra ID tenant: a GUID, or a verified domain such as `contoso.onmicrosoft.com`
+    /// (dot-separated labels of at most 63 letters, digits and inner `-`, an alphabetic
+    /// top-level label, at most 253 characters).
     #[schema(
         max_length = 253,
         pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
@@ -219,9 +554,8 @@ pub struct AzureCreate {
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
     client_id: String,
-    /// 1–256 bytes without control characters, written to the secret store only.
-    #[schema(min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password)]
-    client_secret: String,
+    #[schema(inline)]
+    client_secret: ClientSecret,
 }
 
 /// `POST /connectors/gcs`: a multipart form. Empty text fields count as not sent. `scopes`
@@ -230,29 +564,40 @@ pub struct AzureCreate {
 #[derive(ToSchema)]
 #[schema(as = GcsConnectorCreate)]
 #[serde(deny_unknown_fields)]
-pub struct GcsCreate {
+struct GcsCreateFields {
     name: ConnectorNameSchema,
-    /// GCS bucket naming rules: 3–63 lowercase letters, digits, `-`, `_` and `.` (up to
-    /// 222 with dots, each dot-separated part 1–63), starting and ending with a letter or
-    /// digit, not shaped like an IPv4 address, not starting `goog`, not containing `google`.
+    /// Google's bucket naming rules: 3–63 characters (up to 222 with dots, each
+    /// dot-separated part 1–63) of lowercase letters, digits, `-`, `_` and `.`, starting and
+    /// ending with a letter or digit, not shaped like an IPv4 address, not starting `goog`,
+    /// not containing `google` nor `g00gle` (the `not`).
     #[schema(
         min_length = 3,
         max_length = 222,
-        pattern = r"^[a-z0-9][a-z0-9._-]*[a-z0-9]$"
+        pattern = r"^(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?|[a-z0-9][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})*\.[a-z0-9_-]{0,62}[a-z0-9])$"
     )]
     bucket: String,
-    /// The project; by default the key file's `project_id`.
-    #[schema(nullable = false, max_length = 284)]
+    /// The project: 6–30 lowercase letters, digits or `-`, starting with a letter and not
+    /// ending with `-`, optionally behind a domain (`example.com:my-project`). By default (or
+    /// empty) the key file's `project_id`, when it is a valid one (else this field is
+    /// required). The pattern admits domains of up to four labels; the service takes any
+    /// verified domain of at most 253 characters.
+    #[schema(
+        nullable = false,
+        max_length = 284,
+        pattern = r"^(?:(?:(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,61}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}):)?[a-z][a-z0-9-]{4,28}[a-z0-9])?$"
+    )]
     gcp_project_id: Option<String>,
     #[schema(nullable = false)]
     scopes: Option<Scopes>,
     #[schema(nullable = false)]
     import_mode: Option<ImportMode>,
-    #[schema(nullable = false)]
-    export_base_path: Option<ExportBasePathSchema>,
+    #[schema(inline, nullable = false)]
+    export_base_path: Option<FormExportBasePath>,
     /// The service account's JSON key file, at most 64 KiB: `type` `service_account`,
-    /// `client_email`, `private_key` (a PKCS#8 PEM key) and `private_key_id`; a `token_uri`
-    /// other than Google's own is refused.
+    /// `client_email`, `private_key_id`, `private_key` (a PKCS#8 PEM RSA key, checked by
+    /// signing once) and optionally `project_id`; a `token_uri` other than Google's own is
+    /// refused. A binary part cannot carry a schema of its content: a file that is not such
+    /// a key is the service's 422 naming this field.
     // `contentMediaType` is how OpenAPI 3.1 marks a file; `format: binary` is how 3.0 did,
     // and what most client generators still read as a file part (openapi-python-client
     // makes a `File` of it; without it, a plain string).
@@ -264,18 +609,126 @@ pub struct GcsCreate {
     credentials_file: Vec<u8>,
 }
 
-/// `PATCH /connectors/{connector_id}`: the fields to change, at least one. Credentials
-/// rotate as a whole: S3 `aws_access_key_id` with `aws_secret_access_key`; Azure any of
-/// `tenant_id`, `client_id`, `client_secret`; GCS `credentials_json`. `provider`, `bucket`,
-/// `storage_account`, `container` and `gcp_project_id` are immutable (a 422 says so).
-/// `export_base_path: null` clears it.
+/// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
+pub struct GcsCreate;
+
+impl PartialSchema for GcsCreate {
+    fn schema() -> RefOr<Schema> {
+        extended(GcsCreateFields::schema(), |object| {
+            refuse(object, "bucket", GCS_BUCKET_RESERVED);
+        })
+    }
+}
+impl ToSchema for GcsCreate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("GcsConnectorCreate")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        GcsCreateFields::schemas(schemas);
+    }
+}
+
+/// The statuses a PATCH may set.
+pub struct SettableStatus;
+
+impl PartialSchema for SettableStatus {
+    fn schema() -> RefOr<Schema> {
+        words(
+            "Only `active` or `disabled` (`testing` and `failed` are the service's to set).",
+            [Status::Active.as_str(), Status::Disabled.as_str()],
+        )
+        .into()
+    }
+}
+impl ToSchema for SettableStatus {}
+
+/// A service account's key file as a JSON object, for a PATCH's `credentials_json`.
+pub struct GcsKeyFile;
+
+impl PartialSchema for GcsKeyFile {
+    fn schema() -> RefOr<Schema> {
+        let text = |description: &str| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::new(Type::String))
+                .description(Some(description))
+        };
+        let mut token_uri = words(
+            "Absent, `null`, or Google's own token endpoint: the service never calls an \
+             address a user chose.",
+            [GOOGLE_TOKEN_URI],
+        );
+        token_uri.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+        token_uri.enum_values = Some(vec![GOOGLE_TOKEN_URI.into(), serde_json::Value::Null]);
+        ObjectBuilder::new()
+            .schema_type(SchemaType::new(Type::Object))
+            .description(Some(
+                "GCS only: the service account's key file as a JSON object, at most 64 KiB \
+                 printed. Its other fields (`client_id`, `auth_uri`, …) are kept as they are.",
+            ))
+            .property("type", words("The key file's kind.", ["service_account"]))
+            .property(
+                "client_email",
+                bytes_at_most(
+                    text(
+                        "The service account's email: with an `@`, without control characters, \
+                         at most 254 bytes (254 ASCII characters, or 63 of any).",
+                    )
+                    .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*@[^\x00-\x1f\x7f-\x9f]*$")),
+                    254,
+                ),
+            )
+            .property(
+                "private_key_id",
+                bytes_at_most(
+                    text("The key's id: 1–128 bytes (128 ASCII characters, or 32 of any).")
+                        .min_length(Some(1)),
+                    128,
+                ),
+            )
+            .property(
+                "private_key",
+                text(
+                    "A PEM PKCS#8 RSA key, checked by signing once (a PKCS#1 key is refused): \
+                     no schema can say that, so a key that does not sign is the service's 422 \
+                     naming `credentials_json`.",
+                )
+                .pattern(Some(r"^-----BEGIN PRIVATE KEY-----"))
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password))),
+            )
+            .property("token_uri", token_uri)
+            .property(
+                "project_id",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .description(Some(
+                        "The project the key belongs to, if the file names one.",
+                    )),
+            )
+            .required("type")
+            .required("client_email")
+            .required("private_key_id")
+            .required("private_key")
+            .into()
+    }
+}
+impl ToSchema for GcsKeyFile {}
+
+/// `PATCH /connectors/{connector_id}`: the fields to change, at least one. `provider`,
+/// `bucket`, `storage_account`, `container`, `gcp_project_id`, `endpoint_url` and
+/// `force_path_style` are immutable (a 422 says so); `export_base_path: null` clears it, and
+/// no other field may be `null`. Credentials rotate by provider, at most one kind at a time
+/// (the `oneOf` below): S3 `aws_access_key_id` with `aws_secret_access_key`, or `role_arn`;
+/// Azure any of `tenant_id`, `client_id`, `client_secret`; GCS `credentials_json`. Fields of
+/// another provider than the connector's, and `region` on a connector that is not S3, are
+/// 422s naming them: the connector's provider is not in the request, so no schema can say.
 #[derive(ToSchema)]
 #[schema(
     as = ConnectorUpdate,
+    min_properties = 1,
     examples(json!({"name": "Archive S3 (2026)", "scopes": ["import", "export"]}))
 )]
 #[serde(deny_unknown_fields)]
-pub struct ConnectorUpdate {
+struct ConnectorUpdateFields {
     #[schema(nullable = false)]
     name: Option<ConnectorNameSchema>,
     #[schema(nullable = false)]
@@ -283,11 +736,11 @@ pub struct ConnectorUpdate {
     export_base_path: Option<ExportBasePathSchema>,
     #[schema(nullable = false)]
     import_mode: Option<ImportMode>,
-    /// Only `active` or `disabled`.
-    #[schema(nullable = false, pattern = "^(active|disabled)$")]
-    status: Option<String>,
-    /// S3 only: an AWS region code, or the compatible service's own word when the
-    /// connector has an `endpoint_url`.
+    #[schema(inline, nullable = false)]
+    status: Option<SettableStatus>,
+    /// S3 only: an AWS region code (`us-east-1`), or, on a connector with an
+    /// `endpoint_url`, the compatible service's own word (`auto`); the pattern is the wider
+    /// of the two, since which applies depends on the connector.
     #[schema(
         nullable = false,
         min_length = 1,
@@ -295,7 +748,7 @@ pub struct ConnectorUpdate {
         pattern = r"^[a-z0-9][a-z0-9-]*$"
     )]
     region: Option<String>,
-    /// S3 only, with `aws_secret_access_key`.
+    /// S3 only, with `aws_secret_access_key`: 16–128 uppercase letters and digits.
     #[schema(
         nullable = false,
         min_length = 16,
@@ -303,64 +756,167 @@ pub struct ConnectorUpdate {
         pattern = r"^[A-Z0-9]+$"
     )]
     aws_access_key_id: Option<String>,
-    /// S3 only, with `aws_access_key_id`.
+    /// S3 only, with `aws_access_key_id`: 1–128 printable ASCII characters without spaces.
     #[schema(nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
     aws_secret_access_key: Option<String>,
-    /// S3 only, instead of a key pair: the IAM role the service assumes from now on (a
+    /// S3 on AWS only, instead of a key pair: the IAM role the service assumes from now on (a
     /// connector with keys switches to it, and its stored secret is deleted). Keys sent
     /// later switch it back.
     #[schema(
         nullable = false,
         max_length = 2048,
-        pattern = r"^arn:aws[a-z0-9-]*:iam::[0-9]{12}:role/([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$"
+        pattern = r"^arn:aws(?:[a-z0-9-]{0,28}[a-z0-9])?:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$"
     )]
     role_arn: Option<String>,
-    /// Azure only.
+    /// Azure only: a GUID or a verified domain.
     #[schema(
         nullable = false,
         max_length = 253,
         pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
     )]
     tenant_id: Option<String>,
-    /// Azure only.
+    /// Azure only: a GUID.
     #[schema(
         nullable = false,
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
     client_id: Option<String>,
-    /// Azure only.
-    #[schema(nullable = false, min_length = 1, max_length = 256, pattern = r"^[^\x00-\x1f\x7f-\x9f]+$", format = Password)]
-    client_secret: Option<String>,
-    /// GCS only: the service account's key file as a JSON object.
-    #[schema(nullable = false)]
-    credentials_json: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schema(inline, nullable = false)]
+    client_secret: Option<ClientSecret>,
+    #[schema(inline, nullable = false)]
+    credentials_json: Option<GcsKeyFile>,
 }
 
-/// `POST /connectors/{connector_id}/browse`: every field optional; an absent or empty body
-/// browses the whole bucket.
+/// The fields of a PATCH that every connector takes.
+const PATCH_SETTINGS: [&str; 5] = [
+    "name",
+    "scopes",
+    "export_base_path",
+    "import_mode",
+    "status",
+];
+
+/// One way a PATCH may touch credentials.
+struct PatchKind {
+    title: &'static str,
+    description: &'static str,
+    /// The fields it takes besides [`PATCH_SETTINGS`].
+    fields: &'static [&'static str],
+    /// Those it needs, all of them.
+    required: &'static [&'static str],
+    /// Those it needs one of, at least.
+    any_of: &'static [&'static str],
+}
+
+const PATCH_KINDS: [PatchKind; 5] = [
+    PatchKind {
+        title: "Settings only",
+        description: "No credentials; `region` for an S3 connector.",
+        fields: &["region"],
+        required: &[],
+        any_of: &[],
+    },
+    PatchKind {
+        title: "S3 access keys",
+        description: "Both keys, replacing the stored pair (or the role of a connector that has \
+            one).",
+        fields: &["region", "aws_access_key_id", "aws_secret_access_key"],
+        required: &["aws_access_key_id", "aws_secret_access_key"],
+        any_of: &[],
+    },
+    PatchKind {
+        title: "S3 IAM role",
+        description: "`role_arn`, replacing the keys (or the role) of a connector on AWS.",
+        fields: &["region", "role_arn"],
+        required: &["role_arn"],
+        any_of: &[],
+    },
+    PatchKind {
+        title: "Azure service principal",
+        description: "Any of `tenant_id`, `client_id`, `client_secret`; the others are kept.",
+        fields: &["tenant_id", "client_id", "client_secret"],
+        required: &[],
+        any_of: &["tenant_id", "client_id", "client_secret"],
+    },
+    PatchKind {
+        title: "GCS key file",
+        description: "`credentials_json`, replacing the key file.",
+        fields: &["credentials_json"],
+        required: &["credentials_json"],
+        any_of: &[],
+    },
+];
+
+/// `PATCH /connectors/{connector_id}`'s body (see [`ConnectorUpdateFields`]), with its kinds
+/// of credentials.
+pub struct ConnectorUpdate;
+
+impl PartialSchema for ConnectorUpdate {
+    fn schema() -> RefOr<Schema> {
+        let kinds: Vec<serde_json::Value> = PATCH_KINDS
+            .iter()
+            .map(|k| {
+                let properties: serde_json::Map<String, serde_json::Value> = PATCH_SETTINGS
+                    .iter()
+                    .chain(k.fields)
+                    .map(|f| ((*f).to_owned(), serde_json::json!({})))
+                    .collect();
+                let mut kind = serde_json::json!({
+                    "title": k.title,
+                    "description": k.description,
+                    "properties": properties,
+                    "additionalProperties": false,
+                });
+                if !k.required.is_empty() {
+                    kind["required"] = serde_json::json!(k.required);
+                }
+                if !k.any_of.is_empty() {
+                    kind["anyOf"] = k
+                        .any_of
+                        .iter()
+                        .map(|f| serde_json::json!({"required": [f]}))
+                        .collect();
+                }
+                kind
+            })
+            .collect();
+        extended(ConnectorUpdateFields::schema(), |object| {
+            also(object, serde_json::json!([{"oneOf": kinds}]));
+        })
+    }
+}
+impl ToSchema for ConnectorUpdate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ConnectorUpdate")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        ConnectorUpdateFields::schemas(schemas);
+    }
+}
+
+/// `POST /connectors/{connector_id}/browse`: every field optional (`null` counts as not
+/// sent); an absent or empty body browses the whole bucket.
 #[derive(ToSchema)]
 #[schema(
     as = BrowseRequest,
-    examples(json!({"prefix": "incoming/2026/04/", "pattern": "*.mp4", "recursive": true}))
+    examples(json!({"prefix": "incoming/2026/04/", "pattern": "clip-*.mp4", "recursive": true}))
 )]
 #[serde(deny_unknown_fields)]
 pub struct BrowseBody {
-    /// Default `""`: at most 1024 bytes, no control characters.
-    #[schema(max_length = 1024)]
-    prefix: Option<String>,
-    /// A glob (default `*`): `*` `?` `[...]` `{a,b}` `**`. Without `/` it matches the file
-    /// name, with `/` the path below the prefix. At most 1024 bytes, 8 nested `{...}`, 128
-    /// alternatives and 8 `**`.
-    #[schema(min_length = 1, max_length = 1024)]
-    pattern: Option<String>,
+    #[schema(inline)]
+    prefix: Option<BrowsePrefixSchema>,
+    #[schema(inline)]
+    pattern: Option<GlobSchema>,
     /// Default `true`; `false` lists only the prefix's direct children.
     recursive: Option<bool>,
     /// Default `false`: match `pattern` ignoring case.
     case_insensitive: Option<bool>,
-    /// Default 1000.
+    /// Default 1000: a whole number from 1 to 5000, written without a fraction (`10`, not
+    /// `10.0`, which JSON Schema's `integer` admits and the service does not).
     #[schema(minimum = 1, maximum = 5000)]
     limit: Option<u32>,
-    /// The `X-Next-Cursor` of the previous page, as received.
+    /// The `X-Next-Cursor` of the previous page, as received: opaque and signed, so any
+    /// other string is a 400 `invalid_cursor`.
     cursor: Option<String>,
 }
 
@@ -423,20 +979,40 @@ pub struct ErrorEnvelope {
 mod tests {
     use std::collections::BTreeSet;
 
+    use proptest::test_runner::{Config, TestRunner};
+    use regex_automata::meta::Regex;
+    use serde_json::Value;
+
     use super::*;
+    use crate::domain::Parsed;
+    use crate::domain::credentials::{S3Credentials, parse_client_secret};
+    use crate::domain::endpoint::S3Endpoint;
+    use crate::domain::glob::GlobPattern;
+    use crate::domain::names::{
+        AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
+        RoleArn, S3BucketName, StorageAccount,
+    };
+    use crate::domain::paths::{BrowsePrefix, ExportBasePath};
     use crate::http::actions::BROWSE_FIELDS;
     use crate::http::connectors::create::{AZURE_FIELDS, COMMON_FIELDS, GCS_FIELDS, S3_FIELDS};
     use crate::http::connectors::patch::PATCHABLE;
 
+    fn printed<T: PartialSchema>() -> Value {
+        serde_json::to_value(T::schema()).expect("a schema prints")
+    }
+
+    fn keys(value: &Value) -> BTreeSet<String> {
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The property names of a request schema.
     fn properties<T: PartialSchema>() -> BTreeSet<String> {
-        let schema = serde_json::to_value(T::schema()).expect("a schema prints");
-        schema["properties"]
-            .as_object()
-            .expect("an object schema")
-            .keys()
-            .cloned()
-            .collect()
+        let schema = printed::<T>();
+        assert!(schema["properties"].is_object(), "an object schema");
+        keys(&schema["properties"])
     }
 
     fn names<'a>(lists: impl IntoIterator<Item = &'a [&'a str]>) -> BTreeSet<String> {
@@ -445,6 +1021,14 @@ mod tests {
             .flatten()
             .map(|s| (*s).to_owned())
             .collect()
+    }
+
+    /// The branches of a request schema's `allOf: [{oneOf: [...]}]`.
+    fn ways<T: PartialSchema>() -> Vec<Value> {
+        printed::<T>()["allOf"][0]["oneOf"]
+            .as_array()
+            .expect("a oneOf of ways")
+            .clone()
     }
 
     #[test]
@@ -479,11 +1063,544 @@ mod tests {
     }
 
     #[test]
+    fn the_ways_in_name_only_fields_their_schema_has() {
+        for (schema, ways) in [
+            (properties::<S3Create>(), ways::<S3Create>()),
+            (properties::<ConnectorUpdate>(), ways::<ConnectorUpdate>()),
+        ] {
+            for way in &ways {
+                let named = keys(&way["properties"]);
+                assert!(named.is_subset(&schema), "{way}");
+                for field in way["required"].as_array().into_iter().flatten() {
+                    assert!(named.contains(field.as_str().unwrap_or_default()), "{way}");
+                }
+            }
+        }
+        // Every S3 way decides both key fields and the role, so that exactly one matches.
+        for way in ways::<S3Create>() {
+            for field in ["aws_access_key_id", "aws_secret_access_key", "role_arn"] {
+                assert!(way["properties"][field].is_object(), "{field} in {way}");
+            }
+        }
+        // Every field a PATCH takes belongs to some kind, each kind lists what it allows.
+        let kinds = ways::<ConnectorUpdate>();
+        let allowed: BTreeSet<String> = kinds.iter().flat_map(|k| keys(&k["properties"])).collect();
+        assert_eq!(allowed, names([&PATCHABLE[..]]));
+        for kind in &kinds {
+            assert_eq!(kind["additionalProperties"], false, "{kind}");
+        }
+    }
+
+    #[test]
+    fn the_keywords_utoipa_lacks_print_as_json_schema_keywords() {
+        let s3 = printed::<S3Create>();
+        assert_eq!(
+            s3["properties"]["bucket"]["not"]["pattern"],
+            S3_BUCKET_RESERVED
+        );
+        assert_eq!(ways::<S3Create>().len(), 3);
+        let gcs = printed::<GcsCreate>();
+        assert_eq!(
+            gcs["properties"]["bucket"]["not"]["pattern"],
+            GCS_BUCKET_RESERVED
+        );
+        assert_eq!(ways::<ConnectorUpdate>().len(), PATCH_KINDS.len());
+    }
+
+    #[test]
     fn word_schemas_list_every_word_of_their_vocabulary() {
         let schema = serde_json::to_value(Status::schema()).expect("a schema prints");
         assert_eq!(
             schema["enum"],
             serde_json::json!(["active", "testing", "failed", "disabled"])
         );
+        let settable = printed::<ConnectorUpdate>()["properties"]["status"]["enum"].clone();
+        assert_eq!(settable, serde_json::json!(["active", "disabled"]));
+    }
+
+    /// JSON Schema's verdict on a string, for the keywords these schemas use on strings:
+    /// `type`, lengths in characters, `pattern` (a search), `enum`, `not`, `allOf`, `anyOf`,
+    /// `oneOf`. Patterns are compiled once.
+    struct Judge(std::cell::RefCell<std::collections::HashMap<String, Regex>>);
+
+    impl Judge {
+        fn new() -> Self {
+            Self(std::cell::RefCell::default())
+        }
+
+        fn matches(&self, pattern: &str, value: &str) -> bool {
+            let mut cache = self.0.borrow_mut();
+            cache
+                .entry(pattern.to_owned())
+                .or_insert_with(|| Regex::new(pattern).unwrap_or_else(|e| panic!("{pattern}: {e}")))
+                .is_match(value)
+        }
+
+        fn admits(&self, schema: &Value, value: &str) -> bool {
+            let length = value.chars().count() as u64;
+            let all = |key: &str| schema[key].as_array().cloned().unwrap_or_default();
+            let typed = match &schema["type"] {
+                Value::String(t) => t == "string",
+                Value::Array(ts) => ts.iter().any(|t| t == "string"),
+                _ => true,
+            };
+            typed
+                && schema["minLength"].as_u64().is_none_or(|min| length >= min)
+                && schema["maxLength"].as_u64().is_none_or(|max| length <= max)
+                && schema["pattern"]
+                    .as_str()
+                    .is_none_or(|p| self.matches(p, value))
+                && schema["enum"]
+                    .as_array()
+                    .is_none_or(|e| e.iter().any(|w| w == value))
+                && (schema["not"].is_null() || !self.admits(&schema["not"], value))
+                && all("allOf").iter().all(|s| self.admits(s, value))
+                && (schema["anyOf"].is_null() || all("anyOf").iter().any(|s| self.admits(s, value)))
+                && (schema["oneOf"].is_null()
+                    || all("oneOf")
+                        .iter()
+                        .filter(|s| self.admits(s, value))
+                        .count()
+                        == 1)
+        }
+    }
+
+    /// The pattern a string schema's values are drawn from (through an `Option`'s `oneOf`).
+    fn pattern_of(schema: &Value) -> String {
+        let string = schema["oneOf"][0]
+            .as_object()
+            .map_or(schema, |_| &schema["oneOf"][0]);
+        let pattern = string["pattern"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a pattern: {schema}"));
+        pattern
+            .strip_prefix('^')
+            .and_then(|p| p.strip_suffix('$'))
+            .unwrap_or_else(|| panic!("an anchored pattern: {pattern}"))
+            .to_owned()
+    }
+
+    /// Draws 512 strings from `draw` (a regex), judges each against `schema`, and calls
+    /// `check(admitted, value)`; `check` answers whether the verdict is right.
+    fn judged(what: &str, schema: &Value, draw: &str, check: impl Fn(bool, &str) -> bool) -> u32 {
+        let strategy =
+            proptest::string::string_regex(draw).unwrap_or_else(|e| panic!("{what}: {draw}: {e}"));
+        let mut runner = TestRunner::new(Config {
+            cases: 512,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let judge = Judge::new();
+        let admitted = std::cell::Cell::new(0u32);
+        let outcome = runner.run(&strategy, |value| {
+            let verdict = judge.admits(schema, &value);
+            admitted.set(admitted.get() + u32::from(verdict));
+            proptest::prop_assert!(
+                check(verdict, &value),
+                "{what}: {value:?} is {} by the schema",
+                if verdict { "admitted" } else { "refused" }
+            );
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+        admitted.get()
+    }
+
+    /// Draws strings from `schema`'s own pattern and hands those the whole schema admits to
+    /// `parse`: not one may be refused. Enough draws must be admitted, or the test says little.
+    fn only_accepted(what: &str, schema: &Value, parse: impl Fn(&str) -> bool) {
+        let admitted = judged(what, schema, &pattern_of(schema), |admitted, value| {
+            !admitted || parse(value)
+        });
+        assert!(
+            admitted >= 64,
+            "{what}: only {admitted} draws fit the schema"
+        );
+    }
+
+    /// Draws strings from `draw`, near the rule's edges, and asks that the schema admit
+    /// exactly those `parse` accepts.
+    fn exactly(what: &str, schema: &Value, draw: &str, parse: impl Fn(&str) -> bool) {
+        let admitted = judged(what, schema, draw, |admitted, value| {
+            admitted == parse(value)
+        });
+        assert!(
+            admitted >= 8,
+            "{what}: only {admitted} draws fit the schema"
+        );
+    }
+
+    fn ok<T>(r: Parsed<T>) -> bool {
+        r.is_ok()
+    }
+
+    /// The region pattern of the S3 create's way in titled `title`.
+    fn region_of(title: &str) -> Value {
+        let way = ways::<S3Create>()
+            .into_iter()
+            .find(|w| w["title"] == title)
+            .unwrap_or_else(|| panic!("no way in titled {title}"));
+        let mut region = printed::<S3Create>()["properties"]["region"].clone();
+        region["pattern"] = way["properties"]["region"]["pattern"].clone();
+        region
+    }
+
+    #[test]
+    fn every_pattern_admits_only_values_its_parser_accepts() {
+        let s3 = printed::<S3Create>()["properties"].clone();
+        let azure = printed::<AzureCreate>()["properties"].clone();
+        let gcs = printed::<GcsCreate>()["properties"].clone();
+        let patch = printed::<ConnectorUpdate>()["properties"].clone();
+        let browse = printed::<BrowseBody>()["properties"].clone();
+        let key_id = "A".repeat(16);
+
+        only_accepted("name", &printed::<ConnectorNameSchema>(), |s| {
+            ok(ConnectorName::parse(s))
+        });
+        only_accepted(
+            "export_base_path",
+            &printed::<ExportBasePathSchema>(),
+            |s| ok(ExportBasePath::parse(s)),
+        );
+        only_accepted("s3 bucket", &s3["bucket"], |s| ok(S3BucketName::parse(s)));
+        only_accepted("aws region", &region_of("Access keys, on AWS"), |s| {
+            ok(AwsRegion::parse_aws(s))
+        });
+        only_accepted("role region", &region_of("An IAM role, on AWS"), |s| {
+            ok(AwsRegion::parse_aws(s))
+        });
+        only_accepted(
+            "compatible region",
+            &region_of("Access keys, on an S3-compatible service"),
+            |s| ok(AwsRegion::parse(s)),
+        );
+        for fields in [&s3, &patch] {
+            only_accepted("aws_access_key_id", &fields["aws_access_key_id"], |s| {
+                S3Credentials::parse(s, "secret").is_ok()
+            });
+            only_accepted(
+                "aws_secret_access_key",
+                &fields["aws_secret_access_key"],
+                |s| S3Credentials::parse(&key_id, s).is_ok(),
+            );
+            only_accepted("role_arn", &fields["role_arn"], |s| ok(RoleArn::parse(s)));
+        }
+        only_accepted("endpoint_url", &s3["endpoint_url"], |s| {
+            ok(S3Endpoint::parse(s))
+        });
+        only_accepted("storage_account", &azure["storage_account"], |s| {
+            ok(StorageAccount::parse(s))
+        });
+        only_accepted("container", &azure["container"], |s| {
+            ok(ContainerName::parse(s))
+        });
+        for fields in [&azure, &patch] {
+            only_accepted("tenant_id", &fields["tenant_id"], |s| {
+                ok(AzureTenant::parse(s))
+            });
+            only_accepted("client_id", &fields["client_id"], |s| ok(Guid::parse(s)));
+            only_accepted("client_secret", &fields["client_secret"], |s| {
+                parse_client_secret(s).is_ok()
+            });
+        }
+        only_accepted("gcs bucket", &gcs["bucket"], |s| {
+            ok(GcsBucketName::parse(s))
+        });
+        // An empty form field counts as not sent.
+        only_accepted("gcp_project_id", &gcs["gcp_project_id"], |s| {
+            s.is_empty() || ok(GcpProjectId::parse(s))
+        });
+        only_accepted("patch region", &patch["region"], |s| {
+            ok(AwsRegion::parse(s))
+        });
+        only_accepted("prefix", &browse["prefix"], |s| ok(BrowsePrefix::parse(s)));
+    }
+
+    #[test]
+    fn where_the_rule_is_a_shape_the_schema_admits_exactly_what_the_parser_accepts() {
+        let s3 = printed::<S3Create>()["properties"].clone();
+        let azure = printed::<AzureCreate>()["properties"].clone();
+        let gcs = printed::<GcsCreate>()["properties"].clone();
+        let browse = printed::<BrowseBody>()["properties"].clone();
+        let export = printed::<ExportBasePathSchema>();
+        let key_id = "A".repeat(16);
+
+        for draw in [
+            "[ \\ta-z\\u{85}\\u{a0}\\u{3000}\\u{e9}]{0,12}",
+            "[ \\t\\na-z\\u{85}\\u{a0}\\u{1c}\\u{7f}\\u{feff}]{0,6}",
+            "[ \\u{3000}]{0,3}[a\\u{e9} ]{98,103}[ \\t]{0,3}",
+        ] {
+            exactly("name", &printed::<ConnectorNameSchema>(), draw, |s| {
+                ok(ConnectorName::parse(s))
+            });
+        }
+        let dots = "(?:a|\\u{e9}|\\.|%2[eE]|%[eE]2%80%[aA][45]|%[eE][fF]%[bB][89cC]%(?:8[eE]|92|[bB]0)\
+            |\\u{2024}|\\u{2025}|\\u{2026}|\\u{fe30}|\\u{fe52}|\\u{ff0e}|%|/|\\\\|\\t){1,8}";
+        exactly("export_base_path", &export, dots, |s| {
+            ok(ExportBasePath::parse(s))
+        });
+        exactly("export_base_path", &export, "a{1018,1026}/?", |s| {
+            ok(ExportBasePath::parse(s))
+        });
+        exactly(
+            "form export_base_path",
+            &gcs["export_base_path"],
+            dots,
+            |s| s.is_empty() || ok(ExportBasePath::parse(s)),
+        );
+        let s3_names = "(?:[a-z0-9.-]|xn--|sthree-|amzn-s3-demo-|-s3alias|--ol-s3|\\.mrap|--x-s3\
+            |--table-s3|25[0-6]|0[0-9]|[A_]){1,16}";
+        let dotted = "[0-9]{1,3}(?:\\.[0-9]{1,3}){2,4}";
+        for draw in [s3_names, dotted] {
+            exactly("s3 bucket", &s3["bucket"], draw, |s| {
+                ok(S3BucketName::parse(s))
+            });
+        }
+        let gcs_names = "(?:[a-z0-9._-]|goog|google|g00gle|25[0-6]|A){1,16}";
+        for draw in [gcs_names, dotted, "[a-z]{60,66}(?:\\.[a-z]{1,3}){0,2}"] {
+            exactly("gcs bucket", &gcs["bucket"], draw, |s| {
+                ok(GcsBucketName::parse(s))
+            });
+        }
+        exactly(
+            "aws region",
+            &region_of("Access keys, on AWS"),
+            "[a-z0-9-]{1,12}|[a-z]{1,3}(?:-[a-z]{1,4}){0,4}-[0-9]{1,3}",
+            |s| ok(AwsRegion::parse_aws(s)),
+        );
+        exactly(
+            "compatible region",
+            &region_of("Access keys, on an S3-compatible service"),
+            "[a-zA-Z0-9_-]{1,34}",
+            |s| ok(AwsRegion::parse(s)),
+        );
+        exactly(
+            "aws_access_key_id",
+            &s3["aws_access_key_id"],
+            "[A-Z0-9]{14,130}[a_]?",
+            |s| S3Credentials::parse(s, "secret").is_ok(),
+        );
+        exactly(
+            "aws_secret_access_key",
+            &s3["aws_secret_access_key"],
+            "[!-~]{0,130}[ \\t\\u{e9}]?",
+            |s| S3Credentials::parse(&key_id, s).is_ok(),
+        );
+        exactly(
+            "role_arn",
+            &s3["role_arn"],
+            "arn:aws[a-z0-9-]{0,30}:iam::[0-9]{11,13}:role/(?:[A-Za-z0-9+=,.@_-]{0,9}/){0,2}\
+             [A-Za-z0-9+=,.@_-]{0,66}[:/\\u{e9}]?",
+            |s| ok(RoleArn::parse(s)),
+        );
+        exactly(
+            "storage_account",
+            &azure["storage_account"],
+            "[a-z0-9]{1,26}[A_]?",
+            |s| ok(StorageAccount::parse(s)),
+        );
+        exactly(
+            "container",
+            &azure["container"],
+            "\\$?(?:[a-z0-9]{1,5}-{0,2}){1,14}|\\$root|\\$web|\\$logs|\\$Web",
+            |s| ok(ContainerName::parse(s)),
+        );
+        exactly(
+            "tenant_id",
+            &azure["tenant_id"],
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{3,5}-[0-9a-fA-F]{4}-[0-9a-fA-Fg]{11,13}\
+             |(?:[A-Za-z0-9-]{1,5}\\.){0,3}[A-Za-z0-9-]{1,4}",
+            |s| ok(AzureTenant::parse(s)),
+        );
+        exactly(
+            "client_id",
+            &azure["client_id"],
+            "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{3,5}-[0-9a-fA-F]{4}-[0-9a-fA-Fg]{11,13}",
+            |s| ok(Guid::parse(s)),
+        );
+        // In bytes, the bounds are exact for ASCII and for what is short enough whatever it is.
+        for draw in ["[ -~]{0,258}[\\x00-\\x1f]?", "[a\\u{e9}\\t]{0,64}"] {
+            exactly("client_secret", &azure["client_secret"], draw, |s| {
+                parse_client_secret(s).is_ok()
+            });
+        }
+        for draw in [
+            "[ -~]{1021,1025}\\t?",
+            "[ -~]{0,20}\\t?",
+            "[a\\u{e9}]{0,256}\\t?",
+        ] {
+            exactly("prefix", &browse["prefix"], draw, |s| {
+                ok(BrowsePrefix::parse(s))
+            });
+        }
+        // That a pattern is a glob no schema can say: every glob the service takes is admitted.
+        let judge = Judge::new();
+        for draw in ["[*?\\[\\]{},a/\\u{e9}\\\\!-]{1,20}", "a{1020,1026}"] {
+            judged("pattern", &browse["pattern"], draw, |admitted, s| {
+                admitted || GlobPattern::parse(s, false).is_err()
+            });
+        }
+        assert!(judge.admits(&browse["pattern"], "[abc"));
+    }
+
+    #[test]
+    fn the_patterns_admit_realistic_values_and_refuse_what_the_service_refuses() {
+        let s3 = printed::<S3Create>()["properties"].clone();
+        let gcs = printed::<GcsCreate>()["properties"].clone();
+        let azure = printed::<AzureCreate>()["properties"].clone();
+        let browse = printed::<BrowseBody>()["properties"].clone();
+        let cases: [(&str, Value, &[&str], &[&str]); 12] = [
+            (
+                "name",
+                printed::<ConnectorNameSchema>(),
+                &["Archive S3", "  Vidéo 2026 ", "日本語"],
+                &["", "   ", "bad\nname"],
+            ),
+            (
+                "export_base_path",
+                printed::<ExportBasePathSchema>(),
+                &[
+                    "exports/review/",
+                    "exports/review",
+                    "a",
+                    "café/2026",
+                    "v1..2/x",
+                    "100%x/y",
+                ],
+                &[
+                    "/abs",
+                    "a//b",
+                    "../x",
+                    "a/.",
+                    "%2e%2e/x",
+                    "\u{ff0e}\u{ff0e}/x",
+                    "\u{2025}",
+                    "a\\b",
+                ],
+            ),
+            (
+                "s3 bucket",
+                s3["bucket"].clone(),
+                &[
+                    "media-archive",
+                    "my.bucket.2026",
+                    "logs-123456789012",
+                    "my.-bucket",
+                ],
+                &[
+                    "Media",
+                    "a..b",
+                    "192.168.1.1",
+                    "xn--abc",
+                    "sthree-x",
+                    "abc-s3alias",
+                    "abc.mrap",
+                ],
+            ),
+            (
+                "aws region",
+                region_of("Access keys, on AWS"),
+                &[
+                    "us-east-1",
+                    "us-gov-west-1",
+                    "eu-central-2",
+                    "ap-southeast-4",
+                ],
+                &["auto", "us-east", "US-EAST-1", "us-east-123"],
+            ),
+            (
+                "compatible region",
+                region_of("Access keys, on an S3-compatible service"),
+                &["auto", "us-west-004", "us-east-1"],
+                &["", "-auto", "Auto", "us_east"],
+            ),
+            (
+                "role_arn",
+                s3["role_arn"].clone(),
+                &[
+                    "arn:aws:iam::111122223333:role/VideoVectorAccess",
+                    "arn:aws-cn:iam::111122223333:role/media/VideoVector+Access@team",
+                ],
+                &[
+                    "arn:aws:iam::111122223333:user/x",
+                    "arn:aws:iam::111122223333:role/caf\u{e9}",
+                ],
+            ),
+            (
+                "endpoint_url",
+                s3["endpoint_url"].clone(),
+                &[
+                    "https://account.r2.cloudflarestorage.com",
+                    "https://s3.wasabisys.com/",
+                    "https://minio.example.com:9000",
+                ],
+                &[
+                    "http://s3.example.com",
+                    "https://s3.example.com/bucket",
+                    "https://u@s3.example.com",
+                ],
+            ),
+            (
+                "gcs bucket",
+                gcs["bucket"].clone(),
+                &["media_archive", "my-bucket", "a.b.example.com"],
+                &[
+                    "goog-bucket",
+                    "my-google-bucket",
+                    "10.0.0.1",
+                    "_abc",
+                    "a..b",
+                ],
+            ),
+            (
+                "gcp_project_id",
+                gcs["gcp_project_id"].clone(),
+                &["media-prod-123", "example.com:media-prod"],
+                &["1media", "short", "media-prod-"],
+            ),
+            (
+                "client_secret",
+                azure["client_secret"].clone(),
+                &["example~client~secret~value", "p\u{e2}ss w\u{f6}rd"],
+                &["", "a\u{7}b"],
+            ),
+            (
+                "prefix",
+                browse["prefix"].clone(),
+                &["", "incoming/2026/04/", "vidéos/", "/odd/../keys"],
+                &["a\tb"],
+            ),
+            (
+                "pattern",
+                browse["pattern"].clone(),
+                &[
+                    "*",
+                    "**",
+                    "*.mp4",
+                    "*.{mp4,mov}",
+                    "**/*.mp4",
+                    "clip?.mp4",
+                    "day1/**/cam[1-2]*.mov",
+                ],
+                &["", "a\u{1}b"],
+            ),
+        ];
+        let judge = Judge::new();
+        for (what, schema, admitted, refused) in cases {
+            for value in admitted {
+                assert!(
+                    judge.admits(&schema, value),
+                    "{what}: {value:?} should be admitted"
+                );
+            }
+            for value in refused {
+                assert!(
+                    !judge.admits(&schema, value),
+                    "{what}: {value:?} should be refused"
+                );
+            }
+        }
     }
 }
