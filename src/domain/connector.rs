@@ -3,56 +3,40 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::endpoint::S3Endpoint;
 use super::ids::{ConnectorId, TenantId};
-use super::names::{
-    AwsRegion, ConnectorName, ContainerName, ExternalId, GcpProjectId, GcsBucketName, RoleArn,
-    S3BucketName, StorageAccount,
-};
+use super::names::{ConnectorName, ExternalId, RoleArn};
 use super::paths::ExportBasePath;
 use super::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
 use super::timestamp::Timestamp;
+use crate::providers::azure::location::AzureLocation;
+use crate::providers::gcs::location::GcsLocation;
+use crate::providers::s3::location::S3Location;
 
-/// Where the connector's objects live; the variant is the provider.
+/// Where the connector's objects live; the variant is the provider, each provider's own
+/// type its fields (stored flat beside the `provider` tag).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
 pub enum Location {
-    S3 {
-        bucket: S3BucketName,
-        region: AwsRegion,
-        /// An S3-compatible service instead of AWS.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        endpoint_url: Option<S3Endpoint>,
-        /// Path-style addressing (`https://host/bucket/key`), which some compatible
-        /// services require.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        force_path_style: bool,
-    },
-    Gcs {
-        bucket: GcsBucketName,
-        gcp_project_id: Option<GcpProjectId>,
-    },
-    Azure {
-        storage_account: StorageAccount,
-        container: ContainerName,
-    },
+    S3(S3Location),
+    Gcs(GcsLocation),
+    Azure(AzureLocation),
 }
 
 impl Location {
     pub fn provider(&self) -> Provider {
         match self {
-            Location::S3 { .. } => Provider::S3,
-            Location::Gcs { .. } => Provider::Gcs,
-            Location::Azure { .. } => Provider::Azure,
+            Location::S3(_) => Provider::S3,
+            Location::Gcs(_) => Provider::Gcs,
+            Location::Azure(_) => Provider::Azure,
         }
     }
 
     /// The bucket or container name, for messages.
     pub fn bucket_name(&self) -> &str {
         match self {
-            Location::S3 { bucket, .. } => bucket.as_str(),
-            Location::Gcs { bucket, .. } => bucket.as_str(),
-            Location::Azure { container, .. } => container.as_str(),
+            Location::S3(l) => l.bucket.as_str(),
+            Location::Gcs(l) => l.bucket.as_str(),
+            Location::Azure(l) => l.container.as_str(),
         }
     }
 }

@@ -5,7 +5,6 @@
 pub mod apikey;
 pub mod connector;
 pub mod credentials;
-pub mod endpoint;
 pub mod glob;
 pub mod ids;
 pub mod names;

@@ -1,7 +1,6 @@
-//! Names the providers impose rules on: buckets, regions, accounts, containers, GUIDs,
-//! tenants of Entra ID, GCP projects, and the connector's own display name.
-
-use serde::{Deserialize, Serialize};
+//! Names the service itself and every provider use: the connector's display name, IAM
+//! role ARNs and external IDs, and the newtype macro each provider's names are built with.
+//! A provider's own names (buckets, regions, accounts) are in its folder under `providers`.
 
 use super::{Invalid, Parsed, reject_control_chars};
 
@@ -9,7 +8,7 @@ use super::{Invalid, Parsed, reject_control_chars};
 macro_rules! string_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 
@@ -20,8 +19,8 @@ macro_rules! string_newtype {
         }
 
         impl TryFrom<String> for $name {
-            type Error = Invalid;
-            fn try_from(s: String) -> Parsed<Self> {
+            type Error = $crate::domain::Invalid;
+            fn try_from(s: String) -> $crate::domain::Parsed<Self> {
                 Self::parse(&s)
             }
         }
@@ -39,6 +38,8 @@ macro_rules! string_newtype {
         }
     };
 }
+
+pub(crate) use string_newtype;
 
 string_newtype!(
     /// A connector's display name: 1-100 characters after trimming, no control characters.
@@ -59,288 +60,42 @@ impl ConnectorName {
     }
 }
 
-fn is_ipv4_like(s: &str) -> bool {
+/// Whether a name reads as an IPv4 address, which bucket rules refuse.
+pub(crate) fn is_ipv4_like(s: &str) -> bool {
     s.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
-fn starts_and_ends_alphanumeric(s: &str) -> bool {
+/// Whether a lowercase text is a DNS domain name of at least two labels with an alphabetic
+/// top-level label (`contoso.onmicrosoft.com`, `example.com`).
+pub(crate) fn is_domain_name(lower: &str) -> bool {
+    let labels: Vec<&str> = lower.split('.').collect();
+    let label_ok = |l: &&str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    let tld_alpha = labels
+        .last()
+        .is_some_and(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphabetic()));
+    lower.len() <= 253 && labels.len() >= 2 && labels.iter().all(label_ok) && tld_alpha
+}
+
+/// Whether a text is a GUID: five groups of 8, 4, 4, 4 and 12 hexadecimal digits.
+pub(crate) fn is_guid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let lens = [8, 4, 4, 4, 12];
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip(lens)
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Whether a name starts and ends with a lowercase letter or digit.
+pub(crate) fn starts_and_ends_alphanumeric(s: &str) -> bool {
     let ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     ok(s.as_bytes().first()) && ok(s.as_bytes().last())
-}
-
-string_newtype!(
-    /// An Amazon S3 bucket name under the general-purpose bucket naming rules.
-    S3BucketName
-);
-
-impl S3BucketName {
-    /// # Errors
-    /// When the name breaks an S3 bucket naming rule; the message names the rule.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        if !(3..=63).contains(&s.len()) {
-            return Err(Invalid::new("must be 3-63 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        {
-            return Err(Invalid::new(
-                "may contain only lowercase letters, digits, '.' and '-'",
-            ));
-        }
-        if !starts_and_ends_alphanumeric(s) {
-            return Err(Invalid::new("must start and end with a letter or digit"));
-        }
-        // AWS's current rules refuse only adjacent periods; `my.-bucket` is a valid name.
-        if s.contains("..") {
-            return Err(Invalid::new("must not contain two adjacent periods"));
-        }
-        if is_ipv4_like(s) {
-            return Err(Invalid::new("must not be formatted as an IP address"));
-        }
-        for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
-            if s.starts_with(prefix) {
-                return Err(Invalid::new(format!("must not start with '{prefix}'")));
-            }
-        }
-        for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
-            if s.ends_with(suffix) {
-                return Err(Invalid::new(format!("must not end with '{suffix}'")));
-            }
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-string_newtype!(
-    /// A Google Cloud Storage bucket name.
-    GcsBucketName
-);
-
-impl GcsBucketName {
-    /// # Errors
-    /// When the name breaks a GCS bucket naming rule; the message names the rule.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        if !s.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
-        }) {
-            return Err(Invalid::new(
-                "may contain only lowercase letters, digits, '-', '_' and '.'",
-            ));
-        }
-        let max = if s.contains('.') { 222 } else { 63 };
-        if s.len() < 3 || s.len() > max {
-            return Err(Invalid::new(
-                "must be 3-63 characters (up to 222 when it contains dots)",
-            ));
-        }
-        if s.split('.')
-            .any(|label| label.is_empty() || label.len() > 63)
-        {
-            return Err(Invalid::new(
-                "each dot-separated part must be 1-63 characters",
-            ));
-        }
-        if !starts_and_ends_alphanumeric(s) {
-            return Err(Invalid::new("must start and end with a letter or digit"));
-        }
-        if is_ipv4_like(s) {
-            return Err(Invalid::new("must not be formatted as an IP address"));
-        }
-        if s.starts_with("goog") || s.contains("google") || s.contains("g00gle") {
-            return Err(Invalid::new(
-                "must not start with 'goog' or contain 'google'",
-            ));
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-string_newtype!(
-    /// An AWS region code such as `us-east-1`, `eu-central-2` or `us-gov-west-1`.
-    AwsRegion
-);
-
-impl AwsRegion {
-    /// A region as S3-compatible services name theirs (R2's `auto`, B2's `us-west-004`,
-    /// a Ceph zone group): 1-32 lowercase letters, digits and `-`, starting with a letter
-    /// or digit. Every AWS region code is one; stored records are read with this rule.
-    ///
-    /// # Errors
-    /// When the text breaks that rule.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        let ok = (1..=32).contains(&s.len())
-            && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
-            return Err(Invalid::new(
-                "must be 1-32 lowercase letters, digits and '-' (such as auto or us-east-1)",
-            ));
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    /// # Errors
-    /// When the text is not shaped like an AWS region code.
-    pub fn parse_aws(s: &str) -> Parsed<Self> {
-        let fail = || Invalid::new("must be an AWS region code such as us-east-1");
-        let parts: Vec<&str> = s.split('-').collect();
-        if s.len() > 32 || !(3..=5).contains(&parts.len()) {
-            return Err(fail());
-        }
-        let (first, rest) = parts.split_first().ok_or_else(fail)?;
-        let (number, middle) = rest.split_last().ok_or_else(fail)?;
-        let letters = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
-        if first.len() != 2 || !letters(first) || !middle.iter().all(|p| letters(p)) {
-            return Err(fail());
-        }
-        if number.is_empty() || number.len() > 2 || !number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(fail());
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-string_newtype!(
-    /// An Azure storage account name: 3-24 lowercase letters and digits.
-    StorageAccount
-);
-
-impl StorageAccount {
-    /// # Errors
-    /// When the name is not 3-24 lowercase letters and digits.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        if !(3..=24).contains(&s.len())
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
-            return Err(Invalid::new("must be 3-24 lowercase letters and digits"));
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-string_newtype!(
-    /// An Azure Blob container name, or one of the reserved `$root`, `$web`, `$logs`.
-    ContainerName
-);
-
-impl ContainerName {
-    /// # Errors
-    /// When the name breaks an Azure container naming rule.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        if matches!(s, "$root" | "$web" | "$logs") {
-            return Ok(Self(s.to_owned()));
-        }
-        if !(3..=63).contains(&s.len()) {
-            return Err(Invalid::new("must be 3-63 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        {
-            return Err(Invalid::new(
-                "may contain only lowercase letters, digits and '-'",
-            ));
-        }
-        if !starts_and_ends_alphanumeric(s) {
-            return Err(Invalid::new("must start and end with a letter or digit"));
-        }
-        if s.contains("--") {
-            return Err(Invalid::new("must not contain consecutive '-'"));
-        }
-        Ok(Self(s.to_owned()))
-    }
-}
-
-string_newtype!(
-    /// A GUID in its 8-4-4-4-12 hexadecimal form, kept lowercase.
-    Guid
-);
-
-impl Guid {
-    /// # Errors
-    /// When the text is not a GUID.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        let groups: Vec<&str> = s.split('-').collect();
-        let lens = [8, 4, 4, 4, 12];
-        let ok = groups.len() == 5
-            && groups
-                .iter()
-                .zip(lens)
-                .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()));
-        if !ok {
-            return Err(Invalid::new(
-                "must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47",
-            ));
-        }
-        Ok(Self(s.to_ascii_lowercase()))
-    }
-}
-
-string_newtype!(
-    /// An Entra ID (Azure AD) tenant: a GUID or a verified domain such as
-    /// `contoso.onmicrosoft.com`.
-    AzureTenant
-);
-
-impl AzureTenant {
-    /// # Errors
-    /// When the text is neither a GUID nor a domain name.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        if let Ok(guid) = Guid::parse(s) {
-            return Ok(Self(guid.0));
-        }
-        let lower = s.to_ascii_lowercase();
-        let labels: Vec<&str> = lower.split('.').collect();
-        let label_ok = |l: &&str| {
-            (1..=63).contains(&l.len())
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        };
-        let tld_alpha = labels
-            .last()
-            .is_some_and(|t| t.len() >= 2 && t.bytes().all(|b| b.is_ascii_alphabetic()));
-        if lower.len() > 253 || labels.len() < 2 || !labels.iter().all(label_ok) || !tld_alpha {
-            return Err(Invalid::new(
-                "must be a tenant GUID or a verified domain such as contoso.onmicrosoft.com",
-            ));
-        }
-        Ok(Self(lower))
-    }
-}
-
-string_newtype!(
-    /// A Google Cloud project id: 6-30 characters of lowercase letters, digits and `-`,
-    /// starting with a letter and not ending with `-` (optionally `domain.com:` scoped).
-    GcpProjectId
-);
-
-impl GcpProjectId {
-    /// # Errors
-    /// When the text breaks the project id rules.
-    pub fn parse(s: &str) -> Parsed<Self> {
-        let local = match s.rsplit_once(':') {
-            Some((domain, local)) if AzureTenant::parse(domain).is_ok() => local,
-            Some(_) => return Err(Invalid::new("has a malformed domain prefix")),
-            None => s,
-        };
-        let ok = (6..=30).contains(&local.len())
-            && local.starts_with(|c: char| c.is_ascii_lowercase())
-            && !local.ends_with('-')
-            && local
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !ok {
-            return Err(Invalid::new(
-                "must be 6-30 lowercase letters, digits or '-', starting with a letter",
-            ));
-        }
-        Ok(Self(s.to_owned()))
-    }
 }
 
 string_newtype!(
@@ -481,133 +236,5 @@ mod tests {
         assert!(ConnectorName::parse(&"é".repeat(101)).is_err());
         assert!(ConnectorName::parse("bad\u{7}name").is_err());
         assert!(ConnectorName::parse("bad\nname").is_err());
-    }
-
-    #[test]
-    fn s3_bucket_names_follow_the_aws_rules() {
-        for good in [
-            "media-archive",
-            "abc",
-            "a.b.c",
-            "my-bucket-2026",
-            "my.-bucket",
-            "my-.bucket",
-        ] {
-            assert!(S3BucketName::parse(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "ab",
-            "Media",
-            "media_archive",
-            "-media",
-            "media-",
-            "a..b",
-            "192.168.1.1",
-            "xn--abc",
-            "sthree-x",
-            "abc-s3alias",
-            "abc--ol-s3",
-            "abc.mrap",
-            "abc--x-s3",
-            "abc--table-s3",
-            "amzn-s3-demo-bucket",
-        ] {
-            assert!(S3BucketName::parse(bad).is_err(), "{bad}");
-        }
-        assert!(S3BucketName::parse(&"a".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn gcs_bucket_names_follow_the_google_rules() {
-        for good in ["media_archive", "my-bucket", "a.b.example.com"] {
-            assert!(GcsBucketName::parse(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "goog-bucket",
-            "my-google-bucket",
-            "_abc",
-            "ab",
-            "UPPER",
-            "10.0.0.1",
-        ] {
-            assert!(GcsBucketName::parse(bad).is_err(), "{bad}");
-        }
-        assert!(GcsBucketName::parse(&"a".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn region_codes_are_recognised() {
-        for good in [
-            "us-east-1",
-            "eu-central-2",
-            "us-gov-west-1",
-            "ap-southeast-4",
-            "cn-north-1",
-        ] {
-            assert!(AwsRegion::parse_aws(good).is_ok(), "{good}");
-            assert!(AwsRegion::parse(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "us-east",
-            "useast1",
-            "US-EAST-1",
-            "us-east-123",
-            "u-east-1",
-            "us--1",
-        ] {
-            assert!(AwsRegion::parse_aws(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn compatible_services_regions_are_accepted_where_an_endpoint_is_named() {
-        for good in ["auto", "us-west-004", "default", "us-east-1", "eu2"] {
-            assert!(AwsRegion::parse(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "",
-            "-auto",
-            "Auto",
-            "us east",
-            "a".repeat(33).as_str(),
-            "us_east",
-        ] {
-            assert!(AwsRegion::parse(bad).is_err(), "{bad}");
-        }
-        assert!(AwsRegion::parse_aws("auto").is_err());
-    }
-
-    #[test]
-    fn storage_accounts_and_containers_follow_the_azure_rules() {
-        assert!(StorageAccount::parse("mediastore01").is_ok());
-        assert!(StorageAccount::parse("Media").is_err());
-        assert!(StorageAccount::parse("ab").is_err());
-        assert!(StorageAccount::parse(&"a".repeat(25)).is_err());
-        assert!(ContainerName::parse("raw-footage").is_ok());
-        assert!(ContainerName::parse("$web").is_ok());
-        assert!(ContainerName::parse("raw--footage").is_err());
-        assert!(ContainerName::parse("-raw").is_err());
-        assert!(ContainerName::parse("Raw").is_err());
-    }
-
-    #[test]
-    fn guids_and_tenants_are_recognised() {
-        let g = "72F988BF-86F1-41AF-91AB-2D7CD011DB47";
-        assert_eq!(Guid::parse(g).map(String::from), Ok(g.to_ascii_lowercase()));
-        assert!(Guid::parse("72f988bf86f141af91ab2d7cd011db47").is_err());
-        assert!(AzureTenant::parse(g).is_ok());
-        assert!(AzureTenant::parse("contoso.onmicrosoft.com").is_ok());
-        assert!(AzureTenant::parse("contoso").is_err());
-        assert!(AzureTenant::parse("http://evil.example/").is_err());
-    }
-
-    #[test]
-    fn gcp_project_ids_are_recognised() {
-        assert!(GcpProjectId::parse("media-prod-123").is_ok());
-        assert!(GcpProjectId::parse("example.com:media-prod").is_ok());
-        assert!(GcpProjectId::parse("1media").is_err());
-        assert!(GcpProjectId::parse("short").is_err());
-        assert!(GcpProjectId::parse("media-prod-").is_err());
     }
 }

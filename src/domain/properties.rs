@@ -4,15 +4,17 @@
 use proptest::prelude::*;
 
 use super::apikey::{KeyHash, KeyScope, looks_like_key};
-use super::credentials::{GcsServiceAccount, S3Credentials, parse_client_secret};
 use super::ids::{ConnectorId, TenantId};
-use super::names::{
-    AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
-    S3BucketName, StorageAccount,
-};
+use super::names::ConnectorName;
 use super::paths::{BrowsePrefix, ExportBasePath};
 use super::scopes::{ImportMode, Provider, Scope, Scopes, Status};
 use super::timestamp::Timestamp;
+use crate::providers::azure::credentials::parse_client_secret;
+use crate::providers::azure::names::{AzureTenant, ContainerName, Guid, StorageAccount};
+use crate::providers::gcs::credentials::GcsServiceAccount;
+use crate::providers::gcs::names::{GcpProjectId, GcsBucketName};
+use crate::providers::s3::credentials::S3Credentials;
+use crate::providers::s3::names::{AwsRegion, S3BucketName};
 
 /// Text shaped like the values these parsers see: their alphabets, separators, and a few
 /// characters from outside them (upper case, Unicode, controls).

@@ -8,8 +8,8 @@ use serde_json::{Map, Value};
 
 use super::error::ApiError;
 use super::repeated_keys::first_repeated_key;
-use crate::domain::credentials::MAX_KEY_FILE_BYTES;
 use crate::domain::ids::ConnectorId;
+use crate::providers::gcs::credentials::MAX_KEY_FILE_BYTES;
 
 /// The `{connector_id}` of the path, parsed. Text that cannot be a connector id (not even
 /// text, once its percent-escapes are decoded) names no connector: 404, like an unknown id.

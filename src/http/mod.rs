@@ -12,19 +12,19 @@
 //! line logged for the request carries them too.
 
 pub(crate) mod actions;
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod connectors;
 mod cors;
 pub mod edge;
 pub mod error;
-mod extract;
-mod fields;
+pub(crate) mod extract;
+pub(crate) mod fields;
 pub mod idempotency;
 mod observe;
 pub mod openapi;
 mod rendered;
 mod repeated_keys;
-mod wire;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
@@ -38,11 +38,11 @@ pub use crate::service::api_keys::Caller;
 /// What every handler reaches: the service, and the connectors' JSON kept beside the
 /// records it was rendered from.
 pub(crate) struct HttpState {
-    app: Arc<App>,
+    pub(crate) app: Arc<App>,
     rendered: rendered::RenderCache,
 }
 
-type State = Arc<HttpState>;
+pub(crate) type State = Arc<HttpState>;
 
 /// The whole HTTP surface: the router inside the layer that observes every request.
 pub type Api = observe::Observe<Router>;

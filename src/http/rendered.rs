@@ -113,9 +113,11 @@ mod tests {
     use super::*;
     use crate::domain::connector::{Access, Location, SecretRef};
     use crate::domain::ids::{ConnectorId, TenantId};
-    use crate::domain::names::{AwsRegion, ConnectorName, S3BucketName};
+    use crate::domain::names::ConnectorName;
     use crate::domain::scopes::{ImportMode, Scopes, Status};
     use crate::domain::timestamp::Timestamp;
+    use crate::providers::s3::location::S3Location;
+    use crate::providers::s3::names::{AwsRegion, S3BucketName};
 
     fn record(name: &str) -> Connector {
         let id = ConnectorId::generate();
@@ -128,12 +130,12 @@ mod tests {
             id,
             tenant: TenantId::parse("acme").expect("a tenant"),
             name: ConnectorName::parse(name).expect("a name"),
-            location: Location::S3 {
+            location: Location::S3(S3Location {
                 bucket: S3BucketName::parse("media-archive").expect("a bucket"),
                 region: AwsRegion::parse("eu-west-1").expect("a region"),
                 endpoint_url: None,
                 force_path_style: false,
-            },
+            }),
             status: Status::Active,
             scopes: Scopes::IMPORT_ONLY,
             import_mode: ImportMode::All,

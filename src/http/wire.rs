@@ -6,9 +6,10 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::error::ApiError;
-use crate::domain::connector::{Access, Connector, Location};
+use crate::domain::connector::{Connector, Location};
 use crate::domain::scopes::{ImportMode, Provider, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
+use crate::providers;
 use crate::service::ServiceError;
 use crate::service::limits::{Quota, WINDOW_SECONDS};
 
@@ -107,45 +108,28 @@ pub(crate) enum AuthType {
     IamRole,
 }
 
+/// The view's provider columns: each provider fills its own (`providers::<name>::wire`),
+/// and the others stay null.
+#[derive(Default)]
+pub(crate) struct Columns<'a> {
+    pub bucket: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub storage_account: Option<&'a str>,
+    pub container: Option<&'a str>,
+    pub gcp_project_id: Option<&'a str>,
+    pub endpoint_url: Option<&'a str>,
+    pub force_path_style: Option<bool>,
+    pub auth_type: Option<AuthType>,
+    pub role_arn: Option<&'a str>,
+    pub external_id: Option<&'a str>,
+    pub client_email: Option<&'a str>,
+}
+
 fn view(c: &Connector) -> ConnectorView<'_> {
-    let (mut bucket, mut region, mut account, mut container, mut project) =
-        (None, None, None, None, None);
-    let (mut endpoint, mut path_style) = (None, None);
-    match &c.location {
-        Location::S3 {
-            bucket: b,
-            region: r,
-            endpoint_url: e,
-            force_path_style: f,
-        } => {
-            bucket = Some(b.as_str());
-            region = Some(r.as_str());
-            endpoint = e.as_ref().map(|e| e.as_str());
-            path_style = Some(*f);
-        }
-        Location::Gcs {
-            bucket: b,
-            gcp_project_id,
-        } => {
-            bucket = Some(b.as_str());
-            project = gcp_project_id.as_ref().map(|p| p.as_str());
-        }
-        Location::Azure {
-            storage_account,
-            container: k,
-        } => {
-            account = Some(storage_account.as_str());
-            container = Some(k.as_str());
-        }
-    }
-    let (auth_type, role_arn, external_id) = match (&c.access, c.provider()) {
-        (Access::IamRole(g), _) => (
-            Some(AuthType::IamRole),
-            Some(g.role_arn.as_str()),
-            Some(g.external_id.as_str()),
-        ),
-        (Access::Secret(_), Provider::S3) => (Some(AuthType::AccessKey), None, None),
-        (Access::Secret(_), _) => (None, None, None),
+    let columns = match &c.location {
+        Location::S3(l) => providers::s3::wire::columns(l, &c.access),
+        Location::Gcs(l) => providers::gcs::wire::columns(l, &c.credential_hint),
+        Location::Azure(l) => providers::azure::wire::columns(l),
     };
     ConnectorView {
         connector_id: c.id.as_str(),
@@ -155,23 +139,23 @@ fn view(c: &Connector) -> ConnectorView<'_> {
         scopes: c.scopes.to_vec(),
         import_mode: c.import_mode,
         export_base_path: c.export_base_path.as_ref().map(|p| p.as_str()),
-        bucket,
-        region,
-        storage_account: account,
-        container,
-        gcp_project_id: project,
-        endpoint_url: endpoint,
-        force_path_style: path_style,
-        auth_type,
-        role_arn,
-        external_id,
+        bucket: columns.bucket,
+        region: columns.region,
+        storage_account: columns.storage_account,
+        container: columns.container,
+        gcp_project_id: columns.gcp_project_id,
+        endpoint_url: columns.endpoint_url,
+        force_path_style: columns.force_path_style,
+        auth_type: columns.auth_type,
+        role_arn: columns.role_arn,
+        external_id: columns.external_id,
         created_at: c.created_at,
         updated_at: c.updated_at,
         last_tested_at: c.last_tested_at,
         last_test_result: c.last_test_result,
         last_test_error: c.last_test_error.as_deref(),
         credential_hint: &c.credential_hint,
-        client_email: (c.provider() == Provider::Gcs).then_some(c.credential_hint.as_str()),
+        client_email: columns.client_email,
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
 use ipnet::IpNet;
 
-use crate::domain::endpoint::{Host, S3Endpoint};
+use crate::providers::s3::endpoint::{Host, S3Endpoint};
 
 /// Why an address may not be called, in words for messages; `None` when it may.
 pub fn inside(ip: IpAddr) -> Option<&'static str> {

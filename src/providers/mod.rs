@@ -1,5 +1,7 @@
 //! The provider port: what `test` and `browse` need from a bucket or container, and the
-//! factory that builds an [`ObjectStore`] per call from a connector and its credentials.
+//! factory that builds an [`ObjectStore`] per call from a connector and its credentials;
+//! the machinery the providers share (`egress`, `roles`, `principal`, the HTTPS client);
+//! and one folder per provider with everything that is its own (see the crate's Layout).
 
 pub mod azure;
 pub mod egress;
@@ -15,9 +17,9 @@ use bytes::Bytes;
 
 use crate::domain::connector::{Connector, Location, RoleGrant};
 use crate::domain::credentials::Credentials;
-use crate::domain::endpoint::S3Endpoint;
 use crate::domain::glob::GlobPattern;
 use crate::domain::timestamp::Timestamp;
+use crate::providers::s3::endpoint::S3Endpoint;
 
 /// One object as a listing reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,21 +289,12 @@ impl ProviderFactory for Providers {
             Granted::Stored(_) => None,
         };
         match (&connector.location, credentials, s3_keys) {
-            (
-                Location::S3 {
-                    bucket,
-                    region,
-                    endpoint_url,
-                    force_path_style,
-                },
-                _,
-                Some(keys),
-            ) => {
+            (Location::S3(l), _, Some(keys)) => {
                 let target = s3::S3Target {
-                    bucket,
-                    region,
-                    endpoint_url: endpoint_url.as_ref(),
-                    force_path_style: *force_path_style,
+                    bucket: &l.bucket,
+                    region: &l.region,
+                    endpoint_url: l.endpoint_url.as_ref(),
+                    force_path_style: l.force_path_style,
                 };
                 match self.s3.open(&target, keys) {
                     Ok(store) => Ok(Arc::new(store)),
@@ -311,22 +304,13 @@ impl ProviderFactory for Providers {
                     ))),
                 }
             }
-            (Location::Gcs { bucket, .. }, Granted::Stored(Credentials::Gcs(key)), _) => {
-                Ok(Arc::new(self.gcs.open(bucket, key, self.http()?)))
+            (Location::Gcs(l), Granted::Stored(Credentials::Gcs(key)), _) => {
+                Ok(Arc::new(self.gcs.open(&l.bucket, key, self.http()?)))
             }
-            (
-                Location::Azure {
-                    storage_account,
-                    container,
-                },
-                Granted::Stored(Credentials::Azure(creds)),
-                _,
-            ) => Ok(Arc::new(self.azure.open(
-                storage_account,
-                container,
-                creds,
-                self.http()?,
-            ))),
+            (Location::Azure(l), Granted::Stored(Credentials::Azure(creds)), _) => Ok(Arc::new(
+                self.azure
+                    .open(&l.storage_account, &l.container, creds, self.http()?),
+            )),
             _ => Err(OpenError::CredentialsMismatch),
         }
     }

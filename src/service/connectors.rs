@@ -3,19 +3,23 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::error::{FieldError, ServiceError};
 use super::write::{Attempt, Commit, RecordWrite, Unused, points_at};
 use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant, SecretRef};
-use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount, S3Credentials};
+use crate::domain::credentials::Credentials;
 use crate::domain::ids::{ConnectorId, TenantId};
-use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid, RoleArn};
+use crate::domain::names::{ConnectorName, RoleArn};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
 use crate::domain::timestamp::Timestamp;
+use crate::providers::azure::credentials::AzureUpdate;
+use crate::providers::gcs::credentials::GcsServiceAccount;
+use crate::providers::s3::credentials::S3Access;
+use crate::providers::s3::location::S3Location;
+use crate::providers::s3::names::AwsRegion;
 use crate::store::{StoreError, VaultError};
 
 /// How many times a read of a connector's credentials follows its record as it changes.
@@ -85,49 +89,32 @@ pub(crate) enum WayIn {
     Role(RoleGrant),
 }
 
-/// New credentials sent with a PATCH.
+/// New credentials sent with a PATCH, in the terms of the provider they are for.
 #[derive(Debug)]
 pub enum CredentialUpdate {
-    S3(S3Credentials),
-    /// An S3 connector's IAM role: a connector with keys switches to it (its secret goes).
-    S3Role(RoleArn),
+    /// New keys, or an IAM role: a connector with keys switches to it (its secret goes).
+    S3(S3Access),
     Gcs(GcsServiceAccount),
     /// Any subset of the service principal's parts; the rest are kept.
-    Azure {
-        tenant_id: Option<AzureTenant>,
-        client_id: Option<Guid>,
-        client_secret: Option<SecretString>,
-    },
+    Azure(AzureUpdate),
 }
 
 impl CredentialUpdate {
     /// The provider whose connectors these credentials are for.
     fn provider(&self) -> Provider {
         match self {
-            CredentialUpdate::S3(_) | CredentialUpdate::S3Role(_) => Provider::S3,
+            CredentialUpdate::S3(_) => Provider::S3,
             CredentialUpdate::Gcs(_) => Provider::Gcs,
-            CredentialUpdate::Azure { .. } => Provider::Azure,
+            CredentialUpdate::Azure(_) => Provider::Azure,
         }
     }
 
     /// The request fields this update came from, as the caller named them.
     fn fields_sent(&self) -> Vec<&'static str> {
         match self {
-            CredentialUpdate::S3(_) => vec!["aws_access_key_id", "aws_secret_access_key"],
-            CredentialUpdate::S3Role(_) => vec!["role_arn"],
+            CredentialUpdate::S3(a) => a.fields_sent(),
             CredentialUpdate::Gcs(_) => vec!["credentials_json"],
-            CredentialUpdate::Azure {
-                tenant_id,
-                client_id,
-                client_secret,
-            } => [
-                ("tenant_id", tenant_id.is_some()),
-                ("client_id", client_id.is_some()),
-                ("client_secret", client_secret.is_some()),
-            ]
-            .into_iter()
-            .filter_map(|(field, sent)| sent.then_some(field))
-            .collect(),
+            CredentialUpdate::Azure(u) => u.fields_sent(),
         }
     }
 }
@@ -311,10 +298,10 @@ impl App {
     /// # Errors
     /// 422 naming `endpoint_url`.
     pub async fn vet_location(&self, location: &Location) -> Result<(), ServiceError> {
-        if let Location::S3 {
+        if let Location::S3(S3Location {
             endpoint_url: Some(endpoint),
             ..
-        } = location
+        }) = location
         {
             self.providers
                 .vet_endpoint(endpoint)
@@ -450,7 +437,7 @@ impl App {
         current: &Connector,
         update: &CredentialUpdate,
     ) -> Result<Prepared, ServiceError> {
-        if let CredentialUpdate::S3Role(role_arn) = update {
+        if let CredentialUpdate::S3(S3Access::Role(role_arn)) = update {
             return Ok(Prepared {
                 from: current.access.clone(),
                 access: Access::IamRole(self.role_grant(tenant, role_arn).await?),
@@ -481,28 +468,16 @@ impl App {
         update: &CredentialUpdate,
     ) -> Result<Credentials, ServiceError> {
         Ok(match (current.provider(), update) {
-            (Provider::S3, CredentialUpdate::S3(c)) => Credentials::S3(c.clone()),
+            (Provider::S3, CredentialUpdate::S3(S3Access::Keys(c))) => Credentials::S3(c.clone()),
             (Provider::Gcs, CredentialUpdate::Gcs(c)) => Credentials::Gcs(c.clone()),
-            (
-                Provider::Azure,
-                CredentialUpdate::Azure {
-                    tenant_id,
-                    client_id,
-                    client_secret,
-                },
-            ) => {
+            (Provider::Azure, CredentialUpdate::Azure(update)) => {
                 let (_, stored) = self.current_credentials(Arc::new(current.clone())).await?;
                 let WayIn::Keys(Credentials::Azure(old)) = stored else {
                     return Err(ServiceError::Internal(anyhow::anyhow!(
                         "stored credentials of another provider"
                     )));
                 };
-                Credentials::Azure(AzureCredentials::rotated(
-                    &old,
-                    tenant_id.clone(),
-                    client_id.clone(),
-                    client_secret.clone(),
-                ))
+                Credentials::Azure(update.applied_to(&old))
             }
             // `credentials_for` picked the connector's own provider.
             (provider, _) => {
@@ -641,26 +616,17 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
     }
     if let Some(region) = &patch.region {
         match &mut next.location {
-            // AWS's own region codes, unless the connector names a compatible service.
-            Location::S3 {
-                endpoint_url: None, ..
-            } if AwsRegion::parse_aws(region.as_str()).is_err() => {
-                errors.push(FieldError::new(
-                    "region",
-                    "must be an AWS region code such as us-east-1",
-                ));
+            Location::S3(l) => {
+                if let Err(e) = l.set_region(region) {
+                    errors.push(FieldError::new("region", e.0));
+                }
             }
-            Location::S3 { region: r, .. } => *r = region.clone(),
             _ => errors.push(FieldError::new("region", "applies only to S3 connectors")),
         }
     }
-    if let (
-        Some(CredentialUpdate::S3Role(_)),
-        Location::S3 {
-            endpoint_url: Some(_),
-            ..
-        },
-    ) = (patch.credentials_for(Provider::S3), &current.location)
+    if let (Some(CredentialUpdate::S3(S3Access::Role(_))), Location::S3(l)) =
+        (patch.credentials_for(Provider::S3), &current.location)
+        && !l.admits_role()
     {
         // Sessions come from AWS's STS, which no S3-compatible service accepts.
         errors.push(FieldError::new(

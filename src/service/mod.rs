@@ -13,7 +13,6 @@ pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod reconcile;
-pub mod role_setup;
 pub mod use_cases;
 mod write;
 

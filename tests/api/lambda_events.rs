@@ -6,11 +6,14 @@ use std::path::PathBuf;
 
 use connectors::domain::apikey::KeyScope;
 use connectors::domain::connector::Location;
-use connectors::domain::credentials::{Credentials, S3Credentials};
+use connectors::domain::credentials::Credentials;
 use connectors::domain::ids::{ConnectorId, TenantId};
-use connectors::domain::names::{AwsRegion, ConnectorName, S3BucketName};
+use connectors::domain::names::ConnectorName;
 use connectors::domain::paths::ExportBasePath;
 use connectors::domain::scopes::{ImportMode, Scopes};
+use connectors::providers::s3::credentials::S3Credentials;
+use connectors::providers::s3::location::S3Location;
+use connectors::providers::s3::names::{AwsRegion, S3BucketName};
 use connectors::service::connectors::{NewAccess, NewConnector};
 use lambda_http::lambda_runtime::{Context, LambdaEvent};
 use lambda_http::request::LambdaRequest;
@@ -133,12 +136,12 @@ async fn fixture() -> TestApp {
     let (key_id, secret) = s3_keys();
     let new = NewConnector {
         name: ConnectorName::parse("Archive").expect("name"),
-        location: Location::S3 {
+        location: Location::S3(S3Location {
             bucket: S3BucketName::parse(&bucket).expect("bucket"),
             region: AwsRegion::parse("us-east-1").expect("region"),
             endpoint_url: None,
             force_path_style: false,
-        },
+        }),
         scopes: Scopes::parse(&["import", "export"]).expect("scopes"),
         import_mode: ImportMode::parse("all").expect("mode"),
         export_base_path: Some(ExportBasePath::parse("exports/").expect("path")),

@@ -5,53 +5,28 @@ use axum::extract::{FromRequest, RawQuery, Request, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
 use super::super::State;
 use super::super::auth::Write;
 use super::super::error::{ApiError, FieldError};
-use super::super::extract::{FormValue, JsonObject, MultipartForm};
-use super::super::fields::{Fields, text};
-use super::super::idempotency::{
-    Canonical, Fingerprinted, canonical_object, idempotency_key, respond,
-};
+use super::super::extract::JsonObject;
+use super::super::fields::Fields;
+use super::super::idempotency::{Canonical, Fingerprinted, idempotency_key, respond};
 use super::super::wire::{connector_json, json_response, to_json, with_header, with_quota};
 use super::BASE;
-use super::s3_access::{S3Access, s3_access};
 use crate::domain::connector::{Connector, Location};
-use crate::domain::credentials::{AzureCredentials, Credentials, GcsServiceAccount};
-use crate::domain::endpoint::S3Endpoint;
-use crate::domain::names::{
-    AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
-    S3BucketName, StorageAccount,
-};
+use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::providers::gcs::wire::GcsForm;
+use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
 use crate::service::connectors::{NewAccess, NewConnector};
 use crate::service::use_cases::{DryRun, Keyed};
 
-/// The fields every create takes, and each provider's own (the OpenAPI schemas list exactly
-/// these; a test holds them together).
+/// The fields every create takes; each provider's own are its `CREATE_FIELDS` (the
+/// OpenAPI schemas list exactly these; a test holds them together).
 pub(in crate::http) const COMMON_FIELDS: [&str; 4] =
     ["name", "scopes", "export_base_path", "import_mode"];
-pub(in crate::http) const S3_FIELDS: [&str; 7] = [
-    "bucket",
-    "region",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "role_arn",
-    "endpoint_url",
-    "force_path_style",
-];
-pub(in crate::http) const AZURE_FIELDS: [&str; 5] = [
-    "storage_account",
-    "container",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-];
-/// The GCS form's text fields besides the common ones; the key file is `credentials_file`.
-pub(in crate::http) const GCS_FIELDS: [&str; 2] = ["bucket", "gcp_project_id"];
 
 /// The common fields of every create request.
 struct Common {
@@ -102,124 +77,17 @@ fn new_connector(
 }
 
 fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(map, &allowed(&S3_FIELDS))?;
+    let mut f = Fields::new(map, &allowed(&s3::CREATE_FIELDS))?;
     let c = common(&mut f);
-    let bucket = f.required("bucket", S3BucketName::parse);
-    // AWS's region codes, unless the connector names an S3-compatible service, whose
-    // regions are its own words (R2's `auto`).
-    let compatible = f.value("endpoint_url").is_some_and(|v| !v.is_null());
-    let region = if compatible {
-        f.required("region", AwsRegion::parse)
-    } else {
-        f.required("region", AwsRegion::parse_aws)
-    };
-    let endpoint_url = f.optional("endpoint_url", S3Endpoint::parse);
-    let force_path_style = f.boolean("force_path_style").unwrap_or(false);
-    if compatible && f.given("role_arn") {
-        // Sessions come from AWS's STS, which no S3-compatible service accepts.
-        f.fail(
-            "role_arn",
-            "applies only to buckets on AWS (a connector with endpoint_url needs keys)",
-        );
-    }
-    let access = s3_access(&mut f, true).map(|a| match a {
-        S3Access::Keys(keys) => NewAccess::Keys(Credentials::S3(keys)),
-        S3Access::Role(role_arn) => NewAccess::Role(role_arn),
-    });
-    let location = bucket.zip(region).map(|(bucket, region)| Location::S3 {
-        bucket,
-        region,
-        endpoint_url,
-        force_path_style,
-    });
+    let (location, access) = s3::parse_create(&mut f);
     new_connector(f, c, location, access)
 }
 
 fn parse_azure(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(map, &allowed(&AZURE_FIELDS))?;
+    let mut f = Fields::new(map, &allowed(&azure::CREATE_FIELDS))?;
     let c = common(&mut f);
-    let account = f.required("storage_account", StorageAccount::parse);
-    let container = f.required("container", ContainerName::parse);
-    let tenant_id = f.required("tenant_id", AzureTenant::parse);
-    let client_id = f.required("client_id", Guid::parse);
-    let secret = f.required("client_secret", text);
-    let credentials = match (tenant_id, client_id, secret) {
-        (Some(t), Some(id), Some(s)) => AzureCredentials::new(t, id, &s)
-            .map_err(|e| f.fail("client_secret", e.0))
-            .ok()
-            .map(|c| NewAccess::Keys(Credentials::Azure(c))),
-        _ => None,
-    };
-    let location = account
-        .zip(container)
-        .map(|(storage_account, container)| Location::Azure {
-            storage_account,
-            container,
-        });
-    new_connector(f, c, location, credentials)
-}
-
-/// The GCS form as a JSON object (so it validates and fingerprints like the others), plus
-/// the key file's bytes.
-pub struct GcsForm {
-    fields: Map<String, Value>,
-    key_file: Option<Vec<u8>>,
-    /// Fields sent more than once: refused when the form is parsed.
-    duplicates: Vec<String>,
-}
-
-impl<S: Send + Sync> FromRequest<S> for GcsForm {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let MultipartForm(parts) = MultipartForm::from_request(req, state).await?;
-        let mut form = GcsForm {
-            fields: Map::new(),
-            key_file: None,
-            duplicates: Vec::new(),
-        };
-        let mut scopes = Vec::new();
-        for (name, value) in parts {
-            match (name.as_str(), value) {
-                ("credentials_file", FormValue::File(bytes)) => {
-                    if form.key_file.replace(bytes.to_vec()).is_some() {
-                        form.duplicates.push(name);
-                    }
-                }
-                // An empty form field means "not given", as browsers and `curl -F x=` send
-                // them: a `scopes=` alone leaves the default, `gcp_project_id=` the key
-                // file's project.
-                (_, FormValue::Text(s)) if s.is_empty() => {}
-                ("scopes", FormValue::Text(s)) => scopes.push(Value::String(s)),
-                (_, FormValue::Text(s)) => {
-                    if form.fields.insert(name.clone(), Value::String(s)).is_some() {
-                        form.duplicates.push(name);
-                    }
-                }
-                (_, FormValue::File(_)) => {
-                    form.fields.insert(name, Value::String(String::new()));
-                }
-            }
-        }
-        if !scopes.is_empty() {
-            form.fields.insert("scopes".into(), Value::Array(scopes));
-        }
-        Ok(form)
-    }
-}
-
-impl Canonical for GcsForm {
-    fn write_canonical(&self, out: &mut String) {
-        let Some(bytes) = &self.key_file else {
-            return canonical_object(&self.fields, out);
-        };
-        // The parsed key file when it is JSON, so whitespace does not change the fingerprint.
-        let file = serde_json::from_slice::<Value>(bytes)
-            .unwrap_or_else(|_| Value::String(hex::encode(Sha256::digest(bytes))));
-        let mut printed = self.fields.clone();
-        printed.insert("credentials_file".into(), file);
-        canonical_object(&printed, out);
-    }
+    let (location, access) = azure::parse_create(&mut f);
+    new_connector(f, c, location, access)
 }
 
 fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
@@ -231,44 +99,10 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
                 .collect(),
         ));
     }
-    let mut f = Fields::new(form.fields, &allowed(&GCS_FIELDS))?;
+    let mut f = Fields::new(form.fields, &allowed(&gcs::CREATE_FIELDS))?;
     let c = common(&mut f);
-    let bucket = f.required("bucket", GcsBucketName::parse);
-    let mut project = f.optional("gcp_project_id", GcpProjectId::parse);
-    let account = match form.key_file {
-        None => {
-            f.fail(
-                "credentials_file",
-                "is required (the service account's JSON key file)",
-            );
-            None
-        }
-        Some(bytes) => GcsServiceAccount::parse(&bytes)
-            .map_err(|e| f.fail("credentials_file", e.0))
-            .ok(),
-    };
-    if project.is_none() && !f.has("gcp_project_id") {
-        project = account
-            .as_ref()
-            .and_then(|a| a.project_id())
-            .and_then(|p| GcpProjectId::parse(p).ok());
-        if project.is_none() && account.is_some() {
-            f.fail(
-                "gcp_project_id",
-                "is required: the key file names no valid project_id",
-            );
-        }
-    }
-    let location = bucket.map(|bucket| Location::Gcs {
-        bucket,
-        gcp_project_id: project,
-    });
-    new_connector(
-        f,
-        c,
-        location,
-        account.map(|a| NewAccess::Keys(Credentials::Gcs(a))),
-    )
+    let (location, access) = gcs::parse_create(&mut f, form.key_file);
+    new_connector(f, c, location, access)
 }
 
 /// A created connector's answer: 201 with its `Location` and `ETag`.

@@ -4,8 +4,6 @@
 pub(super) mod create;
 mod list;
 pub(super) mod patch;
-pub(super) mod role_setup;
-mod s3_access;
 
 use axum::Router;
 use axum::extract::{RawQuery, State as Extract};
@@ -30,7 +28,7 @@ pub(super) fn router() -> Router<State> {
         .route("/api/v2/connectors/s3", post(create::create_s3))
         .route(
             "/api/v2/connectors/s3/role-setup",
-            get(role_setup::role_setup),
+            get(crate::providers::s3::setup_route::role_setup),
         )
         .route("/api/v2/connectors/gcs", post(create::create_gcs))
         .route("/api/v2/connectors/azure", post(create::create_azure))

@@ -5,14 +5,13 @@ use serde_json::{Map, Value};
 
 use super::super::error::{ApiError, FieldError};
 use super::super::fields::Fields;
-use super::s3_access::{S3Access, s3_access};
 use crate::domain::Invalid;
-use crate::domain::credentials::{GcsServiceAccount, parse_client_secret};
-use crate::domain::names::{AwsRegion, AzureTenant, ConnectorName, Guid};
+use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
-use crate::domain::scopes::Scopes;
-use crate::domain::scopes::{ImportMode, Status};
-use crate::service::connectors::{ConnectorPatch, CredentialUpdate, Precondition};
+use crate::domain::scopes::{ImportMode, Scopes, Status};
+use crate::providers::s3::names::AwsRegion;
+use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
+use crate::service::connectors::{ConnectorPatch, Precondition};
 
 /// Reads `If-Match`: `*`, or a list of strong ETags (weak ones never match).
 pub(super) fn precondition(headers: &HeaderMap) -> Option<Precondition> {
@@ -54,21 +53,26 @@ const READ_ONLY: [&str; 10] = [
     "auth_type",
     "external_id",
 ];
-pub(in crate::http) const PATCHABLE: [&str; 13] = [
+/// The settings any connector's PATCH may change; each provider's credential fields are
+/// its `PATCH_CREDENTIAL_FIELDS`.
+pub(in crate::http) const SETTINGS: [&str; 6] = [
     "name",
     "scopes",
     "export_base_path",
     "import_mode",
     "status",
     "region",
-    "aws_access_key_id",
-    "aws_secret_access_key",
-    "role_arn",
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "credentials_json",
 ];
+
+/// Every field a PATCH may name: the settings, then every provider's credential fields.
+pub(in crate::http) fn patchable() -> Vec<&'static str> {
+    SETTINGS
+        .into_iter()
+        .chain(s3::PATCH_CREDENTIAL_FIELDS)
+        .chain(azure::PATCH_CREDENTIAL_FIELDS)
+        .chain(gcs::PATCH_CREDENTIAL_FIELDS)
+        .collect()
+}
 
 pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch, ApiError> {
     let mut refused = Vec::new();
@@ -88,7 +92,8 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
     if !refused.is_empty() {
         return Err(ApiError::invalid(refused));
     }
-    let mut f = Fields::new(map, &PATCHABLE)?;
+    let patchable = patchable();
+    let mut f = Fields::new(map, &patchable)?;
     if f.is_empty() {
         return Err(ApiError::validation(
             "body",
@@ -109,35 +114,22 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
     };
     // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
     // refused rather than ignored.
-    for field in PATCHABLE.into_iter().filter(|f| *f != "export_base_path") {
+    for field in patchable.into_iter().filter(|f| *f != "export_base_path") {
         if f.value(field).is_some_and(Value::is_null) {
             f.fail(field, "cannot be null");
         }
     }
     // Every provider's credential fields are read: those that do not fit the connector
     // are refused by name once it is known, whatever else is sent.
-    patch
-        .credentials
-        .extend(s3_access(&mut f, false).map(|a| match a {
-            S3Access::Keys(keys) => CredentialUpdate::S3(keys),
-            S3Access::Role(role_arn) => CredentialUpdate::S3Role(role_arn),
-        }));
-    let tenant_id = f.optional("tenant_id", AzureTenant::parse);
-    let client_id = f.optional("client_id", Guid::parse);
-    let client_secret = f.optional("client_secret", parse_client_secret);
-    if tenant_id.is_some() || client_id.is_some() || client_secret.is_some() {
-        patch.credentials.push(CredentialUpdate::Azure {
-            tenant_id,
-            client_id,
-            client_secret,
-        });
-    }
-    if let Some(key) = f.object("credentials_json") {
-        match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
-            Ok(sa) => patch.credentials.push(CredentialUpdate::Gcs(sa)),
-            Err(e) => f.fail("credentials_json", e.0),
-        }
-    }
+    patch.credentials.extend(
+        [
+            s3::parse_patch(&mut f),
+            azure::parse_patch(&mut f),
+            gcs::parse_patch(&mut f),
+        ]
+        .into_iter()
+        .flatten(),
+    );
     f.finish()?;
     Ok(patch)
 }
@@ -148,6 +140,7 @@ mod tests {
 
     use super::*;
     use crate::service::ServiceError;
+    use crate::service::connectors::CredentialUpdate;
 
     fn parsed(body: Value) -> Result<ConnectorPatch, ApiError> {
         let Value::Object(map) = body else {
@@ -203,7 +196,7 @@ mod tests {
         .expect("a patch");
         assert_eq!(p.credentials.len(), 2);
         assert!(matches!(p.credentials[0], CredentialUpdate::S3(_)));
-        assert!(matches!(p.credentials[1], CredentialUpdate::Azure { .. }));
+        assert!(matches!(p.credentials[1], CredentialUpdate::Azure(_)));
     }
 
     #[test]

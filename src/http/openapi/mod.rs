@@ -6,7 +6,7 @@
 //! and `Retry-After` (with the rate-limit fields on a 429) where the service sends it. The
 //! document is built on its first request only, so a cold start never pays for it.
 
-mod schemas;
+pub(crate) mod schemas;
 
 use std::sync::OnceLock;
 
@@ -21,9 +21,10 @@ use utoipa::{Modify, OpenApi};
 
 use super::wire::json_response;
 
-pub use schemas::{
-    AzureCreate, BrowseBody, ConnectorUpdate, Deleted, ErrorEnvelope, GcsCreate, S3Create,
-};
+pub use crate::providers::azure::schema::AzureCreate;
+pub use crate::providers::gcs::schema::GcsCreate;
+pub use crate::providers::s3::schema::S3Create;
+pub use schemas::{BrowseBody, ConnectorUpdate, Deleted, ErrorEnvelope};
 
 /// Where the document is served.
 pub const PATH: &str = "/api/v2/openapi.json";
@@ -44,7 +45,7 @@ pub const PATH: &str = "/api/v2/openapi.json";
         super::connectors::create::create_s3,
         super::connectors::create::create_gcs,
         super::connectors::create::create_azure,
-        super::connectors::role_setup::role_setup,
+        crate::providers::s3::setup_route::role_setup,
         super::connectors::list_connectors,
         super::connectors::get_connector,
         super::connectors::update_connector,

@@ -1,7 +1,9 @@
-//! The schemas of the OpenAPI document that no handler type carries: the request bodies
-//! (parsed field by field by [`super::super::fields::Fields`], so their field lists are
-//! checked against the parsers' own lists by the tests below), the error envelope, and the
-//! domain's words and instants.
+//! The shared schemas of the OpenAPI document that no handler type carries: the fields every
+//! provider's body takes, the PATCH body (its settings here, each provider's fields and kinds
+//! of credentials from its `schema` file), browse's body, the error envelope, the domain's
+//! words and instants, and the helpers the providers' schemas are written with. Bodies are
+//! parsed field by field by [`super::super::fields::Fields`], so every schema's field list is
+//! checked against its parser's own list by the tests below.
 //!
 //! The request schemas state what the parsers enforce, so that a value a generator draws
 //! from them is one the service accepts: lengths, patterns (ECMA-262, without lookarounds or
@@ -27,12 +29,11 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::credentials::GOOGLE_TOKEN_URI;
 use crate::domain::scopes::{ImportMode, Provider, Scope, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 
 /// A closed set of words as a string schema with `enum`.
-fn words(description: &str, all: impl IntoIterator<Item = &'static str>) -> Object {
+pub(crate) fn words(description: &str, all: impl IntoIterator<Item = &'static str>) -> Object {
     ObjectBuilder::new()
         .schema_type(SchemaType::new(Type::String))
         .description(Some(description))
@@ -93,13 +94,13 @@ impl ToSchema for Timestamp {}
 /// object's own `properties`) go in a schema's `extensions`, which print their keys as given
 /// (only `ExtensionsBuilder::add` prefixes `x-`). One keyword per schema, so that the printed
 /// document does not depend on a map's order.
-fn keyword(object: &mut Object, name: &str, value: serde_json::Value) {
+pub(crate) fn keyword(object: &mut Object, name: &str, value: serde_json::Value) {
     object.extensions = Some(Extensions::from_iter([(name, value)]));
 }
 
 /// `schema` with `add` applied to it, when it is an object schema (as every derived request
 /// schema is; the tests below check what `add` adds is there).
-fn extended(mut schema: RefOr<Schema>, add: impl FnOnce(&mut Object)) -> RefOr<Schema> {
+pub(crate) fn extended(mut schema: RefOr<Schema>, add: impl FnOnce(&mut Object)) -> RefOr<Schema> {
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         add(object);
     }
@@ -108,7 +109,7 @@ fn extended(mut schema: RefOr<Schema>, add: impl FnOnce(&mut Object)) -> RefOr<S
 
 /// Refuses the strings matching `pattern` in property `field` of `object` (a `null`, where
 /// the property allows one, stays allowed).
-fn refuse(object: &mut Object, field: &str, pattern: &str) {
+pub(crate) fn refuse(object: &mut Object, field: &str, pattern: &str) {
     if let Some(RefOr::T(Schema::Object(property))) = object.properties.get_mut(field) {
         keyword(
             property,
@@ -119,14 +120,14 @@ fn refuse(object: &mut Object, field: &str, pattern: &str) {
 }
 
 /// Also requires `constraints`, each a schema the value must match (an `allOf`).
-fn also(object: &mut Object, constraints: serde_json::Value) {
+pub(crate) fn also(object: &mut Object, constraints: serde_json::Value) {
     keyword(object, "allOf", constraints);
 }
 
 /// The string schema `object`, bounded to `max_bytes` bytes of UTF-8. `maxLength` counts
 /// characters, so the bound is stated as: at most `max_bytes` characters, and either all of
 /// them ASCII or at most a quarter as many (what fits in the bytes whatever they are).
-fn bytes_at_most(object: ObjectBuilder, max_bytes: usize) -> Object {
+pub(crate) fn bytes_at_most(object: ObjectBuilder, max_bytes: usize) -> Object {
     let mut object = object.max_length(Some(max_bytes)).build();
     also(
         &mut object,
@@ -139,9 +140,9 @@ fn bytes_at_most(object: ObjectBuilder, max_bytes: usize) -> Object {
 }
 
 /// ASCII only.
-const ASCII: &str = r"^[\x00-\x7f]*$";
+pub(crate) const ASCII: &str = r"^[\x00-\x7f]*$";
 /// No control character anywhere.
-const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+pub(crate) const NO_CONTROL: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
 
 /// An IPv4 address as the service reads one (four decimal octets, no leading zeros).
 macro_rules! ipv4 {
@@ -149,19 +150,7 @@ macro_rules! ipv4 {
         r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}"
     };
 }
-/// What an S3 bucket name may not be, beyond its pattern: an IPv4 address, or starting or
-/// ending with one of the prefixes and suffixes AWS reserves.
-const S3_BUCKET_RESERVED: &str = concat!(
-    r"^(?:",
-    ipv4!(),
-    r"$|xn--|sthree-|amzn-s3-demo-)|(?:-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$"
-);
-/// What a GCS bucket name may not be, beyond its pattern.
-const GCS_BUCKET_RESERVED: &str = concat!(r"^goog|google|g00gle|^", ipv4!(), "$");
-/// An AWS region code: two letters, one to three words, a number of one or two digits.
-const AWS_REGION: &str = r"^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$";
-/// An S3-compatible service's own region word (R2's `auto`, B2's `us-west-004`).
-const COMPATIBLE_REGION: &str = r"^[a-z0-9][a-z0-9-]*$";
+pub(crate) use ipv4;
 
 // An export path: segments of any characters but `/`, `\` and control characters, joined by
 // single `/`, with an optional trailing `/`.
@@ -245,28 +234,6 @@ impl PartialSchema for FormExportBasePath {
     }
 }
 impl ToSchema for FormExportBasePath {}
-
-/// An Azure client secret.
-pub struct ClientSecret;
-
-impl PartialSchema for ClientSecret {
-    fn schema() -> RefOr<Schema> {
-        bytes_at_most(
-            ObjectBuilder::new()
-                .schema_type(SchemaType::new(Type::String))
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
-                .description(Some(
-                    "1–256 bytes without control characters (at most 256 ASCII characters, \
-                     or 64 of any), written to the secret store only.",
-                ))
-                .min_length(Some(1))
-                .pattern(Some(NO_CONTROL)),
-            256,
-        )
-        .into()
-    }
-}
-impl ToSchema for ClientSecret {}
 
 /// A browse's key prefix.
 pub struct BrowsePrefixSchema;
@@ -363,271 +330,6 @@ impl ToSchema for ConnectorNameSchema {
     }
 }
 
-/// `POST /connectors/s3`: every field the parser accepts (any other is a 422 naming it).
-/// Exactly one way into the bucket, the `oneOf` below: `aws_access_key_id` with
-/// `aws_secret_access_key` (on AWS or, with `endpoint_url`, on an S3-compatible service), or
-/// `role_arn` (on AWS only); neither, both, or half a key pair is a 422 naming the fields.
-/// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the whole
-/// bucket. A field sent as `null` counts as not sent.
-#[derive(ToSchema)]
-#[schema(
-    as = S3ConnectorCreate,
-    examples(json!({
-        "name": "Archive S3",
-        "bucket": "media-archive",
-        "region": "us-east-1",
-        "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
-        "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        "scopes": ["import", "export"],
-        "import_mode": "new_only",
-        "export_base_path": "exports/review/"
-    }))
-)]
-#[serde(deny_unknown_fields)]
-struct S3CreateFields {
-    name: ConnectorNameSchema,
-    scopes: Option<Scopes>,
-    import_mode: Option<ImportMode>,
-    export_base_path: Option<ExportBasePathSchema>,
-    /// S3's general-purpose bucket naming rules: 3–63 lowercase letters, digits, `.` and
-    /// `-`, starting and ending with a letter or digit, no `..`, not an IPv4 address, not
-    /// starting `xn--`, `sthree-` or `amzn-s3-demo-`, not ending `-s3alias`,
-    /// `--ol-s3`, `.mrap`, `--x-s3` or `--table-s3` (the `not`).
-    #[schema(
-        min_length = 3,
-        max_length = 63,
-        pattern = r"^[a-z0-9](?:\.?[a-z0-9-])*\.?[a-z0-9]$"
-    )]
-    bucket: String,
-    /// On AWS, a region code: two lowercase letters, one to three lowercase words and a
-    /// number of one or two digits, joined by `-` (`us-east-1`, `us-gov-west-1`). With
-    /// `endpoint_url`, the service's own word: 1–32 lowercase letters, digits and `-`,
-    /// starting with a letter or digit (R2's `auto`). Each way in below gives its pattern.
-    #[schema(min_length = 1, max_length = 32)]
-    region: String,
-    /// 16–128 uppercase letters and digits. With `aws_secret_access_key`, instead of
-    /// `role_arn`.
-    #[schema(min_length = 16, max_length = 128, pattern = r"^[A-Z0-9]+$")]
-    aws_access_key_id: Option<String>,
-    /// 1–128 printable ASCII characters without spaces, written to the secret store only.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
-    aws_secret_access_key: Option<String>,
-    /// An IAM role in the customer's account, instead of keys, on AWS only: the service
-    /// assumes it with the account's external ID (see `GET /connectors/s3/role-setup`), and
-    /// stores no secret. Any partition (`aws`, `aws-cn`, `aws-us-gov`, …); a path and a name
-    /// of IAM's characters, the name at most 64.
-    #[schema(
-        max_length = 2048,
-        pattern = r"^arn:aws(?:[a-z0-9-]{0,28}[a-z0-9])?:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$",
-        examples("arn:aws:iam::111122223333:role/VideoVectorAccess")
-    )]
-    role_arn: Option<String>,
-    /// An S3-compatible service instead of AWS (Cloudflare R2, Wasabi, Backblaze B2, MinIO,
-    /// Ceph): an `https` origin (`https://host[:port]`, a trailing `/` allowed; no user name,
-    /// password, path, query or fragment), stored normalised. Its host may not be, nor
-    /// resolve to, an address inside a network (loopback, private, link-local, CGNAT,
-    /// multicast, unspecified) unless the operator allowed it; the check is made here and
-    /// again at every connection, and no schema can state it (a host that does not resolve is
-    /// a 422 too). The pattern admits lowercase DNS names whose last label starts with a
-    /// letter; the service also takes IP literals, capitals and internationalised names.
-    #[schema(
-        max_length = 2048,
-        pattern = r"^https://(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$",
-        examples("https://account.r2.cloudflarestorage.com")
-    )]
-    endpoint_url: Option<String>,
-    /// Path-style requests (`https://host/bucket/key`), which some compatible services
-    /// need. Default `false`.
-    force_path_style: Option<bool>,
-}
-
-/// `POST /connectors/s3`'s body (see [`S3CreateFields`]), with its ways into the bucket.
-pub struct S3Create;
-
-impl PartialSchema for S3Create {
-    fn schema() -> RefOr<Schema> {
-        let given = serde_json::json!({"type": "string"});
-        let absent = serde_json::json!({"type": "null"});
-        extended(S3CreateFields::schema(), |object| {
-            refuse(object, "bucket", S3_BUCKET_RESERVED);
-            refuse(object, "endpoint_url", "xn--");
-            also(
-                object,
-                serde_json::json!([{"oneOf": [
-                    {
-                        "title": "Access keys, on AWS",
-                        "description": "`aws_access_key_id` and `aws_secret_access_key`; no \
-                            `endpoint_url`, no `role_arn`; `region` an AWS region code.",
-                        "required": ["aws_access_key_id", "aws_secret_access_key"],
-                        "properties": {
-                            "aws_access_key_id": given,
-                            "aws_secret_access_key": given,
-                            "role_arn": absent,
-                            "endpoint_url": absent,
-                            "region": {"pattern": AWS_REGION}
-                        }
-                    },
-                    {
-                        "title": "An IAM role, on AWS",
-                        "description": "`role_arn`; no keys, no `endpoint_url` (sessions come from \
-                            AWS's STS, which no S3-compatible service accepts); `region` an AWS \
-                            region code.",
-                        "required": ["role_arn"],
-                        "properties": {
-                            "role_arn": given,
-                            "aws_access_key_id": absent,
-                            "aws_secret_access_key": absent,
-                            "endpoint_url": absent,
-                            "region": {"pattern": AWS_REGION}
-                        }
-                    },
-                    {
-                        "title": "Access keys, on an S3-compatible service",
-                        "description": "`endpoint_url`, `aws_access_key_id` and \
-                            `aws_secret_access_key`; no `role_arn`; `region` the service's own word.",
-                        "required": ["endpoint_url", "aws_access_key_id", "aws_secret_access_key"],
-                        "properties": {
-                            "endpoint_url": given,
-                            "aws_access_key_id": given,
-                            "aws_secret_access_key": given,
-                            "role_arn": absent,
-                            "region": {"pattern": COMPATIBLE_REGION}
-                        }
-                    }
-                ]}]),
-            );
-        })
-    }
-}
-impl ToSchema for S3Create {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("S3ConnectorCreate")
-    }
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        S3CreateFields::schemas(schemas);
-    }
-}
-
-/// `POST /connectors/azure`: every field the parser accepts (any other is a 422 naming it).
-/// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the
-/// whole container.
-#[derive(ToSchema)]
-#[schema(
-    as = AzureConnectorCreate,
-    examples(json!({
-        "name": "Review exports",
-        "storage_account": "mediastore01",
-        "container": "exports",
-        "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "client_id": "0c8a4e7e-2b1d-4b8e-9d2e-5f6a7b8c9d0e",
-        "client_secret": "example~client~secret~value",
-        "scopes": ["export"]
-    }))
-)]
-#[serde(deny_unknown_fields)]
-pub struct AzureCreate {
-    name: ConnectorNameSchema,
-    scopes: Option<Scopes>,
-    import_mode: Option<ImportMode>,
-    export_base_path: Option<ExportBasePathSchema>,
-    /// 3–24 lowercase letters and digits.
-    #[schema(min_length = 3, max_length = 24, pattern = r"^[a-z0-9]+$")]
-    storage_account: String,
-    /// 3–63 lowercase letters, digits and single `-`, starting and ending with a letter or
-    /// digit; or `$root`, `$web`, `$logs`.
-    #[schema(
-        min_length = 3,
-        max_length = 63,
-        pattern = r"^(\$root|\$web|\$logs|[a-z0-9]+(-[a-z0-9]+)*)$"
-    )]
-    container: String,
-    /// The Entra ID tenant: a GUID, or a verified domain such as `contoso.onmicrosoft.com`
-    /// (dot-separated labels of at most 63 letters, digits and inner `-`, an alphabetic
-    /// top-level label, at most 253 characters).
-    #[schema(
-        max_length = 253,
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
-    )]
-    tenant_id: String,
-    /// The app registration's client id, a GUID.
-    #[schema(
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
-    client_id: String,
-    #[schema(inline)]
-    client_secret: ClientSecret,
-}
-
-/// `POST /connectors/gcs`: a multipart form. Empty text fields count as not sent. `scopes`
-/// is the field repeated once per scope (default `import`), `import_mode` defaults to `all`,
-/// `export_base_path` to the whole bucket.
-#[derive(ToSchema)]
-#[schema(as = GcsConnectorCreate)]
-#[serde(deny_unknown_fields)]
-struct GcsCreateFields {
-    name: ConnectorNameSchema,
-    /// Google's bucket naming rules: 3–63 characters (up to 222 with dots, each
-    /// dot-separated part 1–63) of lowercase letters, digits, `-`, `_` and `.`, starting and
-    /// ending with a letter or digit, not shaped like an IPv4 address, not starting `goog`,
-    /// not containing `google` nor `g00gle` (the `not`).
-    #[schema(
-        min_length = 3,
-        max_length = 222,
-        pattern = r"^(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?|[a-z0-9][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})*\.[a-z0-9_-]{0,62}[a-z0-9])$"
-    )]
-    bucket: String,
-    /// The project: 6–30 lowercase letters, digits or `-`, starting with a letter and not
-    /// ending with `-`, optionally behind a domain (`example.com:my-project`). By default (or
-    /// empty) the key file's `project_id`, when it is a valid one (else this field is
-    /// required). The pattern admits domains of up to four labels; the service takes any
-    /// verified domain of at most 253 characters.
-    #[schema(
-        nullable = false,
-        max_length = 284,
-        pattern = r"^(?:(?:(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,61}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}):)?[a-z][a-z0-9-]{4,28}[a-z0-9])?$"
-    )]
-    gcp_project_id: Option<String>,
-    #[schema(nullable = false)]
-    scopes: Option<Scopes>,
-    #[schema(nullable = false)]
-    import_mode: Option<ImportMode>,
-    #[schema(inline, nullable = false)]
-    export_base_path: Option<FormExportBasePath>,
-    /// The service account's JSON key file, at most 64 KiB: `type` `service_account`,
-    /// `client_email`, `private_key_id`, `private_key` (a PKCS#8 PEM RSA key, checked by
-    /// signing once) and optionally `project_id`; a `token_uri` other than Google's own is
-    /// refused. A binary part cannot carry a schema of its content: a file that is not such
-    /// a key is the service's 422 naming this field.
-    // `contentMediaType` is how OpenAPI 3.1 marks a file; `format: binary` is how 3.0 did,
-    // and what most client generators still read as a file part (openapi-python-client
-    // makes a `File` of it; without it, a plain string).
-    #[schema(
-        content_media_type = "application/octet-stream",
-        format = Binary,
-        value_type = String
-    )]
-    credentials_file: Vec<u8>,
-}
-
-/// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
-pub struct GcsCreate;
-
-impl PartialSchema for GcsCreate {
-    fn schema() -> RefOr<Schema> {
-        extended(GcsCreateFields::schema(), |object| {
-            refuse(object, "bucket", GCS_BUCKET_RESERVED);
-        })
-    }
-}
-impl ToSchema for GcsCreate {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("GcsConnectorCreate")
-    }
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        GcsCreateFields::schemas(schemas);
-    }
-}
-
 /// The statuses a PATCH may set.
 pub struct SettableStatus;
 
@@ -641,77 +343,6 @@ impl PartialSchema for SettableStatus {
     }
 }
 impl ToSchema for SettableStatus {}
-
-/// A service account's key file as a JSON object, for a PATCH's `credentials_json`.
-pub struct GcsKeyFile;
-
-impl PartialSchema for GcsKeyFile {
-    fn schema() -> RefOr<Schema> {
-        let text = |description: &str| {
-            ObjectBuilder::new()
-                .schema_type(SchemaType::new(Type::String))
-                .description(Some(description))
-        };
-        let mut token_uri = words(
-            "Absent, `null`, or Google's own token endpoint: the service never calls an \
-             address a user chose.",
-            [GOOGLE_TOKEN_URI],
-        );
-        token_uri.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
-        token_uri.enum_values = Some(vec![GOOGLE_TOKEN_URI.into(), serde_json::Value::Null]);
-        ObjectBuilder::new()
-            .schema_type(SchemaType::new(Type::Object))
-            .description(Some(
-                "GCS only: the service account's key file as a JSON object, at most 64 KiB \
-                 printed. Its other fields (`client_id`, `auth_uri`, …) are kept as they are.",
-            ))
-            .property("type", words("The key file's kind.", ["service_account"]))
-            .property(
-                "client_email",
-                bytes_at_most(
-                    text(
-                        "The service account's email: with an `@`, without control characters, \
-                         at most 254 bytes (254 ASCII characters, or 63 of any).",
-                    )
-                    .pattern(Some(r"^[^\x00-\x1f\x7f-\x9f]*@[^\x00-\x1f\x7f-\x9f]*$")),
-                    254,
-                ),
-            )
-            .property(
-                "private_key_id",
-                bytes_at_most(
-                    text("The key's id: 1–128 bytes (128 ASCII characters, or 32 of any).")
-                        .min_length(Some(1)),
-                    128,
-                ),
-            )
-            .property(
-                "private_key",
-                text(
-                    "A PEM PKCS#8 RSA key, checked by signing once (a PKCS#1 key is refused): \
-                     no schema can say that, so a key that does not sign is the service's 422 \
-                     naming `credentials_json`.",
-                )
-                .pattern(Some(r"^-----BEGIN PRIVATE KEY-----"))
-                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password))),
-            )
-            .property("token_uri", token_uri)
-            .property(
-                "project_id",
-                ObjectBuilder::new()
-                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
-                    .description(Some(
-                        "The project the key belongs to, if the file names one.",
-                    )),
-            )
-            .required("type")
-            .required("client_email")
-            .required("private_key_id")
-            .required("private_key")
-            .into()
-    }
-}
-impl ToSchema for GcsKeyFile {}
 
 /// `PATCH /connectors/{connector_id}`: the fields to change, at least one. `provider`,
 /// `bucket`, `storage_account`, `container`, `gcp_project_id`, `endpoint_url` and
@@ -738,53 +369,6 @@ struct ConnectorUpdateFields {
     import_mode: Option<ImportMode>,
     #[schema(inline, nullable = false)]
     status: Option<SettableStatus>,
-    /// S3 only: an AWS region code (`us-east-1`), or, on a connector with an
-    /// `endpoint_url`, the compatible service's own word (`auto`); the pattern is the wider
-    /// of the two, since which applies depends on the connector.
-    #[schema(
-        nullable = false,
-        min_length = 1,
-        max_length = 32,
-        pattern = r"^[a-z0-9][a-z0-9-]*$"
-    )]
-    region: Option<String>,
-    /// S3 only, with `aws_secret_access_key`: 16–128 uppercase letters and digits.
-    #[schema(
-        nullable = false,
-        min_length = 16,
-        max_length = 128,
-        pattern = r"^[A-Z0-9]+$"
-    )]
-    aws_access_key_id: Option<String>,
-    /// S3 only, with `aws_access_key_id`: 1–128 printable ASCII characters without spaces.
-    #[schema(nullable = false, min_length = 1, max_length = 128, pattern = "^[!-~]+$", format = Password)]
-    aws_secret_access_key: Option<String>,
-    /// S3 on AWS only, instead of a key pair: the IAM role the service assumes from now on (a
-    /// connector with keys switches to it, and its stored secret is deleted). Keys sent
-    /// later switch it back.
-    #[schema(
-        nullable = false,
-        max_length = 2048,
-        pattern = r"^arn:aws(?:[a-z0-9-]{0,28}[a-z0-9])?:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$"
-    )]
-    role_arn: Option<String>,
-    /// Azure only: a GUID or a verified domain.
-    #[schema(
-        nullable = false,
-        max_length = 253,
-        pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
-    )]
-    tenant_id: Option<String>,
-    /// Azure only: a GUID.
-    #[schema(
-        nullable = false,
-        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    )]
-    client_id: Option<String>,
-    #[schema(inline, nullable = false)]
-    client_secret: Option<ClientSecret>,
-    #[schema(inline, nullable = false)]
-    credentials_json: Option<GcsKeyFile>,
 }
 
 /// The fields of a PATCH that every connector takes.
@@ -797,55 +381,41 @@ const PATCH_SETTINGS: [&str; 5] = [
 ];
 
 /// One way a PATCH may touch credentials.
-struct PatchKind {
-    title: &'static str,
-    description: &'static str,
+pub(crate) struct PatchKind {
+    pub title: &'static str,
+    pub description: &'static str,
     /// The fields it takes besides [`PATCH_SETTINGS`].
-    fields: &'static [&'static str],
+    pub fields: &'static [&'static str],
     /// Those it needs, all of them.
-    required: &'static [&'static str],
+    pub required: &'static [&'static str],
     /// Those it needs one of, at least.
-    any_of: &'static [&'static str],
+    pub any_of: &'static [&'static str],
 }
 
-const PATCH_KINDS: [PatchKind; 5] = [
-    PatchKind {
-        title: "Settings only",
-        description: "No credentials; `region` for an S3 connector.",
-        fields: &["region"],
-        required: &[],
-        any_of: &[],
-    },
-    PatchKind {
-        title: "S3 access keys",
-        description: "Both keys, replacing the stored pair (or the role of a connector that has \
-            one).",
-        fields: &["region", "aws_access_key_id", "aws_secret_access_key"],
-        required: &["aws_access_key_id", "aws_secret_access_key"],
-        any_of: &[],
-    },
-    PatchKind {
-        title: "S3 IAM role",
-        description: "`role_arn`, replacing the keys (or the role) of a connector on AWS.",
-        fields: &["region", "role_arn"],
-        required: &["role_arn"],
-        any_of: &[],
-    },
-    PatchKind {
-        title: "Azure service principal",
-        description: "Any of `tenant_id`, `client_id`, `client_secret`; the others are kept.",
-        fields: &["tenant_id", "client_id", "client_secret"],
-        required: &[],
-        any_of: &["tenant_id", "client_id", "client_secret"],
-    },
-    PatchKind {
-        title: "GCS key file",
-        description: "`credentials_json`, replacing the key file.",
-        fields: &["credentials_json"],
-        required: &["credentials_json"],
-        any_of: &[],
-    },
-];
+/// A PATCH that changes no credentials: the settings, and each provider's own (added to
+/// its fields where the kinds are printed).
+const SETTINGS_ONLY: PatchKind = PatchKind {
+    title: "Settings only",
+    description: "No credentials; `region` for an S3 connector.",
+    fields: &[],
+    required: &[],
+    any_of: &[],
+};
+
+/// Every provider's PATCH: its settings besides the common ones, its credential fields'
+/// schema, and its kinds of credentials.
+fn provider_patches() -> [(&'static [&'static str], RefOr<Schema>, &'static [PatchKind]); 3] {
+    use crate::providers::{azure::schema as azure, gcs::schema as gcs, s3::schema as s3};
+    [
+        (
+            &s3::PATCH_SETTINGS,
+            s3::S3PatchFields::schema(),
+            &s3::PATCH_KINDS,
+        ),
+        (&[], azure::AzurePatchFields::schema(), &azure::PATCH_KINDS),
+        (&[], gcs::GcsPatchFields::schema(), &gcs::PATCH_KINDS),
+    ]
+}
 
 /// `PATCH /connectors/{connector_id}`'s body (see [`ConnectorUpdateFields`]), with its kinds
 /// of credentials.
@@ -853,11 +423,18 @@ pub struct ConnectorUpdate;
 
 impl PartialSchema for ConnectorUpdate {
     fn schema() -> RefOr<Schema> {
-        let kinds: Vec<serde_json::Value> = PATCH_KINDS
-            .iter()
-            .map(|k| {
+        let patches = provider_patches();
+        let settings: Vec<&str> = patches.iter().flat_map(|p| p.0.iter().copied()).collect();
+        let kinds: Vec<serde_json::Value> = std::iter::once((&SETTINGS_ONLY, &settings[..]))
+            .chain(
+                patches
+                    .iter()
+                    .flat_map(|p| p.2.iter().map(|k| (k, &[][..]))),
+            )
+            .map(|(k, extra)| {
                 let properties: serde_json::Map<String, serde_json::Value> = PATCH_SETTINGS
                     .iter()
+                    .chain(extra)
                     .chain(k.fields)
                     .map(|f| ((*f).to_owned(), serde_json::json!({})))
                     .collect();
@@ -881,6 +458,11 @@ impl PartialSchema for ConnectorUpdate {
             })
             .collect();
         extended(ConnectorUpdateFields::schema(), |object| {
+            for (_, fields, _) in patches {
+                if let RefOr::T(Schema::Object(fields)) = fields {
+                    object.properties.extend(fields.properties);
+                }
+            }
             also(object, serde_json::json!([{"oneOf": kinds}]));
         })
     }
@@ -985,17 +567,24 @@ mod tests {
 
     use super::*;
     use crate::domain::Parsed;
-    use crate::domain::credentials::{S3Credentials, parse_client_secret};
-    use crate::domain::endpoint::S3Endpoint;
     use crate::domain::glob::GlobPattern;
-    use crate::domain::names::{
-        AwsRegion, AzureTenant, ConnectorName, ContainerName, GcpProjectId, GcsBucketName, Guid,
-        RoleArn, S3BucketName, StorageAccount,
-    };
+    use crate::domain::names::{ConnectorName, RoleArn};
     use crate::domain::paths::{BrowsePrefix, ExportBasePath};
     use crate::http::actions::BROWSE_FIELDS;
-    use crate::http::connectors::create::{AZURE_FIELDS, COMMON_FIELDS, GCS_FIELDS, S3_FIELDS};
-    use crate::http::connectors::patch::PATCHABLE;
+    use crate::http::connectors::create::COMMON_FIELDS;
+    use crate::http::connectors::patch::patchable;
+    use crate::http::openapi::{AzureCreate, GcsCreate, S3Create};
+    use crate::providers::azure::credentials::parse_client_secret;
+    use crate::providers::azure::names::{AzureTenant, ContainerName, Guid, StorageAccount};
+    use crate::providers::azure::wire::CREATE_FIELDS as AZURE_FIELDS;
+    use crate::providers::gcs::names::{GcpProjectId, GcsBucketName};
+    use crate::providers::gcs::schema::*;
+    use crate::providers::gcs::wire::CREATE_FIELDS as GCS_FIELDS;
+    use crate::providers::s3::credentials::S3Credentials;
+    use crate::providers::s3::endpoint::S3Endpoint;
+    use crate::providers::s3::names::{AwsRegion, S3BucketName};
+    use crate::providers::s3::schema::*;
+    use crate::providers::s3::wire::CREATE_FIELDS as S3_FIELDS;
 
     fn printed<T: PartialSchema>() -> Value {
         serde_json::to_value(T::schema()).expect("a schema prints")
@@ -1045,7 +634,7 @@ mod tests {
             properties::<GcsCreate>(),
             names([&COMMON_FIELDS[..], &GCS_FIELDS, &["credentials_file"]])
         );
-        assert_eq!(properties::<ConnectorUpdate>(), names([&PATCHABLE[..]]));
+        assert_eq!(properties::<ConnectorUpdate>(), names([&patchable()[..]]));
         assert_eq!(properties::<BrowseBody>(), names([&BROWSE_FIELDS[..]]));
     }
 
@@ -1085,7 +674,7 @@ mod tests {
         // Every field a PATCH takes belongs to some kind, each kind lists what it allows.
         let kinds = ways::<ConnectorUpdate>();
         let allowed: BTreeSet<String> = kinds.iter().flat_map(|k| keys(&k["properties"])).collect();
-        assert_eq!(allowed, names([&PATCHABLE[..]]));
+        assert_eq!(allowed, names([&patchable()[..]]));
         for kind in &kinds {
             assert_eq!(kind["additionalProperties"], false, "{kind}");
         }
@@ -1104,7 +693,8 @@ mod tests {
             gcs["properties"]["bucket"]["not"]["pattern"],
             GCS_BUCKET_RESERVED
         );
-        assert_eq!(ways::<ConnectorUpdate>().len(), PATCH_KINDS.len());
+        let kinds = provider_patches().iter().map(|p| p.2.len()).sum::<usize>();
+        assert_eq!(ways::<ConnectorUpdate>().len(), 1 + kinds);
     }
 
     #[test]

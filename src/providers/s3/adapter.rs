@@ -13,13 +13,15 @@ use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
 use secrecy::ExposeSecret;
 
-use super::egress::{EgressPolicy, GuardedResolver, Refused, refusal_in};
-use super::roles::RoleSession;
-use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
-use crate::domain::credentials::S3Credentials;
-use crate::domain::endpoint::{Host, S3Endpoint};
-use crate::domain::names::{AwsRegion, S3BucketName};
+use super::credentials::S3Credentials;
+use super::endpoint::{Host, S3Endpoint};
+use super::names::{AwsRegion, S3BucketName};
 use crate::domain::timestamp::Timestamp;
+use crate::providers::egress::{EgressPolicy, GuardedResolver, Refused, refusal_in};
+use crate::providers::roles::RoleSession;
+use crate::providers::{
+    ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind,
+};
 
 /// Process-wide S3 settings.
 #[derive(Debug, Clone, Default)]

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Invalid, Parsed};
+use crate::domain::{Invalid, Parsed};
 
 /// `https://host[:port]`, stored in that normalised form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

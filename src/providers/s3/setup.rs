@@ -1,4 +1,4 @@
-//! What a customer needs to let the service into a bucket through an IAM role, before any
+//! The service layer of S3's role setup: what a customer needs to let the service into a bucket through an IAM role, before any
 //! connector exists: the service's principal to trust, the account's external ID, the trust
 //! policy requiring it, and, for a given bucket, scopes and export path, the
 //! least-privilege permissions policy.
@@ -8,13 +8,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::App;
-use super::error::ServiceError;
 use crate::domain::ids::TenantId;
-use crate::domain::names::{ExternalId, S3BucketName};
+use crate::domain::names::ExternalId;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{Scope, Scopes};
 use crate::providers::principal::partition_of;
+use crate::providers::s3::names::S3BucketName;
+use crate::service::App;
+use crate::service::error::ServiceError;
 
 /// The bucket, scopes and path a permissions policy is written for.
 #[derive(Debug, Clone)]

@@ -1,22 +1,22 @@
-//! `GET /connectors/s3/role-setup`: what a customer pastes into IAM to let the service in
+//! The http layer of S3's role setup, `GET /connectors/s3/role-setup`: what a customer pastes into IAM to let the service in
 //! through a role, before any connector exists; with `?bucket=` also the permissions.
 
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::super::State;
-use super::super::auth::Read;
-use super::super::error::ApiError;
-use super::super::fields::{Fields, query_object};
-use super::super::wire::json_response;
-use crate::domain::names::S3BucketName;
+use super::setup::PolicyRequest;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::Scopes;
-use crate::service::role_setup::PolicyRequest;
+use crate::http::State;
+use crate::http::auth::Read;
+use crate::http::error::ApiError;
+use crate::http::fields::{Fields, query_object};
+use crate::http::wire::json_response;
+use crate::providers::s3::names::S3BucketName;
 
 /// The query's parameters, each at most once.
-pub(super) const PARAMETERS: [&str; 3] = ["bucket", "scopes", "export_base_path"];
+pub(crate) const PARAMETERS: [&str; 3] = ["bucket", "scopes", "export_base_path"];
 
 /// Reads `bucket`, `scopes` (comma-separated, default `import`) and `export_base_path`.
 fn parse(raw: Option<&str>) -> Result<Option<PolicyRequest>, ApiError> {
@@ -65,13 +65,13 @@ fn parse(raw: Option<&str>) -> Result<Option<PolicyRequest>, ApiError> {
                 connector's `export_base_path` rules). Needs `bucket`."),
     ),
     responses(
-        (status = 200, description = "The role setup.", body = crate::service::role_setup::RoleSetup),
+        (status = 200, description = "The role setup.", body = crate::providers::s3::setup::RoleSetup),
         (status = 422, description = "`validation_error`: an unknown, repeated or invalid \
             parameter, or `scopes`/`export_base_path` without `bucket`.",
             body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
-pub(in crate::http) async fn role_setup(
+pub(crate) async fn role_setup(
     Extract(state): Extract<State>,
     Read(caller): Read,
     RawQuery(raw): RawQuery,

@@ -13,11 +13,13 @@ use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
-use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
-use crate::domain::credentials::GcsServiceAccount;
+use super::credentials::GcsServiceAccount;
+use super::names::GcsBucketName;
 use crate::domain::glob::GlobPattern;
-use crate::domain::names::GcsBucketName;
 use crate::domain::timestamp::Timestamp;
+use crate::providers::{
+    ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind,
+};
 
 /// Google's endpoint for the JSON API.
 pub const DEFAULT_ENDPOINT: &str = "https://storage.googleapis.com";

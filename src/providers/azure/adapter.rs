@@ -18,10 +18,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
-use super::{ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind};
-use crate::domain::credentials::AzureCredentials;
-use crate::domain::names::{ContainerName, StorageAccount};
+use super::credentials::AzureCredentials;
+use super::names::{ContainerName, StorageAccount};
 use crate::domain::timestamp::Timestamp;
+use crate::providers::{
+    ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind,
+};
 
 /// Where Entra ID issues tokens in Azure's public cloud.
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";

@@ -1,0 +1,11 @@
+//! Azure Blob Storage: everything that is Azure's own, one file per layer (see the crate's
+//! Layout and docs/adding-a-provider.md).
+
+pub mod adapter;
+pub mod credentials;
+pub mod location;
+pub mod names;
+pub mod schema;
+pub mod wire;
+
+pub use adapter::{AzureFactory, AzureSettings};

@@ -1,0 +1,153 @@
+//! GCS's part of the wire (the http layer's): the multipart create form with its key file,
+//! the PATCH's `credentials_json`, and its columns of the connector view.
+
+use axum::extract::{FromRequest, Request};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::credentials::GcsServiceAccount;
+use super::location::GcsLocation;
+use super::names::{GcpProjectId, GcsBucketName};
+use crate::domain::connector::Location;
+use crate::domain::credentials::Credentials;
+use crate::http::error::ApiError;
+use crate::http::extract::{FormValue, MultipartForm};
+use crate::http::fields::Fields;
+use crate::http::idempotency::{Canonical, canonical_object};
+use crate::http::wire::Columns;
+use crate::service::connectors::{CredentialUpdate, NewAccess};
+
+/// The form's text fields besides the common ones; the key file is `credentials_file`.
+pub(crate) const CREATE_FIELDS: [&str; 2] = ["bucket", "gcp_project_id"];
+
+/// The PATCH fields that change how the service gets in.
+pub(crate) const PATCH_CREDENTIAL_FIELDS: [&str; 1] = ["credentials_json"];
+
+/// The GCS form as a JSON object (so it validates and fingerprints like the others), plus
+/// the key file's bytes.
+pub struct GcsForm {
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) key_file: Option<Vec<u8>>,
+    /// Fields sent more than once: refused when the form is parsed.
+    pub(crate) duplicates: Vec<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for GcsForm {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let MultipartForm(parts) = MultipartForm::from_request(req, state).await?;
+        let mut form = GcsForm {
+            fields: Map::new(),
+            key_file: None,
+            duplicates: Vec::new(),
+        };
+        let mut scopes = Vec::new();
+        for (name, value) in parts {
+            match (name.as_str(), value) {
+                ("credentials_file", FormValue::File(bytes)) => {
+                    if form.key_file.replace(bytes.to_vec()).is_some() {
+                        form.duplicates.push(name);
+                    }
+                }
+                // An empty form field means "not given", as browsers and `curl -F x=` send
+                // them: a `scopes=` alone leaves the default, `gcp_project_id=` the key
+                // file's project.
+                (_, FormValue::Text(s)) if s.is_empty() => {}
+                ("scopes", FormValue::Text(s)) => scopes.push(Value::String(s)),
+                (_, FormValue::Text(s)) => {
+                    if form.fields.insert(name.clone(), Value::String(s)).is_some() {
+                        form.duplicates.push(name);
+                    }
+                }
+                (_, FormValue::File(_)) => {
+                    form.fields.insert(name, Value::String(String::new()));
+                }
+            }
+        }
+        if !scopes.is_empty() {
+            form.fields.insert("scopes".into(), Value::Array(scopes));
+        }
+        Ok(form)
+    }
+}
+
+impl Canonical for GcsForm {
+    fn write_canonical(&self, out: &mut String) {
+        let Some(bytes) = &self.key_file else {
+            return canonical_object(&self.fields, out);
+        };
+        // The parsed key file when it is JSON, so whitespace does not change the fingerprint.
+        let file = serde_json::from_slice::<Value>(bytes)
+            .unwrap_or_else(|_| Value::String(hex::encode(Sha256::digest(bytes))));
+        let mut printed = self.fields.clone();
+        printed.insert("credentials_file".into(), file);
+        canonical_object(&printed, out);
+    }
+}
+
+/// Reads the GCS form's own fields and key file: the bucket's location and the service
+/// account, naming every field at fault in `f`.
+pub(crate) fn parse_create(
+    f: &mut Fields,
+    key_file: Option<Vec<u8>>,
+) -> (Option<Location>, Option<NewAccess>) {
+    let bucket = f.required("bucket", GcsBucketName::parse);
+    let mut project = f.optional("gcp_project_id", GcpProjectId::parse);
+    let account = match key_file {
+        None => {
+            f.fail(
+                "credentials_file",
+                "is required (the service account's JSON key file)",
+            );
+            None
+        }
+        Some(bytes) => GcsServiceAccount::parse(&bytes)
+            .map_err(|e| f.fail("credentials_file", e.0))
+            .ok(),
+    };
+    if project.is_none() && !f.has("gcp_project_id") {
+        project = account
+            .as_ref()
+            .and_then(|a| a.project_id())
+            .and_then(|p| GcpProjectId::parse(p).ok());
+        if project.is_none() && account.is_some() {
+            f.fail(
+                "gcp_project_id",
+                "is required: the key file names no valid project_id",
+            );
+        }
+    }
+    let location = bucket.map(|bucket| {
+        Location::Gcs(GcsLocation {
+            bucket,
+            gcp_project_id: project,
+        })
+    });
+    (
+        location,
+        account.map(|a| NewAccess::Keys(Credentials::Gcs(a))),
+    )
+}
+
+/// Reads GCS's credential field of a PATCH (the key file as a JSON object), if sent.
+pub(crate) fn parse_patch(f: &mut Fields) -> Option<CredentialUpdate> {
+    let key = f.object("credentials_json")?;
+    match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
+        Ok(sa) => Some(CredentialUpdate::Gcs(sa)),
+        Err(e) => {
+            f.fail("credentials_json", e.0);
+            None
+        }
+    }
+}
+
+/// GCS's columns of the connector view (the hint is the service account's email).
+pub(crate) fn columns<'a>(l: &'a GcsLocation, credential_hint: &'a str) -> Columns<'a> {
+    Columns {
+        bucket: Some(l.bucket.as_str()),
+        gcp_project_id: l.gcp_project_id.as_ref().map(|p| p.as_str()),
+        client_email: Some(credential_hint),
+        ..Columns::default()
+    }
+}
