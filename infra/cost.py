@@ -3,6 +3,7 @@
 connector-month, from the calls and durations `infra/bench-aws-path.sh` measured.
 
 Usage: python3 infra/cost.py BENCH_LOG [--connectors N] [--list-size N]
+       python3 infra/cost.py --template-only   (the template's options alone: access logs, KMS)
 BENCH_LOG is the output of `bash infra/bench-aws-path.sh` (its latency table gives each
 operation's warm calls and warm p50, its memory part the log bytes per request). Prints
 markdown tables for docs/benchmarks.md.
@@ -90,14 +91,69 @@ def per_million(op, p50_ms, ddb, sm, sts, memory_mb, log_bytes, list_size):
     return {k: v * 1e6 for k, v in parts.items()}
 
 
+# One access-log line of a warm GET as API Gateway writes it: the template's Format with
+# values of the shapes API Gateway fills in ("-" for what a request does not have).
+ACCESS_LOG_VALUES = {
+    "requestId": "Jx1f3hT5oAMEbQw=",
+    "requestTime": "02/Dec/2026:02:30:00 +0000",
+    "httpMethod": "GET",
+    "routeKey": "ANY /api/v2/{proxy+}",
+    "path": "/api/v2/connectors/conn_01jd8x0k6m3q4r5s6t7v8w9xyz",
+    "status": "200",
+    "responseLatency": "12",
+    "integrationLatency": "11",
+    "integrationStatus": "200",
+    "integrationErrorMessage": "-",
+    "error.responseType": "-",
+    "error.message": "-",
+    "identity.sourceIp": "203.0.113.7",
+    "responseLength": "570",
+}
+# CloudWatch Logs bills each event's bytes plus 26 bytes of its own.
+LOG_EVENT_OVERHEAD = 26
+# KMS, with the stack key on the table and the logs: the key itself is already paid for
+# the secrets. DynamoDB asks KMS for the table key at most once per five minutes of use per
+# caller, and CloudWatch Logs for a data key about as often per log group (both services'
+# documented caching): an upper bound of 12 requests an hour for each.
+KMS_CALLS_PER_MONTH_EACH = 12 * 24 * 30
+
+
+def template_options(template_path):
+    """Markdown rows for what the template's options add to the bill."""
+    text = open(template_path, encoding="utf-8").read()
+    m = re.search(r"Format: >-\n\s+(\{.*\})\n", text)
+    if not m:
+        sys.exit("no access log Format in template.yaml")
+    line = re.sub(r"\$context\.([A-Za-z.]+)", lambda v: ACCESS_LOG_VALUES[v[1]], m[1])
+    line_bytes = len(line.encode()) + LOG_EVENT_OVERHEAD
+    access_per_million = line_bytes * 1e6 / 1e9 * PRICE["logs_gb"]
+    kms_month = KMS_CALLS_PER_MONTH_EACH * PRICE["kms_request"]
+    print("| template option | what it adds | cost |")
+    print("|---|---|---|")
+    print(f"| API access logs (always on) | one JSON line per request, {line_bytes} bytes "
+          f"billed for a warm GET (its line and CloudWatch's 26 bytes) | "
+          f"**${access_per_million:.3f} per million requests** ingested, "
+          f"${line_bytes * 1e6 / 1e9 * 0.03:.4f} per million a month stored (at $0.03/GB) |")
+    print(f"| `EncryptWithStackKey=true` (default) | the table and both log groups under the "
+          f"stack's key, which exists for the secrets already ($0 more a month) | at most "
+          f"{KMS_CALLS_PER_MONTH_EACH:,} KMS requests a month for the table per active "
+          f"instance and as many per log group: **${kms_month:.3f} each a month** |")
+    print(f"| `ReservedConcurrency` | a ceiling, not a reservation that is billed | $0 |")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("log")
+    parser.add_argument("log", nargs="?")
+    parser.add_argument("--template-only", action="store_true")
+    parser.add_argument("--template", default="template.yaml")
     parser.add_argument("--connectors", type=int, default=100_000)
     parser.add_argument("--list-size", type=int, default=20,
                         help="connectors an account lists (sets a list's read units)")
     parser.add_argument("--memory-mb", type=int, default=128)
     args = parser.parse_args()
+    if args.template_only or not args.log:
+        template_options(args.template)
+        return
     with open(args.log, encoding="utf-8") as f:
         ops, log_bytes, peak = parse(f.read())
     log_bytes = log_bytes or 1000
@@ -123,6 +179,8 @@ def main():
           f"${n * storage:,.2f} in DynamoDB storage. The same ${n * secret:,.0f} buys "
           f"{n * secret / sum(per_million('GET /connectors/{id}', *ops['GET /connectors/{id}'], args.memory_mb, log_bytes, args.list_size).values()):,.0f} "
           f"million warm GETs.")
+    print()
+    template_options(args.template)
 
 
 if __name__ == "__main__":

@@ -21,8 +21,10 @@ echo "== $(chromium --version 2>/dev/null | tail -1)"
 step "the pinned emulators: installed where missing, started on free loopback ports"
 source infra/emulators.sh
 
-step "cfn-lint template.yaml"
-"$VENV/bin/cfn-lint" template.yaml
+step "template.yaml: cfn-lint with the project's rule (no secret in the environment), and checkov"
+"$VENV/bin/cfn-lint" --append-rules infra/template_rules -- template.yaml
+python3 infra/check_template_rules.py "$VENV/bin/cfn-lint"
+bash infra/checkov.sh
 
 step "events/: writing the GCS multipart event (its throwaway key is never committed)"
 python3 infra/make-events.py
