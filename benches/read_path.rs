@@ -132,6 +132,9 @@ fn main() -> Result<()> {
         plan.connectors, listed
     );
     in_process(&server, &routers, plan.in_process, plan.rounds)?;
+    if only.is_empty() || only.iter().any(|w| w == "openapi") {
+        openapi_build(plan.rounds);
+    }
     println!(
         "{:<44} {:>5} {:>10} {:>9} {:>9} {:>8}",
         "target", "conns", "req/s", "p50 µs", "p99 µs", "bytes"
@@ -203,6 +206,23 @@ struct Local {
 /// Calls each router `requests` times through `oneshot`, in batches that take turns, and
 /// prints the mean time per call of each router's fastest batch: the figure least
 /// disturbed by whatever else the machine is doing.
+/// What building the OpenAPI document costs, the work a cold start would pay if the document
+/// were built with the router; it is built on its first request instead.
+fn openapi_build(rounds: u32) {
+    let mut best = Duration::MAX;
+    let mut bytes = 0;
+    for _ in 0..rounds.max(3) {
+        let started = Instant::now();
+        bytes = connectors::http::openapi::build().len();
+        best = best.min(started.elapsed());
+    }
+    println!(
+        "the OpenAPI document ({bytes} bytes), built afresh: {:.2} ms (best of {})",
+        best.as_secs_f64() * 1e3,
+        rounds.max(3)
+    );
+}
+
 fn in_process(
     server: &tokio::runtime::Runtime,
     targets: &[Local],

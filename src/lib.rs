@@ -31,8 +31,9 @@
 //!   place, `write`), the access check (`access_check`), provider clients for saved
 //!   connectors and the AWS role chain (`clients`), browse, reconcile — and
 //!   `ServiceError`, their one error type.
-//! - [`http`]: the axum router, one module per resource (`connectors`, `actions`), the
-//!   extractors (auth, bodies, fingerprints), the field parser, `ApiError` and the
+//! - [`http`]: the axum router, with every operation named once in `routes` (its path and
+//!   methods read from its OpenAPI attribute, which the document lists from the same
+//!   place), one module per resource (`connectors`, `actions`), the extractors (auth, bodies, fingerprints), the field parser, `ApiError` and the
 //!   contract's envelope, the connector view, the OpenAPI document's shared schemas, and
 //!   the observing layer (request id, access line, 5xx cause chains).
 //! - [`startup`]: assembles the process from [`config`]: storage adapters, providers, `App`.

@@ -1,11 +1,9 @@
 //! The connector actions: `POST /connectors/{id}/test` (run once per `Idempotency-Key`)
 //! and `POST /connectors/{id}/browse` (its body parsed into a [`BrowseRequest`]).
 
-use axum::Router;
 use axum::extract::State as Extract;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::post;
 use serde_json::{Map, Value};
 
 use super::State;
@@ -19,19 +17,6 @@ use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
 use crate::service::browse::BrowseRequest;
 use crate::service::use_cases::Keyed;
-
-/// The actions' routes.
-pub(super) fn router() -> Router<State> {
-    Router::new()
-        .route(
-            "/api/v2/connectors/{connector_id}/test",
-            post(test_connector),
-        )
-        .route(
-            "/api/v2/connectors/{connector_id}/browse",
-            post(browse_connector),
-        )
-}
 
 /// Test a connector's stored credentials against its provider.
 #[utoipa::path(

@@ -24,6 +24,7 @@ mod observe;
 pub mod openapi;
 mod rendered;
 mod repeated_keys;
+mod routes;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -70,8 +71,7 @@ fn router(app: Arc<App>) -> Router {
         rendered: rendered::RenderCache::default(),
     });
     Router::new()
-        .merge(connectors::router())
-        .merge(actions::router())
+        .merge(routes::routes())
         .route(openapi::PATH, axum::routing::get(openapi::serve))
         .fallback(unknown_route)
         .with_state(state)

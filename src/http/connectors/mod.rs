@@ -5,11 +5,9 @@ pub(super) mod create;
 mod list;
 pub(super) mod patch;
 
-use axum::Router;
 use axum::extract::{RawQuery, State as Extract};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::{get, post};
 use serde_json::json;
 
 use super::State;
@@ -20,25 +18,6 @@ use super::wire::{connector_json, json_response, with_header};
 
 /// Where every connector path starts.
 pub(super) const BASE: &str = "/api/v2/connectors";
-
-/// The connector resource's routes.
-pub(super) fn router() -> Router<State> {
-    Router::new()
-        .route(BASE, get(list_connectors))
-        .route("/api/v2/connectors/s3", post(create::create_s3))
-        .route(
-            "/api/v2/connectors/s3/role-setup",
-            get(crate::providers::s3::setup_route::role_setup),
-        )
-        .route("/api/v2/connectors/gcs", post(create::create_gcs))
-        .route("/api/v2/connectors/azure", post(create::create_azure))
-        .route(
-            "/api/v2/connectors/{connector_id}",
-            get(get_connector)
-                .patch(update_connector)
-                .delete(delete_connector),
-        )
-}
 
 /// Retrieve a connector.
 #[utoipa::path(
