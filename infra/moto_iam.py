@@ -8,6 +8,12 @@ and may assume roles). Prints shell `export` lines for their keys and ARNs.
 
 `role ENDPOINT NAME TRUST [PERMISSIONS]`: a customer's role, made by the admin user.
 
+`user ENDPOINT NAME [PERMISSIONS]`: an IAM user with those inline permissions (JSON text)
+and an access key, made by the admin user where its keys are in the environment (any
+keys do on the moto that checks nothing). Prints {"AccessKeyId", "SecretAccessKey",
+"Arn"} as JSON: a real key pair, which moto_server.py checks presigned URLs and
+GetFederationToken against on every moto.
+
 Every call after the third is checked against IAM, the setup's own included.
 """
 
@@ -90,10 +96,38 @@ def role(endpoint, name, trust, permissions):
     print(arn)
 
 
+def user(endpoint, name, permissions):
+    """Creates IAM user `name` with the inline permissions given as JSON text and an access
+    key. Prints the key and the user's ARN as JSON."""
+    import os
+
+    admin = None
+    if os.environ.get("MOTO_IAM_ADMIN_KEY_ID"):
+        admin = {
+            "AccessKeyId": os.environ["MOTO_IAM_ADMIN_KEY_ID"],
+            "SecretAccessKey": os.environ["MOTO_IAM_ADMIN_SECRET"],
+        }
+    iam = client("iam", endpoint, admin)
+    arn = iam.create_user(UserName=name)["User"]["Arn"]
+    if permissions:
+        iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=permissions)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    print(
+        json.dumps(
+            {"AccessKeyId": key["AccessKeyId"], "SecretAccessKey": key["SecretAccessKey"], "Arn": arn}
+        )
+    )
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "setup":
         setup(sys.argv[2])
     elif len(sys.argv) in (5, 6) and sys.argv[1] == "role":
         role(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] if len(sys.argv) == 6 else None)
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "user":
+        user(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
     else:
-        sys.exit("usage: moto_iam.py setup ENDPOINT | role ENDPOINT NAME TRUST [PERMISSIONS]")
+        sys.exit(
+            "usage: moto_iam.py setup ENDPOINT | role ENDPOINT NAME TRUST [PERMISSIONS]"
+            " | user ENDPOINT NAME [PERMISSIONS]"
+        )

@@ -195,6 +195,7 @@ class Server:
                 "RATE_LIMIT_TESTS_PER_MINUTE": "0",
                 "RATE_LIMIT_BROWSES_PER_MINUTE": "0",
                 "RATE_LIMIT_CREATES_PER_MINUTE": "0",
+                "RATE_LIMIT_ACCESS_PER_MINUTE": "0",
                 "RUST_LOG": "warn",
             },
             stdout=self.log,

@@ -26,6 +26,9 @@ step "template.yaml: cfn-lint with the project's rule (no secret in the environm
 python3 infra/check_template_rules.py "$VENV/bin/cfn-lint"
 bash infra/checkov.sh
 
+step "moto's wrapper checks what AWS checks: presigned URLs' signatures and expiry, session policies (its own motos)"
+"$VENV/bin/python" infra/check_moto_wrapper.py
+
 step "events/: writing the GCS multipart event (its throwaway key is never committed)"
 python3 infra/make-events.py
 

@@ -57,7 +57,8 @@ pub enum KeysCommand {
     Create {
         #[arg(long, value_parser = |s: &str| TenantId::parse(s).map_err(|e| e.to_string()))]
         tenant: TenantId,
-        /// Comma-separated: read, write, admin (search grants nothing here).
+        /// Comma-separated: read, write, admin, access (signed URLs and credentials for
+        /// jobs: admin includes it, read and write do not); search grants nothing here.
         #[arg(long, value_delimiter = ',', value_parser = |s: &str| KeyScope::parse(s).map_err(|e| e.to_string()))]
         scopes: Vec<KeyScope>,
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]

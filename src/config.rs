@@ -37,6 +37,15 @@ pub struct Settings {
     /// A Cloud Storage JSON API endpoint used instead of Google's (emulators only).
     #[arg(long, env = "PROVIDER_GCS_ENDPOINT_URL", value_parser = parse_endpoint, global = true)]
     pub gcs_endpoint_url: Option<String>,
+    /// Google's OAuth token endpoint, which a GCS key's signed assertion is traded at for
+    /// the token that credentials for a prefix are downscoped from (emulators and tests
+    /// only; never a key file's own `token_uri`).
+    #[arg(long, env = "PROVIDER_GCS_OAUTH_TOKEN_URL", value_parser = parse_endpoint, global = true)]
+    pub gcs_oauth_token_url: Option<String>,
+    /// Google's Security Token Service, which downscopes that token to a prefix (emulators
+    /// and tests only).
+    #[arg(long, env = "PROVIDER_GCS_STS_TOKEN_URL", value_parser = parse_endpoint, global = true)]
+    pub gcs_sts_token_url: Option<String>,
     /// A Blob service base URL used instead of `https://{account}.blob.core.windows.net`
     /// (emulators only); the account becomes the first path segment.
     #[arg(long, env = "PROVIDER_AZURE_ENDPOINT_URL", value_parser = parse_https_endpoint, global = true)]
@@ -81,6 +90,14 @@ pub struct Settings {
         global = true
     )]
     pub rate_limit_creates_per_minute: u32,
+    /// Access grants an account may ask for per minute (0: no limit).
+    #[arg(
+        long,
+        env = "RATE_LIMIT_ACCESS_PER_MINUTE",
+        default_value_t = 600,
+        global = true
+    )]
+    pub rate_limit_access_per_minute: u32,
 }
 
 impl Settings {
@@ -93,6 +110,8 @@ impl Settings {
             s3_allowed_endpoints: EgressPolicy::default(),
             service_principal_arn: None,
             gcs_endpoint_url: None,
+            gcs_oauth_token_url: None,
+            gcs_sts_token_url: None,
             azure_endpoint_url: None,
             azure_authority_host: None,
             table_name: None,
@@ -101,6 +120,7 @@ impl Settings {
             rate_limit_tests_per_minute: RateLimits::default().tests,
             rate_limit_browses_per_minute: RateLimits::default().browses,
             rate_limit_creates_per_minute: RateLimits::default().creates,
+            rate_limit_access_per_minute: RateLimits::default().accesses,
         }
     }
 }
@@ -112,6 +132,7 @@ impl Settings {
             tests: self.rate_limit_tests_per_minute,
             browses: self.rate_limit_browses_per_minute,
             creates: self.rate_limit_creates_per_minute,
+            accesses: self.rate_limit_access_per_minute,
         }
     }
 
@@ -123,6 +144,16 @@ impl Settings {
                 egress: self.s3_allowed_endpoints.clone(),
             },
             gcs_endpoint_url: self.gcs_endpoint_url.clone(),
+            gcs_tokens: match (&self.gcs_oauth_token_url, &self.gcs_sts_token_url) {
+                (None, None) => None,
+                (oauth, sts) => {
+                    let google = crate::providers::gcs::adapter::TokenEndpoints::default();
+                    Some(crate::providers::gcs::adapter::TokenEndpoints {
+                        oauth: oauth.clone().unwrap_or(google.oauth),
+                        sts: sts.clone().unwrap_or(google.sts),
+                    })
+                }
+            },
             service_principal_arn: self.service_principal_arn.clone(),
             aws: None,
             azure: AzureSettings {

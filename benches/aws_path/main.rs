@@ -266,6 +266,7 @@ fn instance_with(
         tests: 1_000_000,
         browses: 1_000_000,
         creates: 1_000_000,
+        accesses: 1_000_000,
     };
     Arc::new(app)
 }

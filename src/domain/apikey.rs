@@ -14,8 +14,10 @@ pub const KEY_PREFIX: &str = "sk_live_";
 const MIN_RANDOM_CHARS: usize = 32;
 const MAX_KEY_LEN: usize = 256;
 
-/// What a key is allowed to do. `Admin` includes `Write`, which includes `Read`; `Search`
-/// belongs to another API and grants nothing here.
+/// What a key is allowed to do. `Admin` includes `Write`, which includes `Read`; `Access`
+/// (signed URLs and credentials for jobs) is included only in `Admin`, so a leaked read
+/// or write key is never a download link; `Search` belongs to another API and grants
+/// nothing here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyScope {
@@ -23,6 +25,7 @@ pub enum KeyScope {
     Read,
     Write,
     Admin,
+    Access,
 }
 
 impl KeyScope {
@@ -34,7 +37,10 @@ impl KeyScope {
             "write" => Ok(Self::Write),
             "admin" => Ok(Self::Admin),
             "search" => Ok(Self::Search),
-            _ => Err(Invalid::new("must be one of: read, write, admin, search")),
+            "access" => Ok(Self::Access),
+            _ => Err(Invalid::new(
+                "must be one of: read, write, admin, access, search",
+            )),
         }
     }
 
@@ -44,6 +50,7 @@ impl KeyScope {
             Self::Write => "write",
             Self::Admin => "admin",
             Self::Search => "search",
+            Self::Access => "access",
         }
     }
 }
@@ -120,11 +127,15 @@ impl ApiKeyRecord {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
     }
 
-    /// Whether the key grants `needed` (scopes are ordered: admin ⊇ write ⊇ read).
+    /// Whether the key grants `needed`: admin ⊇ write ⊇ read, and admin ⊇ access.
     pub fn grants(&self, needed: KeyScope) -> bool {
-        self.scopes
-            .iter()
-            .any(|&s| s != KeyScope::Search && s >= needed)
+        use KeyScope as K;
+        self.scopes.iter().any(|&held| match (held, needed) {
+            (K::Search, _) | (_, K::Search) => false,
+            (K::Access | K::Admin, K::Access) => true,
+            (K::Access, _) | (_, K::Access) => false,
+            (held, needed) => held >= needed,
+        })
     }
 }
 
@@ -191,6 +202,20 @@ mod tests {
         assert!(read.grants(KeyScope::Read) && !read.grants(KeyScope::Write));
         let search = ApiKeyRecord::mint(tenant(), vec![KeyScope::Search], None).record;
         assert!(!search.grants(KeyScope::Read));
+    }
+
+    #[test]
+    fn only_access_and_admin_keys_may_ask_for_access_and_access_alone_reads_nothing() {
+        let key = |scopes| ApiKeyRecord::mint(tenant(), scopes, None).record;
+        assert!(key(vec![KeyScope::Admin]).grants(KeyScope::Access));
+        assert!(key(vec![KeyScope::Access]).grants(KeyScope::Access));
+        assert!(!key(vec![KeyScope::Read]).grants(KeyScope::Access));
+        assert!(!key(vec![KeyScope::Write]).grants(KeyScope::Access));
+        assert!(!key(vec![KeyScope::Search]).grants(KeyScope::Access));
+        let access = key(vec![KeyScope::Access]);
+        assert!(!access.grants(KeyScope::Read) && !access.grants(KeyScope::Write));
+        let worker = key(vec![KeyScope::Read, KeyScope::Access]);
+        assert!(worker.grants(KeyScope::Read) && worker.grants(KeyScope::Access));
     }
 
     #[test]

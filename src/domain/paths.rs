@@ -24,29 +24,8 @@ impl ExportBasePath {
                 "must not be empty; send null for the whole bucket or container",
             ));
         }
-        reject_control_chars(s)?;
-        if s.starts_with('/') {
-            return Err(Invalid::new("must be relative (no leading '/')"));
-        }
-        if s.contains('\\') {
-            return Err(Invalid::new("must not contain backslashes"));
-        }
         let body = s.strip_suffix('/').unwrap_or(s);
-        for segment in body.split('/') {
-            match segment {
-                "" => return Err(Invalid::new("must not contain empty segments ('//')")),
-                "." | ".." => {
-                    return Err(Invalid::new("must not contain '.' or '..' segments"));
-                }
-                s if reads_as_dots(s) => {
-                    return Err(Invalid::new(
-                        "must not contain segments that read as '.' or '..' once \
-                         percent-decoded or Unicode-normalised (such as '%2e%2e' or '．．')",
-                    ));
-                }
-                _ => {}
-            }
-        }
+        check_relative(s, body)?;
         let normalised = format!("{body}/");
         if normalised.len() > MAX_PREFIX_BYTES {
             return Err(Invalid::new(format!(
@@ -54,6 +33,89 @@ impl ExportBasePath {
             )));
         }
         Ok(Self(normalised))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The export boundary's rules for a relative key or prefix `s` (whose segments, without
+/// a trailing `/`, are `body`): no leading `/`, no backslashes or control characters, no
+/// empty, `.` or `..` segments in any spelling a consumer could decode.
+fn check_relative(s: &str, body: &str) -> Parsed<()> {
+    reject_control_chars(s)?;
+    if s.starts_with('/') {
+        return Err(Invalid::new("must be relative (no leading '/')"));
+    }
+    if s.contains('\\') {
+        return Err(Invalid::new("must not contain backslashes"));
+    }
+    for segment in body.split('/') {
+        match segment {
+            "" => return Err(Invalid::new("must not contain empty segments ('//')")),
+            "." | ".." => {
+                return Err(Invalid::new("must not contain '.' or '..' segments"));
+            }
+            s if reads_as_dots(s) => {
+                return Err(Invalid::new(
+                    "must not contain segments that read as '.' or '..' once \
+                     percent-decoded or Unicode-normalised (such as '%2e%2e' or '．．')",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A sub-prefix of the export boundary an export job writes under: `""` (the boundary
+/// itself) or a relative prefix under the same rules as [`ExportBasePath`], stored with
+/// one trailing `/`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subpath(String);
+
+impl Subpath {
+    /// # Errors
+    /// When the subpath is absolute, escapes upwards, has a forbidden character or is
+    /// longer than 1024 bytes.
+    pub fn parse(s: &str) -> Parsed<Self> {
+        if s.is_empty() {
+            return Ok(Self::default());
+        }
+        ExportBasePath::parse(s).map(|p| Self(p.0))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An object key relative to a granted prefix: the export boundary's rules, and never a
+/// prefix itself (no trailing `/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelativeKey(String);
+
+impl RelativeKey {
+    /// # Errors
+    /// When the key is empty, ends with `/`, escapes upwards, has a forbidden character or
+    /// is longer than 1024 bytes.
+    pub fn parse(s: &str) -> Parsed<Self> {
+        if s.is_empty() {
+            return Err(Invalid::new("must not be empty"));
+        }
+        if s.ends_with('/') {
+            return Err(Invalid::new(
+                "must name an object, not a prefix (no trailing '/')",
+            ));
+        }
+        check_relative(s, s)?;
+        if s.len() > MAX_PREFIX_BYTES {
+            return Err(Invalid::new(format!(
+                "must be at most {MAX_PREFIX_BYTES} bytes"
+            )));
+        }
+        Ok(Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -15,6 +15,7 @@ use super::idempotency::{Fingerprinted, NoBody, idempotency_key, respond};
 use super::wire::{X_NEXT_CURSOR, json_response, to_json, with_header, with_quota};
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
+use crate::domain::timestamp::Timestamp;
 use crate::service::browse::BrowseRequest;
 use crate::service::use_cases::Keyed;
 
@@ -67,13 +68,14 @@ pub(in crate::http) async fn test_connector(
 }
 
 /// Every field a browse body may have.
-pub(super) const BROWSE_FIELDS: [&str; 6] = [
+pub(super) const BROWSE_FIELDS: [&str; 7] = [
     "prefix",
     "pattern",
     "recursive",
     "limit",
     "cursor",
     "case_insensitive",
+    "modified_after",
 ];
 
 fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
@@ -88,6 +90,7 @@ fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
     let recursive = f.boolean("recursive").unwrap_or(true);
     let limit = f.integer("limit", 1..=5000).unwrap_or(1000);
     let cursor = f.optional("cursor", text);
+    let modified_after = f.optional("modified_after", Timestamp::parse);
     f.finish()?;
     Ok(BrowseRequest {
         prefix,
@@ -96,6 +99,7 @@ fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
         case_insensitive,
         limit: usize::try_from(limit).unwrap_or(1000),
         cursor,
+        modified_after,
     })
 }
 

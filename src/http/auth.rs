@@ -79,3 +79,7 @@ scope_extractor!(
     /// A caller whose key has the `admin` scope.
     Admin, KeyScope::Admin
 );
+scope_extractor!(
+    /// A caller whose key has the `access` scope (or `admin`).
+    AccessGrant, KeyScope::Access
+);

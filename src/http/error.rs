@@ -96,11 +96,16 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Service(e) => match e {
+                S::ProviderRefused(p) if p.kind == ProviderErrorKind::AccessNotSupported => {
+                    StatusCode::CONFLICT
+                }
                 S::InvalidCursor | S::ProviderRefused(_) => StatusCode::BAD_REQUEST,
                 S::AuthenticationRequired | S::InvalidApiKey => StatusCode::UNAUTHORIZED,
                 S::InsufficientScope(_) => StatusCode::FORBIDDEN,
                 S::ConnectorNotFound(_) | S::ApiKeyNotFound(_) => StatusCode::NOT_FOUND,
-                S::ScopeNotGranted(_) | S::IdempotencyInProgress => StatusCode::CONFLICT,
+                S::ScopeNotGranted(_) | S::IdempotencyInProgress | S::ConnectorDisabled(_) => {
+                    StatusCode::CONFLICT
+                }
                 S::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 S::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
                 S::Validation(_) | S::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -133,6 +138,7 @@ impl ApiError {
                 S::ConnectorNotFound(_) => "connector_not_found",
                 S::ApiKeyNotFound(_) => "not_found",
                 S::ScopeNotGranted(_) => "scope_not_granted",
+                S::ConnectorDisabled(_) => "connector_disabled",
                 S::IdempotencyInProgress => "idempotency_request_in_progress",
                 S::PreconditionFailed => "precondition_failed",
                 S::RateLimited(_) => "rate_limited",

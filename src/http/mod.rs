@@ -11,6 +11,7 @@
 //! id, tenant and route are the request's [`crate::telemetry::RequestFields`], so every other
 //! line logged for the request carries them too.
 
+pub(crate) mod access;
 pub(crate) mod actions;
 pub(crate) mod auth;
 pub(crate) mod connectors;

@@ -46,6 +46,7 @@ operations! {
     super::connectors => update_connector,
     super::actions => test_connector,
     super::actions => browse_connector,
+    super::access => grant_access,
     super::connectors => delete_connector,
 }
 

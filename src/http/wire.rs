@@ -125,12 +125,17 @@ pub(crate) struct Columns<'a> {
     pub client_email: Option<&'a str>,
 }
 
-fn view(c: &Connector) -> ConnectorView<'_> {
-    let columns = match &c.location {
+/// A connector's provider columns, from its provider's own `wire` module.
+pub(crate) fn columns(c: &Connector) -> Columns<'_> {
+    match &c.location {
         Location::S3(l) => providers::s3::wire::columns(l, &c.access),
         Location::Gcs(l) => providers::gcs::wire::columns(l, &c.credential_hint),
         Location::Azure(l) => providers::azure::wire::columns(l),
-    };
+    }
+}
+
+fn view(c: &Connector) -> ConnectorView<'_> {
+    let columns = columns(c);
     ConnectorView {
         connector_id: c.id.as_str(),
         name: c.name.as_str(),

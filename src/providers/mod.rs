@@ -3,6 +3,7 @@
 //! the machinery the providers share (`egress`, `roles`, `principal`, the HTTPS client);
 //! and one folder per provider with everything that is its own (see the crate's Layout).
 
+pub mod access;
 pub mod azure;
 pub mod egress;
 pub mod gcs;
@@ -65,6 +66,8 @@ pub enum ProviderErrorKind {
     AssumeRoleDenied,
     /// A connector's role can be assumed without the external ID.
     ExternalIdNotEnforced,
+    /// The provider, or this kind of connector, cannot hand out what was asked.
+    AccessNotSupported,
 }
 
 impl ProviderErrorKind {
@@ -79,6 +82,7 @@ impl ProviderErrorKind {
             Self::EndpointNotAllowed => "endpoint_not_allowed",
             Self::AssumeRoleDenied => "assume_role_denied",
             Self::ExternalIdNotEnforced => "external_id_not_enforced",
+            Self::AccessNotSupported => "access_not_supported",
         }
     }
 
@@ -109,7 +113,7 @@ impl ProviderError {
     }
 }
 
-/// What test and browse do with a bucket.
+/// What test, browse and access grants do with a bucket.
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Proves the credentials are accepted and the bucket is reachable.
@@ -117,6 +121,35 @@ pub trait ObjectStore: Send + Sync {
     async fn list_page(&self, request: ListRequest<'_>) -> Result<ListPage, ProviderError>;
     async fn put_object(&self, key: &str, body: Bytes) -> Result<(), ProviderError>;
     async fn delete_object(&self, key: &str) -> Result<(), ProviderError>;
+
+    /// One URL per key, each for exactly that object and method.
+    ///
+    /// # Errors
+    /// `access_not_supported` where the provider cannot sign, or the provider's refusal.
+    async fn sign_urls(
+        &self,
+        grant: access::UrlGrant<'_>,
+    ) -> Result<Vec<access::SignedUrl>, ProviderError> {
+        let _ = grant;
+        Err(access::not_supported("this provider cannot sign URLs yet"))
+    }
+
+    /// Credentials that reach no key outside the grant's prefix and do nothing beyond its
+    /// rights.
+    ///
+    /// # Errors
+    /// `access_not_supported` where the provider cannot hold credentials to a prefix, or
+    /// the provider's refusal.
+    async fn prefix_credentials(
+        &self,
+        grant: access::PrefixGrant<'_>,
+    ) -> Result<access::VendedCredentials, ProviderError> {
+        let _ = grant;
+        Err(access::not_supported(
+            "this provider cannot hand out credentials held to a prefix; send `paths` for \
+             one signed URL per object",
+        ))
+    }
 }
 
 /// Why no client could be built.
@@ -167,6 +200,32 @@ pub trait ProviderFactory: Send + Sync {
         session_name: &str,
     ) -> Result<(), ProviderError>;
 
+    /// A session of the connector's role held to `grant` by a session policy (the caller
+    /// has run the role chain's checks), lasting `length`.
+    ///
+    /// # Errors
+    /// `access_not_supported` for a connector that is not S3's, `assume_role_denied`, or
+    /// STS being slow or unreachable.
+    async fn assume_scoped(
+        &self,
+        connector: &Connector,
+        role: &RoleGrant,
+        grant: access::PrefixGrant<'_>,
+        length: std::time::Duration,
+    ) -> Result<roles::ScopedSession, ProviderError>;
+
+    /// Credentials held to `grant`: from a scoped session, or made from the stored ones.
+    ///
+    /// # Errors
+    /// `access_not_supported` where the provider or connector cannot hold credentials to
+    /// a prefix, or the provider's refusal.
+    async fn prefix_credentials(
+        &self,
+        connector: &Connector,
+        credentials: Granted<'_>,
+        grant: access::PrefixGrant<'_>,
+    ) -> Result<access::VendedCredentials, OpenError>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
@@ -176,11 +235,13 @@ pub trait ProviderFactory: Send + Sync {
     ) -> Result<Arc<dyn ObjectStore>, OpenError>;
 }
 
-/// What a client is built with: stored credentials, or an assumed role's session.
+/// What a client is built with: stored credentials, or an assumed role's session (one
+/// held to an access grant, for what is handed out).
 #[derive(Debug, Clone, Copy)]
 pub enum Granted<'a> {
     Stored(&'a Credentials),
     Session(&'a roles::RoleSession),
+    Scoped(&'a roles::ScopedSession),
 }
 
 /// Where each provider is reached: the real services unless an emulator is named.
@@ -189,6 +250,8 @@ pub struct ProviderSettings {
     pub s3: s3::S3Settings,
     /// A Cloud Storage JSON API base URL instead of Google's.
     pub gcs_endpoint_url: Option<String>,
+    /// Where GCS credentials for a prefix are minted, instead of Google's OAuth and STS.
+    pub gcs_tokens: Option<gcs::adapter::TokenEndpoints>,
     pub azure: azure::AzureSettings,
     /// The ARN customers' IAM roles trust; STS `GetCallerIdentity` says when unset. When
     /// it names a role, the service assumes that role before assuming customers' roles.
@@ -215,7 +278,8 @@ impl Providers {
     pub fn new(settings: ProviderSettings) -> Self {
         Self {
             s3: s3::S3Factory::new(settings.s3),
-            gcs: gcs::GcsFactory::new(settings.gcs_endpoint_url),
+            gcs: gcs::GcsFactory::new(settings.gcs_endpoint_url)
+                .with_token_endpoints(settings.gcs_tokens.unwrap_or_default()),
             azure: azure::AzureFactory::new(settings.azure),
             roles: roles::RoleSessions::new(
                 settings.aws,
@@ -278,6 +342,75 @@ impl ProviderFactory for Providers {
             .await
     }
 
+    async fn assume_scoped(
+        &self,
+        connector: &Connector,
+        role: &RoleGrant,
+        grant: access::PrefixGrant<'_>,
+        length: std::time::Duration,
+    ) -> Result<roles::ScopedSession, ProviderError> {
+        let Location::S3(l) = &connector.location else {
+            return Err(access::not_supported("only S3 connectors assume roles"));
+        };
+        let request = roles::ScopedRequest {
+            session_name: &roles::session_name(Some(&connector.id)),
+            policy: s3::access::session_policy(
+                l.bucket.as_str(),
+                l.region.as_str(),
+                grant.prefix,
+                grant.rights,
+            ),
+            length,
+        };
+        self.roles.assume_scoped(role, request).await
+    }
+
+    async fn prefix_credentials(
+        &self,
+        connector: &Connector,
+        credentials: Granted<'_>,
+        grant: access::PrefixGrant<'_>,
+    ) -> Result<access::VendedCredentials, OpenError> {
+        let expires_at = Timestamp::now()
+            .plus_seconds(i64::try_from(grant.expires_in.as_secs()).unwrap_or(i64::MAX / 2));
+        match (&connector.location, credentials) {
+            (Location::S3(l), _) if l.endpoint_url.is_some() => {
+                Err(OpenError::Refused(access::not_supported(
+                    "an S3-compatible endpoint has no STS to make credentials held to a \
+                     prefix; send `paths` for one signed URL per object",
+                )))
+            }
+            (Location::S3(l), Granted::Scoped(scoped)) => {
+                Ok(s3::access::vend(scoped, l, expires_at))
+            }
+            (Location::S3(l), Granted::Stored(Credentials::S3(keys))) => {
+                let request = roles::ScopedRequest {
+                    session_name: &roles::federation_name(&connector.id),
+                    policy: s3::access::session_policy(
+                        l.bucket.as_str(),
+                        l.region.as_str(),
+                        grant.prefix,
+                        grant.rights,
+                    ),
+                    length: grant.expires_in,
+                };
+                let scoped = self
+                    .roles
+                    .federate(keys.sdk_credentials(), request)
+                    .await
+                    .map_err(OpenError::Refused)?;
+                Ok(s3::access::vend(&scoped, l, expires_at))
+            }
+            // An unscoped role session is never handed out.
+            (Location::S3(_), _) => Err(OpenError::CredentialsMismatch),
+            _ => self
+                .open(connector, credentials)?
+                .prefix_credentials(grant)
+                .await
+                .map_err(OpenError::Refused),
+        }
+    }
+
     fn open(
         &self,
         connector: &Connector,
@@ -286,6 +419,7 @@ impl ProviderFactory for Providers {
         let s3_keys = match credentials {
             Granted::Stored(Credentials::S3(keys)) => Some(s3::S3Keys::Stored(keys)),
             Granted::Session(session) => Some(s3::S3Keys::Session(session)),
+            Granted::Scoped(scoped) => Some(s3::S3Keys::Session(scoped.session())),
             Granted::Stored(_) => None,
         };
         match (&connector.location, credentials, s3_keys) {

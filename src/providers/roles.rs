@@ -52,6 +52,29 @@ impl std::fmt::Debug for RoleSession {
     }
 }
 
+/// A session held by a session policy to one access grant (one prefix, its actions): the
+/// only kind of AWS credentials the service hands out. Made only here.
+#[derive(Clone, Debug)]
+pub struct ScopedSession(RoleSession);
+
+impl ScopedSession {
+    pub(super) fn session(&self) -> &RoleSession {
+        &self.0
+    }
+
+    pub(super) fn credentials(&self) -> &aws_credential_types::Credentials {
+        &self.0.0
+    }
+}
+
+/// What a scoped session is asked for: its name, policy and length (STS allows 900 s to
+/// an hour through a role chain, to 36 hours for a federation token).
+pub struct ScopedRequest<'a> {
+    pub session_name: &'a str,
+    pub policy: String,
+    pub length: Duration,
+}
+
 /// Which session of which role: the same role under another name (or external ID) is
 /// another session.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -170,6 +193,120 @@ impl RoleSessions {
         }
     }
 
+    /// A new session of the role held to one grant by `request.policy`; never kept, so
+    /// each grant's session is its own. The caller has checked the role enforces the ID.
+    ///
+    /// # Errors
+    /// `assume_role_denied` when STS refuses, or a timeout or unavailability.
+    pub async fn assume_scoped(
+        &self,
+        grant: &RoleGrant,
+        request: ScopedRequest<'_>,
+    ) -> Result<ScopedSession, ProviderError> {
+        let key = SessionKey {
+            role_arn: grant.role_arn.to_string(),
+            external_id: Some(grant.external_id.to_string()),
+            session_name: request.session_name.to_owned(),
+        };
+        match self
+            .fresh_with(&key, Some(request.policy), request.length)
+            .await
+        {
+            Ok(session) => Ok(ScopedSession(session)),
+            Err(Failure::Denied) => Err(ProviderError::new(
+                ProviderErrorKind::AssumeRoleDenied,
+                format!(
+                    "the service could not assume role {} with a session policy for this \
+                     grant: its trust policy must allow the principal from GET \
+                     /api/v2/connectors/s3/role-setup with sts:ExternalId {}, and the role's \
+                     maximum session duration must be at least the ttl_seconds asked. IAM \
+                     changes can take a minute to propagate; try again",
+                    grant.role_arn, grant.external_id
+                ),
+            )),
+            Err(Failure::Other(e)) => Err(e),
+        }
+    }
+
+    /// A federation token of the IAM user whose keys these are, held to one grant by
+    /// `request.policy` (with no policy, a federation token may do nothing at all).
+    ///
+    /// # Errors
+    /// `access_denied` when the user may not call `sts:GetFederationToken`,
+    /// `invalid_credentials` for keys STS does not know, or a timeout or unavailability.
+    pub async fn federate(
+        &self,
+        keys: aws_credential_types::Credentials,
+        request: ScopedRequest<'_>,
+    ) -> Result<ScopedSession, ProviderError> {
+        use ProviderErrorKind as K;
+        let base = self.base().await;
+        let config = aws_sdk_sts::config::Builder::from(base)
+            .credentials_provider(keys)
+            .build();
+        let client = aws_sdk_sts::Client::from_conf(config);
+        let seconds = i32::try_from(request.length.as_secs()).unwrap_or(i32::MAX);
+        let answer = client
+            .get_federation_token()
+            .name(request.session_name)
+            .policy(request.policy)
+            .duration_seconds(seconds)
+            .send()
+            .await;
+        let out = match answer {
+            Ok(out) => out,
+            Err(e) => {
+                return Err(match (&e, e.code()) {
+                    (SdkError::TimeoutError(_), _) => {
+                        ProviderError::new(K::Timeout, "STS did not answer in time; try again")
+                    }
+                    (SdkError::DispatchFailure(f), _) if f.is_timeout() => {
+                        ProviderError::new(K::Timeout, "STS did not answer in time; try again")
+                    }
+                    (_, Some("AccessDenied")) => ProviderError::new(
+                        K::AccessDenied,
+                        "the connector's IAM user may not call sts:GetFederationToken, which \
+                         credentials for a prefix are made with: allow it in the user's policy \
+                         (or send paths for signed URLs, which need no STS call)",
+                    ),
+                    (_, Some("InvalidClientTokenId" | "SignatureDoesNotMatch")) => {
+                        ProviderError::new(
+                            K::InvalidCredentials,
+                            "STS does not accept the connector's access key; rotate it with PATCH",
+                        )
+                    }
+                    (_, code) => {
+                        tracing::warn!(
+                            code = code.unwrap_or("none"),
+                            error = %aws_sdk_sts::error::DisplayErrorContext(&e),
+                            "GetFederationToken failed"
+                        );
+                        ProviderError::new(
+                            K::ProviderUnavailable,
+                            "STS could not issue a federation token; try again later",
+                        )
+                    }
+                });
+            }
+        };
+        let Some(c) = out.credentials else {
+            return Err(ProviderError::new(
+                K::ProviderUnavailable,
+                "STS answered a federation token without credentials; try again",
+            ));
+        };
+        let expiry = SystemTime::try_from(c.expiration).ok();
+        Ok(ScopedSession(RoleSession(
+            aws_credential_types::Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                Some(c.session_token),
+                expiry,
+                "federation-token",
+            ),
+        )))
+    }
+
     /// A kept session of `key`, or a new one.
     async fn session(&self, key: &SessionKey) -> Result<RoleSession, Failure> {
         if let Some(kept) = self.sessions.get(key)
@@ -184,13 +321,26 @@ impl RoleSessions {
 
     /// A new session of `key`, from the service's own role when there is one.
     async fn fresh(&self, key: &SessionKey) -> Result<RoleSession, Failure> {
+        self.fresh_with(key, None, SESSION_LENGTH).await
+    }
+
+    /// A new session of `key` under a session policy, if one is given.
+    async fn fresh_with(
+        &self,
+        key: &SessionKey,
+        policy: Option<String>,
+        length: Duration,
+    ) -> Result<RoleSession, Failure> {
         let base = self.base().await;
         let mut builder = AssumeRoleProvider::builder(key.role_arn.clone())
             .session_name(key.session_name.clone())
-            .session_length(SESSION_LENGTH)
+            .session_length(length)
             .configure(base);
         if let Some(id) = &key.external_id {
             builder = builder.external_id(id.clone());
+        }
+        if let Some(policy) = policy {
+            builder = builder.policy(policy);
         }
         let provider = match &self.service_role {
             Some(own) => {
@@ -288,6 +438,13 @@ fn classify(e: &CredentialsError) -> Failure {
             ))
         }
     }
+}
+
+/// The name of a connector's federation token: CloudTrail shows it to the customer, and
+/// STS allows 2-32 of `[\w+=,.@-]`, so it is `vv-` and the id's ULID.
+pub fn federation_name(connector: &crate::domain::ids::ConnectorId) -> String {
+    let id = connector.as_str();
+    format!("vv-{}", id.strip_prefix("conn_").unwrap_or(id))
 }
 
 /// The session name a connector's role is assumed under: CloudTrail shows it to the

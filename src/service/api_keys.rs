@@ -20,6 +20,11 @@ impl Caller {
     pub fn tenant(&self) -> &TenantId {
         &self.0.tenant
     }
+
+    /// The accepted key's id (never the key), for audit lines.
+    pub fn key_id(&self) -> &str {
+        &self.0.key_id
+    }
 }
 
 impl App {

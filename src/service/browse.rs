@@ -33,6 +33,9 @@ pub struct BrowseRequest {
     pub case_insensitive: bool,
     pub limit: usize,
     pub cursor: Option<String>,
+    /// Only files modified strictly later (for `new_only` imports). No provider's listing
+    /// filters by time, so the service does, on the pages it reads.
+    pub modified_after: Option<Timestamp>,
 }
 
 /// One file on the wire.
@@ -140,12 +143,14 @@ impl ArrayWriter {
 
 fn binding(tenant: &TenantId, c: &Connector, r: &BrowseRequest) -> String {
     format!(
-        "browse|{tenant}|{}|{}|{}|{}|{}",
+        "browse|{tenant}|{}|{}|{}|{}|{}|{}",
         c.id,
         r.prefix.as_str(),
         r.pattern.as_str(),
         r.recursive,
-        r.case_insensitive
+        r.case_insensitive,
+        r.modified_after
+            .map_or(String::new(), |t| t.unix().to_string())
     )
 }
 
@@ -206,6 +211,11 @@ impl App {
                     continue;
                 }
                 if object.key.ends_with('/') {
+                    continue;
+                }
+                if let Some(after) = request.modified_after
+                    && object.last_modified.is_none_or(|m| m <= after)
+                {
                     continue;
                 }
                 let relative = object.key.strip_prefix(prefix).unwrap_or(&object.key);

@@ -25,7 +25,17 @@ pub(super) trait Steps {
 
 /// Steps that stop at the first refusal and keep it.
 #[derive(Default)]
-struct FirstRefusal(Option<ProviderError>);
+pub(super) struct FirstRefusal(Option<ProviderError>);
+
+impl FirstRefusal {
+    /// The refusal kept, as the use case answers it.
+    pub(super) fn into_error(self) -> ServiceError {
+        self.0.map_or_else(
+            || ServiceError::Internal(anyhow::anyhow!("the role chain failed without a reason")),
+            ServiceError::provider,
+        )
+    }
+}
 
 impl Steps for FirstRefusal {
     async fn step<T, F>(&mut self, _: &'static str, f: F) -> Option<T>
@@ -75,16 +85,7 @@ impl App {
                 let name = session_name(Some(&current.id));
                 match self.role_session(grant, &name, &mut refusal).await {
                     Some(session) => self.providers.open(&current, Granted::Session(&session)),
-                    None => {
-                        return Err(refusal.0.map_or_else(
-                            || {
-                                ServiceError::Internal(anyhow::anyhow!(
-                                    "the role chain failed without a reason"
-                                ))
-                            },
-                            ServiceError::provider,
-                        ));
-                    }
+                    None => return Err(refusal.into_error()),
                 }
             }
         };
@@ -98,7 +99,7 @@ pub(crate) fn open_error(e: OpenError) -> ServiceError {
         OpenError::CredentialsMismatch => ServiceError::Internal(anyhow::anyhow!(
             "stored credentials belong to another provider"
         )),
-        OpenError::Refused(refused) => ServiceError::ProviderRefused(refused),
+        OpenError::Refused(refused) => ServiceError::provider(refused),
         OpenError::NoClient(why) => ServiceError::Internal(anyhow::anyhow!(why)),
     }
 }

@@ -44,6 +44,9 @@ pub enum ServiceError {
     /// The connector lacks the scope (`import`/`export`) the operation needs.
     #[error("{0}")]
     ScopeNotGranted(String),
+    /// The connector is `disabled`: it grants no access of any kind.
+    #[error("connector {0} is disabled and grants no access; enable it with PATCH first")]
+    ConnectorDisabled(ConnectorId),
     /// `If-Match` names another version.
     #[error("the connector has changed: If-Match does not match its current ETag")]
     PreconditionFailed,

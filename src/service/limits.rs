@@ -1,5 +1,6 @@
-//! Per-account limits on the expensive operations (tests, browses, creates and dry runs),
-//! counted in fixed one-minute windows shared by every instance through the storage port.
+//! Per-account limits on the expensive operations (tests, browses, creates and dry runs,
+//! access grants), counted in fixed one-minute windows shared by every instance through
+//! the storage port.
 
 use super::App;
 use super::error::ServiceError;
@@ -18,6 +19,8 @@ pub enum Limited {
     Browse,
     /// `POST /connectors/{provider}`, dry runs included.
     Create,
+    /// `POST /connectors/{id}/access`.
+    Access,
 }
 
 impl Limited {
@@ -27,6 +30,7 @@ impl Limited {
             Limited::Test => "test",
             Limited::Browse => "browse",
             Limited::Create => "create",
+            Limited::Access => "access",
         }
     }
 }
@@ -37,15 +41,18 @@ pub struct RateLimits {
     pub tests: u32,
     pub browses: u32,
     pub creates: u32,
+    pub accesses: u32,
 }
 
 impl Default for RateLimits {
-    /// 30 tests, 120 browse calls and 60 creates (dry runs included) a minute per account.
+    /// 30 tests, 120 browse calls, 60 creates (dry runs included) and 600 access grants a
+    /// minute per account (a grant may sign up to 1000 URLs; a worker asks once per batch).
     fn default() -> Self {
         Self {
             tests: 30,
             browses: 120,
             creates: 60,
+            accesses: 600,
         }
     }
 }
@@ -56,6 +63,7 @@ impl RateLimits {
             Limited::Test => self.tests,
             Limited::Browse => self.browses,
             Limited::Create => self.creates,
+            Limited::Access => self.accesses,
         }
     }
 }

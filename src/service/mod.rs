@@ -3,6 +3,7 @@
 //! browse connectors. Callers hand in parsed domain values only and get a
 //! [`ServiceError`] back, never an HTTP type.
 
+pub mod access;
 pub mod access_check;
 pub mod api_keys;
 pub mod browse;

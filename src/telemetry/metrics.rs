@@ -134,3 +134,12 @@ pub fn cache_lookup(cache: &'static str, hit: bool) {
 pub fn rate_limited(operation: &'static str) {
     metrics::counter!("rate_limited", "operation" => operation).increment(1);
 }
+
+/// Counts one access grant, and the URLs it signed.
+pub fn access_granted(provider: &'static str, purpose: &'static str, urls: usize) {
+    let kind = if urls == 0 { "credentials" } else { "urls" };
+    metrics::counter!("access_grants", "provider" => provider, "purpose" => purpose, "kind" => kind)
+        .increment(1);
+    metrics::counter!("signed_urls", "provider" => provider)
+        .increment(u64::try_from(urls).unwrap_or(u64::MAX));
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// One of the nine operations, with a body that would succeed.
+/// One of the operations, with a body that would succeed.
 struct Endpoint {
     method: Method,
     /// The path, with `{id}` where the connector's id goes.
@@ -86,6 +86,13 @@ fn endpoints() -> Vec<Endpoint> {
             method: Method::DELETE,
             path: "/api/v2/connectors/{id}",
             body: None,
+            too_small: KeyScope::Write,
+        },
+        Endpoint {
+            method: Method::POST,
+            path: "/api/v2/connectors/{id}/access",
+            body: json_body(json!({"purpose": "import", "paths": ["a.mp4"]})),
+            // Write is below admin, and does not include access.
             too_small: KeyScope::Write,
         },
     ]

@@ -283,6 +283,13 @@ pub fn emulators() -> ProviderSettings {
             ..S3Settings::default()
         },
         gcs_endpoint_url: endpoint("FAKE_GCS_ENDPOINT"),
+        // The stand-in for Google's OAuth and STS (infra/token_endpoint.py).
+        gcs_tokens: endpoint("AZURE_TOKEN_ENDPOINT").map(|base| {
+            connectors::providers::gcs::adapter::TokenEndpoints {
+                oauth: format!("{base}/google/token"),
+                sts: format!("{base}/google/v1/token"),
+            }
+        }),
         azure: AzureSettings {
             endpoint_url: endpoint("AZURITE_BLOB_ENDPOINT"),
             authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
@@ -377,6 +384,8 @@ impl TestApp {
             s3_endpoint_url: providers.s3.endpoint_url,
             s3_allowed_endpoints: providers.s3.egress,
             gcs_endpoint_url: providers.gcs_endpoint_url,
+            gcs_oauth_token_url: providers.gcs_tokens.as_ref().map(|t| t.oauth.clone()),
+            gcs_sts_token_url: providers.gcs_tokens.as_ref().map(|t| t.sts.clone()),
             azure_endpoint_url: providers.azure.endpoint_url,
             azure_authority_host: providers.azure.authority_host,
             service_principal_arn: providers.service_principal_arn,
@@ -708,4 +717,44 @@ pub fn known_key(tenant: &str, plaintext: &str, scope: KeyScope) -> ApiKeyRecord
         expires_at: None,
         revoked_at: None,
     }
+}
+
+/// A new IAM user on the moto at `endpoint`, with `permissions` inline when given, and its
+/// key pair (`infra/moto_iam.py user`): keys moto knows, so the presigned URLs and
+/// federation tokens made with them are checked as AWS checks them. The secret is
+/// registered as one that must never leak; the key id may appear in a presigned URL.
+#[cfg(feature = "emulators")]
+pub fn moto_user(endpoint: &str, permissions: Option<&Value>) -> (String, String) {
+    let name = format!(
+        "uploader-{}",
+        random_string(10, b"abcdefghijklmnopqrstuvwxyz")
+    );
+    let mut args = vec![
+        "infra/moto_iam.py".to_owned(),
+        "user".into(),
+        endpoint.into(),
+        name,
+    ];
+    if let Some(p) = permissions {
+        args.push(p.to_string());
+    }
+    let out = std::process::Command::new(".venv/bin/python")
+        .args(&args)
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key: Value = serde_json::from_slice(&out.stdout).expect("the key as JSON");
+    let secret = key["SecretAccessKey"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    register_secret(&secret);
+    (
+        key["AccessKeyId"].as_str().expect("an id").to_owned(),
+        secret,
+    )
 }

@@ -36,6 +36,7 @@ async fn creates_past_an_accounts_limit_are_a_429_that_stores_nothing(t: TestApp
             tests: 0,
             browses: 0,
             creates: 2,
+            accesses: 0,
         },
     );
     in_one_window().await;
@@ -93,6 +94,7 @@ async fn browse_calls_past_an_accounts_limit_are_a_429_before_any_work(t: TestAp
             tests: 0,
             browses: 1,
             creates: 0,
+            accesses: 0,
         },
     );
     // An export-only connector: the browse that passes the limit stops at the scope
@@ -137,6 +139,7 @@ async fn a_retried_create_replays_past_the_limit_and_spends_no_quota(t: TestApp)
             tests: 0,
             browses: 0,
             creates: 2,
+            accesses: 0,
         },
     );
     let [k1, k2, k3] = ["k1", "k2", "k3"].map(|k| (k, s3_body(json!({"name": k}))));
@@ -176,6 +179,7 @@ async fn without_limits_nothing_is_counted_or_refused() {
             tests: 0,
             browses: 0,
             creates: 0,
+            accesses: 0,
         },
     );
     for _ in 0..3 {

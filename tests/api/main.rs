@@ -8,6 +8,7 @@
 mod helpers;
 
 mod abort;
+mod access;
 mod adversarial;
 mod auth;
 #[cfg(feature = "emulators")]

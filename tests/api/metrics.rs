@@ -40,6 +40,7 @@ async fn requests_refusals_and_cache_lookups_are_written_as_embedded_metric_docu
         tests: 0,
         browses: 0,
         creates: 1,
+        accesses: 0,
     };
     let t = t.with_app(app);
     assert_eq!(

@@ -110,7 +110,8 @@ async fn the_served_document_equals_the_committed_infra_openapi_json() {
 }
 
 #[tokio::test]
-async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_and_the_role_setup() {
+async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role_setup_and_access()
+{
     let (_, doc) = served().await;
     assert!(
         doc["openapi"]
@@ -134,6 +135,7 @@ async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_and_the_
         ("POST", "/api/v2/connectors/{connector_id}/browse"),
         ("DELETE", ONE),
         ("GET", "/api/v2/connectors/s3/role-setup"),
+        ("POST", "/api/v2/connectors/{connector_id}/access"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))

@@ -17,6 +17,7 @@ fn unlimited(t: TestApp) -> TestApp {
         tests: 0,
         browses: 0,
         creates: 0,
+        accesses: 0,
     };
     t.with_app(app)
 }

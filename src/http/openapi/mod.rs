@@ -24,7 +24,7 @@ use super::wire::json_response;
 pub use crate::providers::azure::schema::AzureCreate;
 pub use crate::providers::gcs::schema::GcsCreate;
 pub use crate::providers::s3::schema::S3Create;
-pub use schemas::{BrowseBody, ConnectorUpdate, Deleted, ErrorEnvelope};
+pub use schemas::{AccessBody, BrowseBody, ConnectorUpdate, Deleted, ErrorEnvelope};
 
 /// Where the document is served.
 pub const PATH: &str = "/api/v2/openapi.json";
@@ -45,7 +45,7 @@ pub const PATH: &str = "/api/v2/openapi.json";
     security(("api_key" = []), ("bearer" = [])),
     tags(
         (name = "connectors", description = "Create, list, get, update and delete connectors."),
-        (name = "actions", description = "Test a connector's access and browse its files."),
+        (name = "actions", description = "Test a connector's access, browse its files, and grant short-lived access to them for import and export jobs."),
     )
 )]
 struct ApiDoc;

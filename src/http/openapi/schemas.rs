@@ -500,6 +500,62 @@ pub struct BrowseBody {
     /// The `X-Next-Cursor` of the previous page, as received: opaque and signed, so any
     /// other string is a 400 `invalid_cursor`.
     cursor: Option<String>,
+    /// RFC 3339 (`2026-04-02T09:00:00Z`): only files modified strictly later, for an
+    /// import that lists what is new since its last run. No provider's listing filters by
+    /// time, so the service filters the pages it reads (a call still reads every key under
+    /// the prefix, within its time and byte bounds).
+    #[schema(format = DateTime)]
+    modified_after: Option<String>,
+}
+
+/// `subpath`, and each of `paths`: the export boundary's rules, relative to the prefix
+/// the access resolves to.
+pub struct RelativePathSchema;
+
+impl PartialSchema for RelativePathSchema {
+    fn schema() -> RefOr<Schema> {
+        let mut object = export_base_path(true);
+        object.description = Some(
+            "Relative to the resolved prefix, under the same rules as `export_base_path`: no \
+             leading `/`, no empty segments, no backslashes or control characters, no segment \
+             that is `.` or `..` or reads as one once percent-decoded or NFKC-normalised, at \
+             most 1024 bytes with the prefix. Anything else is a 422 naming the field."
+                .to_owned(),
+        );
+        object.into()
+    }
+}
+impl ToSchema for RelativePathSchema {}
+
+/// The body of `POST /connectors/{id}/access`.
+#[derive(ToSchema)]
+#[schema(
+    as = AccessBody,
+    examples(
+        json!({"purpose": "import", "prefix": "incoming/2026/", "paths": ["a.mp4"], "ttl_seconds": 900}),
+        json!({"purpose": "export", "subpath": "run-7/"})
+    )
+)]
+#[serde(deny_unknown_fields)]
+pub struct AccessBody {
+    /// One of the connector's `scopes`, else 409 `scope_not_granted`.
+    #[schema(pattern = "^(import|export)$")]
+    purpose: String,
+    /// Import only (default `""`): where to read, as browse's `prefix`; a `/` is added at
+    /// its end when missing, so `data` never reaches `data_old/`.
+    #[schema(inline)]
+    prefix: Option<BrowsePrefixSchema>,
+    /// Export only (default `""`): a sub-prefix under the connector's `export_base_path`.
+    #[schema(inline)]
+    subpath: Option<RelativePathSchema>,
+    /// 1-1000 object keys relative to the resolved prefix: one signed URL each. Leave it
+    /// out for credentials for the whole prefix.
+    #[schema(inline, min_items = 1, max_items = 1000)]
+    paths: Option<Vec<RelativePathSchema>>,
+    /// Default 900; 60-3600, never clamped. S3 credentials (no `paths`) need at least 900,
+    /// STS's shortest session.
+    #[schema(minimum = 60, maximum = 3600)]
+    ttl_seconds: Option<u32>,
 }
 
 /// `DELETE`'s answer.
@@ -570,6 +626,7 @@ mod tests {
     use crate::domain::glob::GlobPattern;
     use crate::domain::names::{ConnectorName, RoleArn};
     use crate::domain::paths::{BrowsePrefix, ExportBasePath};
+    use crate::http::access::ACCESS_FIELDS;
     use crate::http::actions::BROWSE_FIELDS;
     use crate::http::connectors::create::COMMON_FIELDS;
     use crate::http::connectors::patch::patchable;
@@ -636,6 +693,7 @@ mod tests {
         );
         assert_eq!(properties::<ConnectorUpdate>(), names([&patchable()[..]]));
         assert_eq!(properties::<BrowseBody>(), names([&BROWSE_FIELDS[..]]));
+        assert_eq!(properties::<AccessBody>(), names([&ACCESS_FIELDS[..]]));
     }
 
     #[test]
@@ -645,6 +703,7 @@ mod tests {
             AzureCreate::schema(),
             ConnectorUpdate::schema(),
             BrowseBody::schema(),
+            AccessBody::schema(),
         ] {
             let schema = serde_json::to_value(schema).expect("a schema prints");
             assert_eq!(schema["additionalProperties"], false, "{schema}");

@@ -1,7 +1,10 @@
 //! The Azure Blob Storage [`ObjectStore`]: `azure_storage_blob` with an Entra ID service
-//! principal (`azure_identity`'s client-secret credential), over one shared HTTPS client.
+//! principal (`azure_identity`'s client-secret credential), over one shared HTTPS client;
+//! signed URLs and container credentials are user-delegation SAS tokens (`sas`) signed
+//! with one user delegation key per grant.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
@@ -11,16 +14,23 @@ use azure_core::http::{
     ClientOptions, ExponentialRetryOptions, RequestContent, RetryOptions, StatusCode, Transport,
     Url,
 };
+use azure_core::time::OffsetDateTime;
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
-use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::models::{BlobContainerClientListBlobsOptions, KeyInfo};
+use azure_storage_blob::{
+    BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
 use super::credentials::AzureCredentials;
 use super::names::{ContainerName, StorageAccount};
+use super::sas::{self, DelegationKey, SasPermissions, SasRequest, SasResource};
 use crate::domain::timestamp::Timestamp;
+use crate::providers::access::{
+    self, PrefixGrant, PrefixRights, SignedUrl, UrlGrant, UrlMethod, VendedCredentials,
+};
 use crate::providers::{
     ListPage, ListRequest, ObjectEntry, ObjectStore, ProviderError, ProviderErrorKind,
 };
@@ -67,16 +77,28 @@ impl AzureFactory {
         }
     }
 
-    fn container_url(&self, account: &StorageAccount, container: &ContainerName) -> Option<Url> {
-        let mut url = match &self.settings.endpoint_url {
+    /// The account's Blob service: `https://{account}.blob.core.windows.net/`, or the
+    /// emulator's base URL with the account as its first path segment.
+    fn service_url(&self, account: &StorageAccount) -> Option<Url> {
+        match &self.settings.endpoint_url {
             Some(base) => {
                 let mut url = Url::parse(base).ok()?;
-                url.path_segments_mut().ok()?.push(account.as_str());
-                url
+                url.path_segments_mut()
+                    .ok()?
+                    .pop_if_empty()
+                    .push(account.as_str());
+                Some(url)
             }
-            None => Url::parse(&format!("https://{account}.blob.core.windows.net")).ok()?,
-        };
-        url.path_segments_mut().ok()?.push(container.as_str());
+            None => Url::parse(&format!("https://{account}.blob.core.windows.net/")).ok(),
+        }
+    }
+
+    fn container_url(&self, account: &StorageAccount, container: &ContainerName) -> Option<Url> {
+        let mut url = self.service_url(account)?;
+        url.path_segments_mut()
+            .ok()?
+            .pop_if_empty()
+            .push(container.as_str());
         Some(url)
     }
 
@@ -96,13 +118,26 @@ impl AzureFactory {
                 client_options: options.clone(),
             }),
         );
-        let client = match (credential, self.container_url(account, container)) {
-            (Ok(credential), Some(url)) => BlobContainerClient::new(
+        let credential = credential.ok().map(|c| c as Arc<dyn TokenCredential>);
+        let client = match (&credential, self.container_url(account, container)) {
+            (Some(credential), Some(url)) => BlobContainerClient::new(
                 url,
-                Some(credential as Arc<dyn TokenCredential>),
+                Some(Arc::clone(credential)),
                 Some(BlobContainerClientOptions {
-                    client_options: options,
+                    client_options: options.clone(),
                     ..BlobContainerClientOptions::default()
+                }),
+            )
+            .ok(),
+            _ => None,
+        };
+        let service = match (credential, self.service_url(account)) {
+            (Some(credential), Some(url)) => BlobServiceClient::new(
+                url,
+                Some(credential),
+                Some(BlobServiceClientOptions {
+                    client_options: options,
+                    ..BlobServiceClientOptions::default()
                 }),
             )
             .ok(),
@@ -110,6 +145,7 @@ impl AzureFactory {
         };
         AzureStore {
             client,
+            service,
             account: account.to_string(),
             container: container.to_string(),
         }
@@ -120,6 +156,8 @@ impl AzureFactory {
 pub struct AzureStore {
     /// `None` when no client could be built (a malformed endpoint or tenant).
     client: Option<BlobContainerClient>,
+    /// The account's Blob service, for user delegation keys; `None` as `client`.
+    service: Option<BlobServiceClient>,
     account: String,
     container: String,
 }
@@ -198,6 +236,189 @@ impl AzureStore {
             ),
         }
     }
+}
+
+impl AzureStore {
+    fn service(&self) -> Result<&BlobServiceClient, ProviderError> {
+        self.service.as_ref().ok_or_else(|| {
+            ProviderError::new(
+                ProviderErrorKind::InvalidCredentials,
+                "no Azure client could be built from the connector's tenant and account",
+            )
+        })
+    }
+
+    /// A refused or failed Get User Delegation Key: a missing role names the action the
+    /// principal needs on the account, not a data permission on the container.
+    fn classify_delegation(&self, err: &azure_core::Error) -> ProviderError {
+        let e = self.classify(err, DELEGATION_PERMISSION);
+        if e.kind != ProviderErrorKind::AccessDenied {
+            return e;
+        }
+        ProviderError::new(
+            ProviderErrorKind::AccessDenied,
+            format!(
+                "access denied: to sign URLs or hand out credentials the service principal needs a role on storage account {} that includes {DELEGATION_PERMISSION} (e.g. Storage Blob Delegator)",
+                self.account
+            ),
+        )
+    }
+
+    /// One user delegation key valid from `start` to `expiry`, from the account's Blob
+    /// service with the principal's token.
+    ///
+    /// # Errors
+    /// The service's refusal, or an answer without a complete key.
+    async fn delegation_key(
+        &self,
+        start: Timestamp,
+        expiry: Timestamp,
+    ) -> Result<DelegationKey, ProviderError> {
+        let service = self.service()?;
+        let key_info = KeyInfo {
+            start: Some(instant(start)?),
+            expiry: Some(instant(expiry)?),
+            ..KeyInfo::default()
+        };
+        let body = RequestContent::try_from(key_info).map_err(|e| self.classify_delegation(&e))?;
+        let key = service
+            .get_user_delegation_key(body, None)
+            .await
+            .and_then(|response| response.into_model())
+            .map_err(|e| self.classify_delegation(&e))?;
+        let stamp = |t: OffsetDateTime| Timestamp::from_unix(t.unix_timestamp());
+        match (
+            key.signed_oid,
+            key.signed_tid,
+            key.signed_start,
+            key.signed_expiry,
+            key.signed_version,
+            key.value,
+        ) {
+            (
+                Some(oid),
+                Some(tid),
+                Some(key_start),
+                Some(key_expiry),
+                Some(version),
+                Some(value),
+            ) if !value.is_empty() => Ok(DelegationKey::new(
+                oid,
+                tid,
+                stamp(key_start),
+                stamp(key_expiry),
+                key.signed_service.unwrap_or_else(|| "b".to_owned()),
+                version,
+                value,
+            )),
+            _ => Err(ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                format!(
+                    "storage account {} answered Get User Delegation Key without a complete key; try again later",
+                    self.account
+                ),
+            )),
+        }
+    }
+
+    /// The container's URL, without a trailing `/`.
+    fn container_url(&self) -> Result<&str, ProviderError> {
+        Ok(self.client()?.url().as_str().trim_end_matches('/'))
+    }
+
+    /// One SAS for `resource`, signed with `key`.
+    fn sign(
+        &self,
+        key: &DelegationKey,
+        resource: SasResource<'_>,
+        permissions: SasPermissions,
+        (start, expiry): (Timestamp, Timestamp),
+    ) -> Result<secrecy::SecretString, ProviderError> {
+        let request = SasRequest {
+            account: &self.account,
+            container: &self.container,
+            resource,
+            permissions,
+            start,
+            expiry,
+        };
+        sas::sas_token(&request, key).map_err(|_| {
+            ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                "the user delegation key Azure Storage issued cannot sign; try again later",
+            )
+        })
+    }
+
+    /// One URL per key for `method`, signed with `key`: the blob's URL (its name encoded
+    /// once) and a blob SAS. A PUT must say it writes a block blob.
+    fn signed_urls(
+        &self,
+        key: &DelegationKey,
+        keys: &[String],
+        method: UrlMethod,
+        window: (Timestamp, Timestamp),
+    ) -> Result<Vec<SignedUrl>, ProviderError> {
+        let container_url = self.container_url()?;
+        let (permissions, headers) = match method {
+            UrlMethod::Get => (SasPermissions::Read, vec![]),
+            UrlMethod::Put => (
+                SasPermissions::CreateWrite,
+                vec![("x-ms-blob-type".to_owned(), "BlockBlob".to_owned())],
+            ),
+        };
+        keys.iter()
+            .map(|name| {
+                let token = self.sign(key, SasResource::Blob(name), permissions, window)?;
+                let url = format!(
+                    "{container_url}/{}?{}",
+                    sas::encode_blob_path(name),
+                    token.expose_secret()
+                );
+                Ok(SignedUrl::new(name.clone(), method, url, headers.clone()))
+            })
+            .collect()
+    }
+}
+
+/// The Azure RBAC action Get User Delegation Key needs.
+const DELEGATION_PERMISSION: &str =
+    "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action";
+
+/// How long before now a SAS and its key start: a client's clock may run behind Azure's.
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
+/// Why credentials for a prefix are refused.
+const PREFIX_NEEDS_HNS: &str = "Azure credentials held to a prefix need a storage account with a hierarchical namespace (a directory SAS), which the service does not hand out; send `paths` for one signed URL per blob, or ask for the whole container (an empty prefix)";
+
+/// From a little before now until `expires_in` from now, at most the seven days a user
+/// delegation key may last.
+///
+/// # Errors
+/// `access_not_supported` for a longer grant.
+fn validity(expires_in: Duration) -> Result<(Timestamp, Timestamp), ProviderError> {
+    if expires_in.as_secs() > sas::MAX_KEY_VALIDITY {
+        return Err(access::not_supported(format!(
+            "Azure signed URLs and SAS tokens last at most {} seconds (seven days)",
+            sas::MAX_KEY_VALIDITY
+        )));
+    }
+    let now = Timestamp::now();
+    let seconds = i64::try_from(expires_in.as_secs()).unwrap_or(i64::MAX);
+    Ok((
+        now.plus_seconds(-CLOCK_SKEW_SECONDS),
+        now.plus_seconds(seconds),
+    ))
+}
+
+/// A `Timestamp` as the SDK's instant.
+fn instant(t: Timestamp) -> Result<OffsetDateTime, ProviderError> {
+    OffsetDateTime::from_unix_timestamp(t.unix()).map_err(|_| {
+        ProviderError::new(
+            ProviderErrorKind::AccessNotSupported,
+            "the grant's expiry is out of range",
+        )
+    })
 }
 
 /// Whether a transport failure was the HTTP client giving up waiting.
@@ -313,6 +534,39 @@ impl ObjectStore for AzureStore {
                 )
             })
     }
+
+    async fn sign_urls(&self, grant: UrlGrant<'_>) -> Result<Vec<SignedUrl>, ProviderError> {
+        let window = validity(grant.expires_in)?;
+        if grant.keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let key = self.delegation_key(window.0, window.1).await?;
+        self.signed_urls(&key, grant.keys, grant.method, window)
+    }
+
+    async fn prefix_credentials(
+        &self,
+        grant: PrefixGrant<'_>,
+    ) -> Result<VendedCredentials, ProviderError> {
+        // A container SAS reaches every blob; only a directory SAS (an account with a
+        // hierarchical namespace) is held to a prefix.
+        if !grant.prefix.is_empty() {
+            return Err(access::not_supported(PREFIX_NEEDS_HNS));
+        }
+        let window = validity(grant.expires_in)?;
+        let container_url = self.container_url()?.to_owned();
+        let key = self.delegation_key(window.0, window.1).await?;
+        let permissions = match grant.rights {
+            PrefixRights::ReadList => SasPermissions::ReadList,
+            PrefixRights::Write => SasPermissions::CreateWrite,
+        };
+        let sas_token = self.sign(&key, SasResource::Container, permissions, window)?;
+        Ok(VendedCredentials::Azure {
+            sas_token,
+            container_url,
+            expires_at: window.1,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +576,7 @@ mod tests {
     fn store() -> AzureStore {
         AzureStore {
             client: None,
+            service: None,
             account: "mediastore01".into(),
             container: "raw-footage".into(),
         }
@@ -366,5 +621,597 @@ mod tests {
             !e.message.contains("AADSTS"),
             "the SDK's text is not repeated"
         );
+    }
+
+    /// A store whose container client is built but never reaches the network.
+    fn offline_store() -> AzureStore {
+        let url =
+            Url::parse("https://mediastore01.blob.core.windows.net/raw-footage").expect("a URL");
+        AzureStore {
+            client: Some(BlobContainerClient::new(url, None, None).expect("a client")),
+            ..store()
+        }
+    }
+
+    fn test_key() -> DelegationKey {
+        DelegationKey::new(
+            "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d".into(),
+            "72f988bf-86f1-41af-91ab-2d7cd011db47".into(),
+            Timestamp::from_unix(1_775_560_000),
+            Timestamp::from_unix(1_775_570_000),
+            "b".into(),
+            "2026-04-06".into(),
+            b"sealed-delegation-key-value".to_vec(),
+        )
+    }
+
+    #[test]
+    fn a_refused_delegation_key_names_the_action_and_the_delegator_role() {
+        let err = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::Forbidden,
+                error_code: Some("AuthorizationPermissionMismatch".into()),
+                raw_response: None,
+            },
+            "refused",
+        );
+        let e = store().classify_delegation(&err);
+        assert_eq!(e.kind, ProviderErrorKind::AccessDenied);
+        assert!(
+            e.message.contains(
+                "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action"
+            ) && e.message.contains("Storage Blob Delegator")
+                && e.message.contains("mediastore01"),
+            "{}",
+            e.message
+        );
+        let token_refused = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::Forbidden,
+                error_code: Some("AuthenticationFailed".into()),
+                raw_response: None,
+            },
+            "refused",
+        );
+        let e = store().classify_delegation(&token_refused);
+        assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials);
+    }
+
+    #[test]
+    fn signed_urls_name_each_blob_encoded_once_and_a_put_carries_the_blob_type() {
+        let keys = vec!["in/day 1/take+2 100%.mp4".to_owned(), "é.mov".to_owned()];
+        let window = (
+            Timestamp::from_unix(1_775_560_000),
+            Timestamp::from_unix(1_775_563_600),
+        );
+        let store = offline_store();
+        let urls = store
+            .signed_urls(&test_key(), &keys, UrlMethod::Put, window)
+            .expect("signs");
+        assert_eq!(urls.len(), 2);
+        let first = urls.first().expect("one per key");
+        assert_eq!(first.key, "in/day 1/take+2 100%.mp4");
+        assert!(
+            first.url().starts_with(
+                "https://mediastore01.blob.core.windows.net/raw-footage/in/day%201/take%2B2%20100%25.mp4?sp=cw&"
+            ),
+            "{}",
+            first.url()
+        );
+        assert!(first.url().contains("&sr=b&") && first.url().contains("&sig="));
+        assert_eq!(
+            first.headers,
+            vec![("x-ms-blob-type".to_owned(), "BlockBlob".to_owned())]
+        );
+        let get = store
+            .signed_urls(&test_key(), &keys, UrlMethod::Get, window)
+            .expect("signs");
+        let second = get.get(1).expect("one per key");
+        assert!(
+            second.url().starts_with(
+                "https://mediastore01.blob.core.windows.net/raw-footage/%C3%A9.mov?sp=r&"
+            ),
+            "{}",
+            second.url()
+        );
+        assert!(second.headers.is_empty());
+    }
+
+    #[test]
+    fn no_secret_of_a_signed_url_shows_in_its_debug_output_or_errors() {
+        let keys = vec!["a.mp4".to_owned()];
+        let window = (
+            Timestamp::from_unix(1_775_560_000),
+            Timestamp::from_unix(1_775_563_600),
+        );
+        let urls = offline_store()
+            .signed_urls(&test_key(), &keys, UrlMethod::Get, window)
+            .expect("signs");
+        let shown = format!("{urls:?} {:?}", test_key());
+        assert!(
+            !shown.contains("sig=") && !shown.contains("sealed"),
+            "{shown}"
+        );
+    }
+
+    #[tokio::test]
+    async fn credentials_for_a_prefix_are_not_supported_and_say_what_to_send() {
+        let e = offline_store()
+            .prefix_credentials(PrefixGrant {
+                prefix: "in/",
+                rights: PrefixRights::ReadList,
+                expires_in: Duration::from_secs(900),
+            })
+            .await
+            .expect_err("a container SAS reaches more than the prefix");
+        assert_eq!(e.kind, ProviderErrorKind::AccessNotSupported);
+        assert!(
+            e.message.contains("hierarchical namespace") && e.message.contains("`paths`"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn a_grant_longer_than_a_delegation_key_lasts_is_refused_before_any_call() {
+        let keys = vec!["a.mp4".to_owned()];
+        let e = offline_store()
+            .sign_urls(UrlGrant {
+                keys: &keys,
+                method: UrlMethod::Get,
+                expires_in: Duration::from_secs(sas::MAX_KEY_VALIDITY + 1),
+            })
+            .await
+            .expect_err("too long");
+        assert_eq!(e.kind, ProviderErrorKind::AccessNotSupported);
+    }
+
+    #[test]
+    fn the_container_url_of_the_public_cloud_and_of_an_emulator_have_one_slash_each() {
+        let account = StorageAccount::parse("mediastore01").expect("account");
+        let container = ContainerName::parse("raw-footage").expect("container");
+        let cloud = AzureFactory::new(AzureSettings::default());
+        assert_eq!(
+            cloud.container_url(&account, &container).map(String::from),
+            Some("https://mediastore01.blob.core.windows.net/raw-footage".to_owned())
+        );
+        let emulator = AzureFactory::new(AzureSettings {
+            endpoint_url: Some("https://127.0.0.1:10000".into()),
+            authority_host: None,
+        });
+        assert_eq!(
+            emulator.service_url(&account).map(String::from),
+            Some("https://127.0.0.1:10000/mediastore01".to_owned())
+        );
+        assert_eq!(
+            emulator
+                .container_url(&account, &container)
+                .map(String::from),
+            Some("https://127.0.0.1:10000/mediastore01/raw-footage".to_owned())
+        );
+    }
+}
+
+/// Signed URLs and container SAS tokens against Azurite (`--oauth basic` over HTTPS), which
+/// validates user-delegation SAS: the signature, start and expiry, and the permissions.
+#[cfg(all(test, feature = "emulators"))]
+mod azurite {
+    use super::*;
+    use crate::providers::azure::names::{AzureTenant, Guid};
+
+    const ACCOUNT: &str = "devstoreaccount1";
+    const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const CLIENT: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+
+    fn env(name: &str) -> String {
+        std::env::var(name)
+            .unwrap_or_else(|_| panic!("{name} is set by infra/emulators.sh (source it first)"))
+    }
+
+    fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("an HTTPS client")
+    }
+
+    /// A new container in Azurite holding `blobs`, and a store for it.
+    async fn container_with(blobs: &[(&str, &[u8])]) -> AzureStore {
+        let factory = AzureFactory::new(AzureSettings {
+            endpoint_url: Some(env("AZURITE_BLOB_ENDPOINT")),
+            authority_host: Some(env("AZURE_TOKEN_ENDPOINT")),
+        });
+        let creds = AzureCredentials::new(
+            AzureTenant::parse(TENANT).expect("tenant"),
+            Guid::parse(CLIENT).expect("client"),
+            &env("TOKEN_ENDPOINT_CLIENT_SECRET"),
+        )
+        .expect("credentials");
+        let name = format!("sas-{}", ulid::Ulid::new().to_string().to_ascii_lowercase());
+        let store = factory.open(
+            &StorageAccount::parse(ACCOUNT).expect("account"),
+            &ContainerName::parse(&name).expect("container"),
+            &creds,
+            &http(),
+        );
+        store
+            .client()
+            .expect("a client")
+            .create(None)
+            .await
+            .expect("create container");
+        for (key, body) in blobs {
+            store
+                .put_object(key, Bytes::copy_from_slice(body))
+                .await
+                .expect("upload");
+        }
+        store
+    }
+
+    async fn sign(store: &AzureStore, key: &str, method: UrlMethod) -> SignedUrl {
+        let keys = vec![key.to_owned()];
+        let mut urls = store
+            .sign_urls(UrlGrant {
+                keys: &keys,
+                method,
+                expires_in: Duration::from_secs(600),
+            })
+            .await
+            .expect("signs");
+        assert_eq!(urls.len(), 1);
+        urls.pop().expect("one URL")
+    }
+
+    fn put(url: &SignedUrl, body: &'static [u8]) -> reqwest::RequestBuilder {
+        url.headers
+            .iter()
+            .fold(http().put(url.url()), |r, (name, value)| {
+                r.header(name, value)
+            })
+            .body(body)
+    }
+
+    /// Azurite refused the request with 403 and this error code.
+    fn refused(r: &reqwest::Response, code: &str) {
+        assert_eq!(r.status(), 403);
+        assert_eq!(
+            r.headers()
+                .get("x-ms-error-code")
+                .and_then(|v| v.to_str().ok()),
+            Some(code)
+        );
+    }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[tokio::test]
+    async fn a_signed_get_url_returns_the_blob_and_serves_a_range() {
+        let body = bytes(1000);
+        let store = container_with(&[("in/clip.mp4", &body)]).await;
+        let url = sign(&store, "in/clip.mp4", UrlMethod::Get).await;
+        assert!(url.headers.is_empty());
+
+        let r = http().get(url.url()).send().await.expect("GET");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.expect("body").as_ref(), body.as_slice());
+        let (unsigned, _) = url.url().split_once('?').expect("a query");
+        let r = http().get(unsigned).send().await.expect("GET");
+        assert!(
+            !r.status().is_success(),
+            "the container is private: {}",
+            r.status()
+        );
+
+        let r = http()
+            .get(url.url())
+            .header("range", "bytes=0-99")
+            .send()
+            .await
+            .expect("ranged GET");
+        assert_eq!(r.status(), 206);
+        assert_eq!(
+            r.bytes().await.expect("body").as_ref(),
+            body.get(..100).expect("100 bytes")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_signed_put_url_with_its_header_writes_a_blob_whose_name_needs_encoding() {
+        let store = container_with(&[]).await;
+        let name = "in/day 1/take+2 100% é.mp4";
+        let url = sign(&store, name, UrlMethod::Put).await;
+        let r = put(&url, b"new footage").send().await.expect("PUT");
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap_or_default());
+
+        let page = store
+            .list_page(ListRequest {
+                prefix: "in/",
+                delimiter: None,
+                page_token: None,
+                max_results: 10,
+                glob: None,
+            })
+            .await
+            .expect("lists");
+        let names: Vec<_> = page.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(names, [name], "stored under its decoded name");
+        let get = sign(&store, name, UrlMethod::Get).await;
+        let r = http().get(get.url()).send().await.expect("GET");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.expect("body").as_ref(), b"new footage");
+
+        let replaced = put(&url, b"second take").send().await.expect("PUT again");
+        assert_eq!(replaced.status(), 201, "c+w may replace the blob");
+    }
+
+    #[tokio::test]
+    async fn a_put_without_the_blob_type_header_is_refused() {
+        let store = container_with(&[]).await;
+        let url = sign(&store, "in/a.mp4", UrlMethod::Put).await;
+        let r = http().put(url.url()).body("x").send().await.expect("PUT");
+        assert_eq!(r.status(), 400);
+    }
+
+    #[tokio::test]
+    async fn an_expired_sas_is_refused_though_its_key_is_still_valid() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let now = Timestamp::now();
+        let key = store
+            .delegation_key(now.plus_seconds(-600), now.plus_seconds(600))
+            .await
+            .expect("a key");
+        let url = |expiry: Timestamp| {
+            let keys = vec!["a.mp4".to_owned()];
+            let window = (now.plus_seconds(-600), expiry);
+            let mut urls = store
+                .signed_urls(&key, &keys, UrlMethod::Get, window)
+                .expect("signs");
+            urls.pop().expect("one URL")
+        };
+        let expired = url(now.plus_seconds(-60));
+        let r = http().get(expired.url()).send().await.expect("GET");
+        refused(&r, "AuthorizationFailure");
+        let valid = url(now.plus_seconds(60));
+        let r = http().get(valid.url()).send().await.expect("GET");
+        assert_eq!(r.status(), 200, "the same key and blob, before expiry");
+    }
+
+    #[tokio::test]
+    async fn a_sas_signed_with_an_expired_delegation_key_is_refused() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let now = Timestamp::now();
+        let key = store
+            .delegation_key(now.plus_seconds(-600), now.plus_seconds(-60))
+            .await
+            .expect("Azurite issues a key for any window");
+        let keys = vec!["a.mp4".to_owned()];
+        let urls = store
+            .signed_urls(
+                &key,
+                &keys,
+                UrlMethod::Get,
+                (now.plus_seconds(-600), now.plus_seconds(600)),
+            )
+            .expect("signs");
+        let url = urls.first().expect("one URL");
+        let r = http().get(url.url()).send().await.expect("GET");
+        refused(&r, "AuthorizationFailure");
+    }
+
+    #[tokio::test]
+    async fn a_sas_that_starts_in_the_future_is_refused() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let now = Timestamp::now();
+        let key = store
+            .delegation_key(now.plus_seconds(-600), now.plus_seconds(3600))
+            .await
+            .expect("a key");
+        let keys = vec!["a.mp4".to_owned()];
+        let urls = store
+            .signed_urls(
+                &key,
+                &keys,
+                UrlMethod::Get,
+                (now.plus_seconds(600), now.plus_seconds(1200)),
+            )
+            .expect("signs");
+        let url = urls.first().expect("one URL");
+        let r = http().get(url.url()).send().await.expect("GET");
+        refused(&r, "AuthorizationFailure");
+    }
+
+    #[tokio::test]
+    async fn a_read_sas_used_to_put_is_refused() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let read = sign(&store, "a.mp4", UrlMethod::Get).await;
+        let r = http()
+            .put(read.url())
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("overwrite")
+            .send()
+            .await
+            .expect("PUT");
+        refused(&r, "AuthorizationPermissionMismatch");
+        let new = sign(&store, "b.mp4", UrlMethod::Get).await;
+        let r = http()
+            .put(new.url())
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("create")
+            .send()
+            .await
+            .expect("PUT");
+        refused(&r, "AuthorizationPermissionMismatch");
+    }
+
+    #[tokio::test]
+    async fn a_put_sas_used_to_read_is_refused() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let write = sign(&store, "a.mp4", UrlMethod::Put).await;
+        let r = http().get(write.url()).send().await.expect("GET");
+        refused(&r, "AuthorizationPermissionMismatch");
+    }
+
+    #[tokio::test]
+    async fn a_sas_for_one_blob_is_refused_for_another() {
+        let store = container_with(&[("in/a.mp4", b"a"), ("in/b.mp4", b"b")]).await;
+        let a = sign(&store, "in/a.mp4", UrlMethod::Get).await;
+        let for_b = a.url().replacen("/in/a.mp4?", "/in/b.mp4?", 1);
+        assert_ne!(for_b, a.url());
+        let r = http().get(&for_b).send().await.expect("GET");
+        refused(&r, "AuthorizationFailure");
+        let put_a = sign(&store, "in/a.mp4", UrlMethod::Put).await;
+        let to_c = put_a.url().replacen("/in/a.mp4?", "/in/c.mp4?", 1);
+        let r = http()
+            .put(&to_c)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("c")
+            .send()
+            .await
+            .expect("PUT");
+        refused(&r, "AuthorizationFailure");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_signature_or_permission_is_refused() {
+        let store = container_with(&[("a.mp4", b"a")]).await;
+        let read = sign(&store, "a.mp4", UrlMethod::Get).await;
+        let widened = read.url().replacen("?sp=r&", "?sp=rw&", 1);
+        assert_ne!(widened, read.url());
+        let r = http()
+            .put(&widened)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("x")
+            .send()
+            .await
+            .expect("PUT");
+        refused(&r, "AuthorizationFailure");
+        let (url, sig) = read.url().rsplit_once("&sig=").expect("a signature");
+        let other = if sig.starts_with('A') { "B" } else { "A" };
+        let forged = format!("{url}&sig={other}{}", sig.get(1..).unwrap_or_default());
+        let r = http().get(&forged).send().await.expect("GET");
+        refused(&r, "AuthorizationFailure");
+    }
+
+    fn list_url(creds: &VendedCredentials) -> String {
+        let VendedCredentials::Azure {
+            sas_token,
+            container_url,
+            ..
+        } = creds
+        else {
+            panic!("Azure credentials");
+        };
+        format!(
+            "{container_url}?restype=container&comp=list&{}",
+            sas_token.expose_secret()
+        )
+    }
+
+    async fn container_sas(store: &AzureStore, rights: PrefixRights) -> VendedCredentials {
+        store
+            .prefix_credentials(PrefixGrant {
+                prefix: "",
+                rights,
+                expires_in: Duration::from_secs(600),
+            })
+            .await
+            .expect("a container SAS")
+    }
+
+    #[tokio::test]
+    async fn a_read_list_container_sas_lists_and_reads_the_container_but_cannot_write() {
+        let store = container_with(&[("in/a.mp4", b"a"), ("out/b.mp4", b"b")]).await;
+        let creds = container_sas(&store, PrefixRights::ReadList).await;
+        let expires_in = creds.expires_at().unix() - Timestamp::now().unix();
+        assert!((590..=600).contains(&expires_in), "{expires_in}");
+
+        let r = http().get(list_url(&creds)).send().await.expect("list");
+        assert_eq!(r.status(), 200);
+        let listing = r.text().await.expect("XML");
+        assert!(
+            listing.contains("<Name>in/a.mp4</Name>") && listing.contains("<Name>out/b.mp4</Name>"),
+            "{listing}"
+        );
+
+        let VendedCredentials::Azure {
+            sas_token,
+            container_url,
+            ..
+        } = &creds
+        else {
+            panic!("Azure credentials");
+        };
+        let blob = format!("{container_url}/out/b.mp4?{}", sas_token.expose_secret());
+        let r = http().get(&blob).send().await.expect("GET");
+        assert_eq!(r.status(), 200);
+        let r = http()
+            .put(&blob)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("x")
+            .send()
+            .await
+            .expect("PUT");
+        refused(&r, "AuthorizationPermissionMismatch");
+    }
+
+    #[tokio::test]
+    async fn a_write_container_sas_writes_a_blob_but_cannot_list_or_read() {
+        let store = container_with(&[("in/a.mp4", b"a")]).await;
+        let creds = container_sas(&store, PrefixRights::Write).await;
+        let VendedCredentials::Azure {
+            sas_token,
+            container_url,
+            ..
+        } = &creds
+        else {
+            panic!("Azure credentials");
+        };
+        let blob = format!("{container_url}/out/new.mp4?{}", sas_token.expose_secret());
+        let r = http()
+            .put(&blob)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body("new")
+            .send()
+            .await
+            .expect("PUT");
+        assert_eq!(r.status(), 201);
+        let r = http().get(list_url(&creds)).send().await.expect("list");
+        refused(&r, "AuthorizationPermissionMismatch");
+        let r = http().get(&blob).send().await.expect("GET");
+        refused(&r, "AuthorizationPermissionMismatch");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_client_secret_is_invalid_credentials_when_signing() {
+        let factory = AzureFactory::new(AzureSettings {
+            endpoint_url: Some(env("AZURITE_BLOB_ENDPOINT")),
+            authority_host: Some(env("AZURE_TOKEN_ENDPOINT")),
+        });
+        let creds = AzureCredentials::new(
+            AzureTenant::parse(TENANT).expect("tenant"),
+            Guid::parse(CLIENT).expect("client"),
+            "not-the-secret",
+        )
+        .expect("credentials");
+        let store = factory.open(
+            &StorageAccount::parse(ACCOUNT).expect("account"),
+            &ContainerName::parse("raw-footage").expect("container"),
+            &creds,
+            &http(),
+        );
+        let keys = vec!["a.mp4".to_owned()];
+        let e = store
+            .sign_urls(UrlGrant {
+                keys: &keys,
+                method: UrlMethod::Get,
+                expires_in: Duration::from_secs(600),
+            })
+            .await
+            .expect_err("no token");
+        assert_eq!(e.kind, ProviderErrorKind::InvalidCredentials);
+        assert!(!e.message.contains("not-the-secret"), "{}", e.message);
     }
 }

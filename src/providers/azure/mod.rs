@@ -5,6 +5,7 @@ pub mod adapter;
 pub mod credentials;
 pub mod location;
 pub mod names;
+pub mod sas;
 pub mod schema;
 pub mod wire;
 

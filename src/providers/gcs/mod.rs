@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod location;
 pub mod names;
 pub mod schema;
+pub mod signing;
 pub mod wire;
 
 pub use adapter::GcsFactory;

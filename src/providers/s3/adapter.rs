@@ -8,15 +8,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_s3::config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_smithy_types::body::SdkBody;
 use bytes::Bytes;
-use secrecy::ExposeSecret;
 
 use super::credentials::S3Credentials;
 use super::endpoint::{Host, S3Endpoint};
 use super::names::{AwsRegion, S3BucketName};
 use crate::domain::timestamp::Timestamp;
+use crate::providers::access::{SignedUrl, UrlGrant, UrlMethod};
 use crate::providers::egress::{EgressPolicy, GuardedResolver, Refused, refusal_in};
 use crate::providers::roles::RoleSession;
 use crate::providers::{
@@ -87,13 +88,7 @@ impl S3Factory {
             force_path_style,
         } = target;
         let credentials = match keys {
-            S3Keys::Stored(creds) => aws_credential_types::Credentials::new(
-                creds.access_key_id(),
-                creds.secret_access_key().expose_secret(),
-                None,
-                None,
-                "connector",
-            ),
+            S3Keys::Stored(creds) => creds.sdk_credentials(),
             S3Keys::Session(session) => session.credentials().clone(),
         };
         let holder = match keys {
@@ -317,6 +312,56 @@ impl ObjectStore for S3Store {
             .await
             .map(|_| ())
             .map_err(|e| self.classify(&e, "s3:DeleteObject"))
+    }
+
+    async fn sign_urls(&self, grant: UrlGrant<'_>) -> Result<Vec<SignedUrl>, ProviderError> {
+        // Presigning signs in process: no call reaches S3 (or anywhere) here.
+        let config = PresigningConfig::expires_in(grant.expires_in).map_err(|e| {
+            ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                format!("a URL could not be signed for that long: {e}"),
+            )
+        })?;
+        let mut urls = Vec::with_capacity(grant.keys.len());
+        for key in grant.keys {
+            let signed = match grant.method {
+                UrlMethod::Get => self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .presigned(config.clone())
+                    .await
+                    .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string()),
+                UrlMethod::Put => self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .presigned(config.clone())
+                    .await
+                    .map_err(|e| aws_sdk_s3::error::DisplayErrorContext(e).to_string()),
+            };
+            let signed = signed.map_err(|error| {
+                tracing::warn!(%error, "presigning failed");
+                ProviderError::new(
+                    ProviderErrorKind::ProviderUnavailable,
+                    "a URL could not be signed; try again",
+                )
+            })?;
+            let headers = signed
+                .headers()
+                .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                .collect();
+            urls.push(SignedUrl::new(
+                key.clone(),
+                grant.method,
+                signed.uri().to_owned(),
+                headers,
+            ));
+        }
+        Ok(urls)
     }
 }
 

@@ -56,6 +56,17 @@ impl S3Credentials {
         &self.access_key_id
     }
 
+    /// The keys as the AWS SDK signs with them.
+    pub fn sdk_credentials(&self) -> aws_credential_types::Credentials {
+        aws_credential_types::Credentials::new(
+            self.access_key_id(),
+            secrecy::ExposeSecret::expose_secret(self.secret_access_key()),
+            None,
+            None,
+            "connector",
+        )
+    }
+
     pub fn secret_access_key(&self) -> &SecretString {
         &self.secret_access_key
     }

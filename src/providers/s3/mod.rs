@@ -1,6 +1,7 @@
 //! Amazon S3 and S3-compatible services: everything that is S3's own, one file per layer
 //! (see the crate's Layout and docs/adding-a-provider.md).
 
+pub mod access;
 pub mod adapter;
 pub mod credentials;
 pub mod endpoint;

@@ -70,6 +70,16 @@ fn cases() -> Vec<Case> {
             ],
         },
         Case {
+            what: "files modified after an instant long past are all listed",
+            request: json!({"prefix": "incoming/2026/05/", "modified_after": "2001-01-01T00:00:00Z"}),
+            expect: &["incoming/2026/05/G.MP4", "incoming/2026/05/f.mp4"],
+        },
+        Case {
+            what: "no file was modified after an instant to come",
+            request: json!({"prefix": "incoming/", "modified_after": "2999-01-01T00:00:00Z"}),
+            expect: &[],
+        },
+        Case {
             what: "a double star crosses folders",
             request: json!({"prefix": "incoming/", "pattern": "2026/**/d*.mp4"}),
             expect: &["incoming/2026/04/day2/d.mp4"],

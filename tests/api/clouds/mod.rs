@@ -3,6 +3,7 @@
 //! to it), so that `every_cloud` runs one table unchanged on S3, GCS and Azure; `s3_only`
 //! covers what only S3 has.
 
+mod access;
 mod every_cloud;
 mod s3_only;
 

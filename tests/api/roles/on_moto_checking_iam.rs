@@ -398,3 +398,196 @@ async fn the_binary_reaches_sts_where_aws_endpoint_url_sts_says() {
     assert_eq!(report["success"], true, "{report}");
     assert_eq!(sessions_named(&format!("videovector-{id}")).await, 1);
 }
+
+// Access grants held to a prefix: moto (through `infra/moto_server.py`) checks a session
+// policy against what a federation token or a role session asks, as AWS does.
+
+/// An IAM user of the customer with `permissions`, and its key pair.
+fn customer_user(permissions: &Value) -> (String, String) {
+    moto_user(&iam_endpoint(), Some(permissions))
+}
+
+/// An S3 client with credentials a grant handed out.
+fn client_with(credentials: &Value) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new(
+            credentials["region"].as_str().expect("region").to_owned(),
+        ))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            credentials["access_key_id"].as_str().expect("id"),
+            credentials["secret_access_key"].as_str().expect("secret"),
+            credentials["session_token"].as_str().map(str::to_owned),
+            None,
+            "grant",
+        ))
+        .endpoint_url(iam_endpoint())
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+async fn access(t: &TestApp, id: &str, body: &Value) -> TestResponse {
+    t.json(
+        Method::POST,
+        &format!("/api/v2/connectors/{id}/access"),
+        &t.key,
+        body,
+    )
+    .await
+}
+
+fn keys_connector(bucket: &str, id: &str, secret: &str) -> Value {
+    json!({
+        "name": "Keys archive", "bucket": bucket, "region": "us-east-1",
+        "aws_access_key_id": id, "aws_secret_access_key": secret,
+        "scopes": ["import", "export"], "export_base_path": "exports/",
+    })
+}
+
+#[tokio::test]
+async fn federation_credentials_read_and_list_only_under_the_granted_prefix() {
+    let t = app(None).await;
+    let bucket = bucket(&["in/a.mp4", "in/b.mov", "other/c.mp4"]).await;
+    let (key_id, secret) = customer_user(&json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:*", "sts:GetFederationToken"], "Resource": "*"}
+    ]}));
+    let id = create(&t, &keys_connector(&bucket, &key_id, &secret)).await;
+    let r = access(&t, &id, &json!({"purpose": "import", "prefix": "in"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let grant = r.json();
+    assert_eq!(grant["prefix"], "in/");
+    assert_eq!(grant["permissions"], json!(["read", "list"]));
+    assert_eq!(grant["urls"], json!([]));
+    let s3 = client_with(&grant["credentials"]);
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("in/")
+        .send()
+        .await;
+    let keys: Vec<String> = listed
+        .expect("listing inside the prefix")
+        .contents()
+        .iter()
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect();
+    assert_eq!(keys, vec!["in/a.mp4", "in/b.mov"]);
+    assert!(
+        s3.get_object()
+            .bucket(&bucket)
+            .key("in/a.mp4")
+            .send()
+            .await
+            .is_ok()
+    );
+    assert!(
+        s3.get_object()
+            .bucket(&bucket)
+            .key("other/c.mp4")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        s3.list_objects_v2()
+            .bucket(&bucket)
+            .prefix("other/")
+            .send()
+            .await
+            .is_err()
+    );
+    assert!(
+        s3.put_object()
+            .bucket(&bucket)
+            .key("in/new.mp4")
+            .body(b"x".to_vec().into())
+            .send()
+            .await
+            .is_err(),
+        "import credentials may not write"
+    );
+}
+
+#[tokio::test]
+async fn a_user_who_may_not_get_a_federation_token_is_told_which_permission_is_missing() {
+    let t = app(None).await;
+    let bucket = bucket(&["in/a.mp4"]).await;
+    let (key_id, secret) = customer_user(&json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    ]}));
+    let id = create(&t, &keys_connector(&bucket, &key_id, &secret)).await;
+    let r = access(&t, &id, &json!({"purpose": "import"})).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.json());
+    assert_eq!(r.json()["error"]["code"], "access_denied");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("sts:GetFederationToken")),
+        "{}",
+        r.json()
+    );
+}
+
+#[tokio::test]
+async fn a_role_connectors_export_credentials_write_only_under_the_subpath() {
+    let t = app(Some(var("MOTO_IAM_SERVICE_ROLE_ARN"))).await;
+    let bucket = bucket(&["exports/old.json", "in/a.mp4"]).await;
+    let setup = role_setup(&t, &bucket).await;
+    let role = customer_role(&setup["trust_policy"], &setup["permissions_policy"]);
+    let id = create(&t, &role_connector(&bucket, &role)).await;
+    let r = access(&t, &id, &json!({"purpose": "export", "subpath": "run-1"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let grant = r.json();
+    assert_eq!(grant["prefix"], "exports/run-1/");
+    assert_eq!(grant["permissions"], json!(["write"]));
+    let s3 = client_with(&grant["credentials"]);
+    let put = |key: &'static str| {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(key)
+            .body(b"{}".to_vec().into())
+            .send()
+    };
+    assert!(
+        put("exports/run-1/cuts.json").await.is_ok(),
+        "inside the subpath"
+    );
+    assert!(
+        put("exports/run-2/cuts.json").await.is_err(),
+        "beside the subpath"
+    );
+    assert!(put("in/b.mp4").await.is_err(), "outside the boundary");
+    assert!(
+        s3.get_object()
+            .bucket(&bucket)
+            .key("exports/old.json")
+            .send()
+            .await
+            .is_err(),
+        "export credentials may not read"
+    );
+}
+
+#[tokio::test]
+async fn a_role_connectors_urls_are_signed_with_a_session_held_to_the_prefix() {
+    let t = app(Some(var("MOTO_IAM_SERVICE_ROLE_ARN"))).await;
+    let bucket = bucket(&["in/a.mp4"]).await;
+    let setup = role_setup(&t, &bucket).await;
+    let role = customer_role(&setup["trust_policy"], &setup["permissions_policy"]);
+    let id = create(&t, &role_connector(&bucket, &role)).await;
+    let r = access(
+        &t,
+        &id,
+        &json!({"purpose": "import", "paths": ["in/a.mp4"], "ttl_seconds": 60}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let url = r.json()["urls"][0]["url"]
+        .as_str()
+        .expect("a url")
+        .to_owned();
+    let got = reqwest::get(&url).await.expect("GET");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("body").as_ref(), b"in/a.mp4");
+}

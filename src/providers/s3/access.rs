@@ -1,0 +1,172 @@
+//! S3's access grants: the session policy that holds a federation token or a role session
+//! to one prefix and its actions, and the credentials handed out from such a session.
+
+use std::time::SystemTime;
+
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use super::location::S3Location;
+use crate::domain::timestamp::Timestamp;
+use crate::providers::access::{PrefixRights, VendedCredentials};
+use crate::providers::roles::ScopedSession;
+
+/// Writes `text` so that IAM reads every character literally where it matches wildcards
+/// (`*`, `?`) and policy variables (`$`).
+fn literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '*' => out.push_str("${*}"),
+            '?' => out.push_str("${?}"),
+            '$' => out.push_str("${$}"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The ARN partition of a region.
+fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    }
+}
+
+/// The session policy for `rights` on every key of `bucket` that starts with `prefix`
+/// (empty, or ending with `/`): reading lists only under the prefix, writing may do
+/// nothing else. Never empty (a federation token without a policy may do nothing; a role
+/// session without one may do all the role may).
+pub fn session_policy(bucket: &str, region: &str, prefix: &str, rights: PrefixRights) -> String {
+    let bucket_arn = format!("arn:{}:s3:::{bucket}", partition(region));
+    let objects = format!("{bucket_arn}/{}*", literal(prefix));
+    let statements: Vec<Value> = match rights {
+        PrefixRights::ReadList => {
+            let mut list = json!({
+                "Sid": "ListThePrefix",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": bucket_arn,
+            });
+            if !prefix.is_empty() {
+                list["Condition"] =
+                    json!({"StringLike": {"s3:prefix": [format!("{}*", literal(prefix))]}});
+            }
+            vec![
+                list,
+                json!({
+                    "Sid": "ReadThePrefix",
+                    "Effect": "Allow",
+                    "Action": "s3:GetObject",
+                    "Resource": objects,
+                }),
+            ]
+        }
+        PrefixRights::Write => vec![json!({
+            "Sid": "WriteThePrefix",
+            "Effect": "Allow",
+            "Action": "s3:PutObject",
+            "Resource": objects,
+        })],
+    };
+    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+}
+
+/// A scoped session's credentials in the SDK's terms, for the bucket at `location`.
+pub fn vend(
+    session: &ScopedSession,
+    location: &S3Location,
+    fallback_expiry: Timestamp,
+) -> VendedCredentials {
+    use aws_credential_types::Credentials;
+    let c: &Credentials = session.credentials();
+    let expires_at = c
+        .expiry()
+        .and_then(|e| e.duration_since(SystemTime::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .map_or(fallback_expiry, Timestamp::from_unix);
+    VendedCredentials::S3 {
+        access_key_id: c.access_key_id().to_owned(),
+        secret_access_key: SecretString::from(c.secret_access_key().to_owned()),
+        session_token: SecretString::from(c.session_token().unwrap_or_default().to_owned()),
+        region: location.region.to_string(),
+        endpoint_url: None,
+        expires_at,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(policy: &str) -> Value {
+        serde_json::from_str(policy).expect("a policy is JSON")
+    }
+
+    #[test]
+    fn reading_a_prefix_lists_and_reads_only_under_it() {
+        let p = parsed(&session_policy(
+            "media",
+            "eu-west-1",
+            "in/2026/",
+            PrefixRights::ReadList,
+        ));
+        assert_eq!(p["Statement"][0]["Action"], "s3:ListBucket");
+        assert_eq!(p["Statement"][0]["Resource"], "arn:aws:s3:::media");
+        assert_eq!(
+            p["Statement"][0]["Condition"]["StringLike"]["s3:prefix"],
+            json!(["in/2026/*"])
+        );
+        assert_eq!(p["Statement"][1]["Action"], "s3:GetObject");
+        assert_eq!(
+            p["Statement"][1]["Resource"],
+            "arn:aws:s3:::media/in/2026/*"
+        );
+        assert_eq!(p["Statement"].as_array().map(Vec::len), Some(2));
+    }
+
+    #[test]
+    fn writing_a_prefix_may_only_put_objects_under_it() {
+        let p = parsed(&session_policy(
+            "media",
+            "cn-north-1",
+            "out/",
+            PrefixRights::Write,
+        ));
+        assert_eq!(
+            p["Statement"],
+            json!([{"Sid": "WriteThePrefix", "Effect": "Allow", "Action": "s3:PutObject",
+                    "Resource": "arn:aws-cn:s3:::media/out/*"}])
+        );
+    }
+
+    #[test]
+    fn the_whole_bucket_is_listed_without_a_condition() {
+        let p = parsed(&session_policy(
+            "media",
+            "us-east-1",
+            "",
+            PrefixRights::ReadList,
+        ));
+        assert!(p["Statement"][0].get("Condition").is_none());
+        assert_eq!(p["Statement"][1]["Resource"], "arn:aws:s3:::media/*");
+    }
+
+    #[test]
+    fn wildcards_and_variables_in_a_prefix_are_read_literally_by_iam() {
+        let p = parsed(&session_policy(
+            "media",
+            "us-east-1",
+            "a*b?/$x/",
+            PrefixRights::Write,
+        ));
+        assert_eq!(
+            p["Statement"][0]["Resource"],
+            "arn:aws:s3:::media/a${*}b${?}/${$}x/*"
+        );
+    }
+}

@@ -1,0 +1,347 @@
+//! `POST /connectors/{id}/access`: who may ask, what is refused before anything is signed,
+//! and what an S3 grant of signed URLs looks like (S3 presigns in process, so these run
+//! without an emulator). What the URLs and credentials do on each cloud is in
+//! `clouds::access`.
+
+use axum::http::{Method, StatusCode};
+use connectors::domain::apikey::KeyScope;
+use connectors::service::App;
+use connectors::service::limits::RateLimits;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// An S3 connector whose key id may appear in a URL (a presigned URL carries it, never
+/// the secret, which stays registered as one that must not leak).
+async fn s3_connector(t: &TestApp, overrides: Value) -> String {
+    let (_, secret) = s3_keys();
+    let mut body = json!({
+        "aws_access_key_id": "AKIAPRESIGNEXAMPLE01",
+        "aws_secret_access_key": secret,
+        "export_base_path": "exports/review",
+        "scopes": ["import", "export"],
+    });
+    if let (Some(b), Some(o)) = (body.as_object_mut(), overrides.as_object()) {
+        for (k, v) in o {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    let created = t.create_s3(&t.key, body).await;
+    format!(
+        "/api/v2/connectors/{}/access",
+        created["connector_id"].as_str().expect("an id")
+    )
+}
+
+async fn ask(t: &TestApp, path: &str, key: &str, body: Value) -> TestResponse {
+    t.json(Method::POST, path, key, &body).await
+}
+
+fn fields(r: &TestResponse) -> Vec<String> {
+    r.json()["error"]["details"]["fields"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .filter_map(|f| f["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn only_access_or_admin_keys_may_ask_and_read_or_write_keys_are_403(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let body = json!({"purpose": "import", "paths": ["a.mp4"]});
+    for scopes in [vec![KeyScope::Read], vec![KeyScope::Write]] {
+        let key = t.key_for("acme", &scopes).await;
+        let r = ask(&t, &path, &key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{scopes:?}");
+        assert_eq!(r.json()["error"]["code"], "insufficient_scope");
+    }
+    let access = t.key_for("acme", &[KeyScope::Access]).await;
+    assert_eq!(
+        ask(&t, &path, &access, body.clone()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(ask(&t, &path, &t.key, body).await.status, StatusCode::OK);
+    // An access key alone reads nothing else.
+    assert_eq!(
+        t.get("/api/v2/connectors", &access).await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+on_every_backend!(only_access_or_admin_keys_may_ask_and_read_or_write_keys_are_403);
+
+async fn another_accounts_connector_is_answered_as_an_unknown_one(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let other = t.key_for("globex", &[KeyScope::Admin]).await;
+    let r = ask(
+        &t,
+        &path,
+        &other,
+        json!({"purpose": "import", "paths": ["a.mp4"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.json()["error"]["code"], "connector_not_found");
+}
+on_every_backend!(another_accounts_connector_is_answered_as_an_unknown_one);
+
+async fn a_purpose_outside_the_connectors_scopes_is_409(t: TestApp) {
+    let path = s3_connector(&t, json!({"scopes": ["import"], "export_base_path": null})).await;
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "export", "paths": ["a.json"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.json()["error"]["code"], "scope_not_granted");
+}
+on_every_backend!(a_purpose_outside_the_connectors_scopes_is_409);
+
+async fn a_disabled_connector_grants_nothing_whatever_is_asked(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let one = path.trim_end_matches("/access").to_owned();
+    let r = t
+        .json(Method::PATCH, &one, &t.key, &json!({"status": "disabled"}))
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    for body in [
+        json!({"purpose": "import", "paths": ["a.mp4"]}),
+        json!({"purpose": "export", "paths": ["a.json"]}),
+        json!({"purpose": "import", "ttl_seconds": 900}),
+        json!({"purpose": "export"}),
+    ] {
+        let r = ask(&t, &path, &t.key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(r.json()["error"]["code"], "connector_disabled", "{body}");
+    }
+}
+on_every_backend!(a_disabled_connector_grants_nothing_whatever_is_asked);
+
+/// Every spelling of leaving the boundary that `export_base_path` refuses.
+const TRAVERSALS: [&str; 14] = [
+    "..",
+    "../x",
+    "a/../b",
+    "./a",
+    "/abs",
+    "a//b",
+    "a\\b",
+    "a/%2e%2e/b",
+    "%2E%2e",
+    "a/\u{ff0e}\u{ff0e}/b",
+    "\u{2025}/b",
+    "%EF%BC%8E",
+    "a\u{0}b",
+    "a/\nb",
+];
+
+async fn the_traversal_corpus_is_422_in_subpath_and_in_paths(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    for bad in TRAVERSALS {
+        let r = ask(
+            &t,
+            &path,
+            &t.key,
+            json!({"purpose": "export", "subpath": bad}),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "subpath {bad:?}"
+        );
+        assert_eq!(fields(&r), vec!["subpath"], "subpath {bad:?}");
+        for purpose in ["import", "export"] {
+            let r = ask(
+                &t,
+                &path,
+                &t.key,
+                json!({"purpose": purpose, "paths": ["fine.mp4", bad]}),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "paths {bad:?}");
+            assert_eq!(fields(&r), vec!["paths[1]"], "paths {bad:?}");
+        }
+    }
+}
+on_every_backend!(the_traversal_corpus_is_422_in_subpath_and_in_paths);
+
+async fn ttl_bounds_and_path_counts_are_enforced_never_clamped(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    for ttl in [json!(59), json!(3601), json!(0), json!(90.5), json!("900")] {
+        let r = ask(
+            &t,
+            &path,
+            &t.key,
+            json!({"purpose": "import", "paths": ["a.mp4"], "ttl_seconds": ttl}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{ttl}");
+        assert_eq!(fields(&r), vec!["ttl_seconds"], "{ttl}");
+    }
+    let many: Vec<String> = (0..1001).map(|i| format!("f{i}.mp4")).collect();
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "paths": many}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&r), vec!["paths"]);
+    // S3 credentials last at least STS's 900 s: fewer is refused, not stretched.
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "ttl_seconds": 600}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(fields(&r), vec!["ttl_seconds"]);
+}
+on_every_backend!(ttl_bounds_and_path_counts_are_enforced_never_clamped);
+
+async fn export_urls_are_signed_under_the_boundary_and_subpath_one_per_path(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let thousand: Vec<String> = (0..1000).map(|i| format!("cuts/{i:04}.json")).collect();
+    let before = connectors::domain::timestamp::Timestamp::now().unix();
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "export", "subpath": "run-7", "paths": thousand, "ttl_seconds": 120}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let grant = r.json();
+    assert_eq!(grant["provider"], "s3");
+    assert_eq!(grant["purpose"], "export");
+    assert_eq!(grant["bucket"], "media-archive");
+    assert_eq!(grant["container"], Value::Null);
+    assert_eq!(grant["prefix"], "exports/review/run-7/");
+    assert_eq!(grant["permissions"], json!(["write"]));
+    assert_eq!(grant["credentials"], Value::Null);
+    let expires = connectors::domain::timestamp::Timestamp::parse(
+        grant["expires_at"].as_str().expect("expires_at"),
+    )
+    .expect("RFC 3339")
+    .unix();
+    assert!(
+        (before + 119..=before + 125).contains(&expires),
+        "{expires} vs {before}"
+    );
+    let urls = grant["urls"].as_array().expect("urls");
+    assert_eq!(urls.len(), 1000);
+    assert_eq!(urls[7]["path"], "exports/review/run-7/cuts/0007.json");
+    assert_eq!(urls[7]["method"], "PUT");
+    let url = urls[7]["url"].as_str().expect("a url");
+    assert!(
+        url.contains("/exports/review/run-7/cuts/0007.json?"),
+        "{url}"
+    );
+    assert!(url.contains("X-Amz-Expires=120"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+}
+on_every_backend!(export_urls_are_signed_under_the_boundary_and_subpath_one_per_path);
+
+async fn an_import_prefix_gets_a_trailing_slash_and_keys_are_encoded_once(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "prefix": "incoming/2026", "paths": ["04/a b+c%.mp4"]}),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let grant = r.json();
+    assert_eq!(grant["prefix"], "incoming/2026/");
+    assert_eq!(grant["permissions"], json!(["read"]));
+    assert_eq!(grant["urls"][0]["path"], "incoming/2026/04/a b+c%.mp4");
+    assert_eq!(grant["urls"][0]["method"], "GET");
+    let url = grant["urls"][0]["url"].as_str().expect("a url");
+    assert!(url.contains("/incoming/2026/04/a%20b%2Bc%25.mp4?"), "{url}");
+}
+on_every_backend!(an_import_prefix_gets_a_trailing_slash_and_keys_are_encoded_once);
+
+#[tokio::test]
+async fn credentials_for_an_s3_compatible_endpoint_are_409_saying_to_send_paths() {
+    use connectors::providers::ProviderSettings;
+    use connectors::providers::egress::EgressPolicy;
+    use connectors::providers::s3::S3Settings;
+    let t = TestApp::spawn_reaching(ProviderSettings {
+        s3: S3Settings {
+            egress: EgressPolicy::parse(&["127.0.0.1".to_owned()]).expect("valid"),
+            ..S3Settings::default()
+        },
+        ..ProviderSettings::default()
+    })
+    .await;
+    let path = s3_connector(
+        &t,
+        json!({"endpoint_url": "https://127.0.0.1:9000", "region": "auto"}),
+    )
+    .await;
+    let r = ask(&t, &path, &t.key, json!({"purpose": "import"})).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CONFLICT,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(r.json()["error"]["code"], "access_not_supported");
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("paths")),
+        "{}",
+        r.json()
+    );
+}
+
+async fn grants_past_an_accounts_limit_are_a_429(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let mut app = App::clone(&t.app);
+    app.limits = RateLimits {
+        tests: 0,
+        browses: 0,
+        creates: 0,
+        accesses: 1,
+    };
+    let t = t.with_app(app);
+    let body = json!({"purpose": "import", "paths": ["a.mp4"]});
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = ask(&t, &path, &t.key, body.clone()).await;
+        if r.status == StatusCode::OK {
+            assert_eq!(r.header("ratelimit-policy"), Some("\"access\";q=1;w=60"));
+        }
+        statuses.push(r.status);
+    }
+    // One window holds at most one grant (a minute may turn between the calls).
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+on_every_backend!(grants_past_an_accounts_limit_are_a_429);
