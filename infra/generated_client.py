@@ -341,6 +341,25 @@ class Driver:
         return ("200 with a bucket (trust + permissions policy), 200 without (trust only), "
                 f"scopes without a bucket 422 {error.code}")
 
+    def grant_access(self):
+        op = self.api["grant_access"]
+        grant = answered(
+            op.sync_detailed(self.id("s3"), client=self.client,
+                             body=self.m.AccessBody(purpose="export", subpath="run-1",
+                                                    paths=["cuts.json"], ttl_seconds=120)),
+            200, self.m.AccessGrant, "access")
+        expect(grant.prefix == "exports/run-1/", f"prefix {grant.prefix}")
+        expect(len(grant.urls) == 1 and grant.urls[0].path == "exports/run-1/cuts.json"
+               and grant.urls[0].method == "PUT" and "X-Amz-Signature=" in grant.urls[0].url,
+               "one PUT URL for the path")
+        expect(grant.credentials is None, "credentials with paths")
+        error = self.envelope(
+            op.sync_detailed(self.id("s3"), client=self.client,
+                             body=self.m.AccessBody(purpose="export", subpath="../out",
+                                                    paths=["cuts.json"])),
+            422, "validation_error", "a subpath leaving the boundary")
+        return f"200 one PUT URL under exports/run-1/, subpath '../out' 422 {error.code}"
+
     def delete_connector(self):
         op = self.api["delete_connector"]
         for provider in ["s3", "gcs", "azure"]:
@@ -360,7 +379,7 @@ class Driver:
 
 ORDER = ["create_s3", "create_gcs", "create_azure", "list_connectors", "get_connector",
          "update_connector", "test_connector", "browse_connector", "role_setup",
-         "delete_connector"]
+         "grant_access", "delete_connector"]
 
 
 def main():
