@@ -16,13 +16,11 @@ use super::error::ApiError;
 use super::extract::{ConnectorPath, JsonObject};
 use super::fields::Fields;
 use super::wire::{columns, json_response, to_json, with_quota};
-use crate::domain::paths::{BrowsePrefix, RelativeKey, Subpath};
+use crate::domain::paths::{RelativeKey, Subpath};
 use crate::domain::scopes::Provider;
 use crate::domain::timestamp::Timestamp;
 use crate::providers::access::VendedCredentials;
-use crate::service::access::{
-    AccessGrant, AccessRequest, DEFAULT_TTL_SECONDS, MAX_PATHS, TTL_SECONDS, Target,
-};
+use crate::service::access::{AccessGrant, AccessRequest, MAX_PATHS, TTL_SECONDS, Target};
 
 /// Every field an access body may have.
 pub(super) const ACCESS_FIELDS: [&str; 5] =
@@ -44,9 +42,7 @@ fn parse_access(map: Map<String, Value>) -> Result<AccessRequest, ApiError> {
                     "applies only to export; an import reads under `prefix`",
                 );
             }
-            let prefix = f
-                .optional("prefix", BrowsePrefix::parse)
-                .unwrap_or_default();
+            let prefix = f.optional("prefix", Subpath::parse).unwrap_or_default();
             Some(Target::Import { prefix })
         }
         Some(_) => {
@@ -68,14 +64,13 @@ fn parse_access(map: Map<String, Value>) -> Result<AccessRequest, ApiError> {
         u64::from(*TTL_SECONDS.start())..=u64::from(*TTL_SECONDS.end()),
     );
     f.finish()?;
-    let (Some(target), Ok(ttl_seconds)) = (
-        target,
-        u32::try_from(ttl.unwrap_or(u64::from(DEFAULT_TTL_SECONDS))),
-    ) else {
+    let Some(target) = target else {
         return Err(ApiError::Internal(anyhow::anyhow!(
-            "a checked access body lost its purpose or ttl"
+            "a checked access body lost its purpose"
         )));
     };
+    // Within 60..=3600, a TTL always fits.
+    let ttl_seconds = ttl.and_then(|t| u32::try_from(t).ok());
     Ok(AccessRequest {
         target,
         paths,
@@ -292,7 +287,7 @@ fn view(grant: &AccessGrant) -> AccessView<'_> {
         (status = 415, description = "`unsupported_media_type`: a body that is not JSON.", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "`validation_error`: an unknown or invalid field, a \
             `subpath` or path that would leave the boundary, more than 1000 `paths`, or \
-            `ttl_seconds` outside 60-3600 (S3 credentials: 900-3600).", body = crate::http::openapi::ErrorEnvelope),
+            `ttl_seconds` outside 60-3600 (S3 credentials: 900-3600; GCS credentials: 3600).", body = crate::http::openapi::ErrorEnvelope),
         (status = 429, description = "`rate_limited`: too many grants this minute.", body = crate::http::openapi::ErrorEnvelope),
         (status = 503, description = "`provider_unavailable`: STS or the provider could not be reached.", body = crate::http::openapi::ErrorEnvelope),
         (status = 504, description = "`timeout`: the provider did not answer in time.", body = crate::http::openapi::ErrorEnvelope),
@@ -338,10 +333,22 @@ mod tests {
     }
 
     #[test]
-    fn an_import_defaults_to_the_whole_bucket_for_900_seconds() {
+    fn an_import_defaults_to_the_whole_bucket_and_leaves_the_ttl_to_the_service() {
         let r = parsed(json!({"purpose": "import"})).expect("valid");
         assert!(matches!(r.target, Target::Import { ref prefix } if prefix.as_str().is_empty()));
-        assert_eq!((r.paths.is_none(), r.ttl_seconds), (true, 900));
+        assert_eq!((r.paths.is_none(), r.ttl_seconds), (true, None));
+    }
+
+    #[test]
+    fn an_import_prefix_follows_the_boundary_rules_and_ends_in_a_slash() {
+        for bad in [
+            "../x", "a/../b", "a/./b", "a//b", "/abs", "a\\b", "%2e%2e/x",
+        ] {
+            let e = parsed(json!({"purpose": "import", "prefix": bad})).err();
+            assert_eq!(fields_of(e.expect("refused")), vec!["prefix"], "{bad}");
+        }
+        let r = parsed(json!({"purpose": "import", "prefix": "data"})).expect("valid");
+        assert!(matches!(r.target, Target::Import { ref prefix } if prefix.as_str() == "data/"));
     }
 
     #[test]
@@ -374,7 +381,7 @@ mod tests {
         }
         for ttl in [60, 3600] {
             let r = parsed(json!({"purpose": "import", "ttl_seconds": ttl})).expect("valid");
-            assert_eq!(i64::from(r.ttl_seconds), ttl);
+            assert_eq!(r.ttl_seconds.map(i64::from), Some(ttl));
         }
     }
 

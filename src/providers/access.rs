@@ -147,6 +147,8 @@ pub fn credential_lifetimes(
     location: &Location,
 ) -> Option<(std::ops::RangeInclusive<u32>, &'static str)> {
     match location {
+        // An S3-compatible endpoint makes no credentials at all: refused as such, not for TTL.
+        Location::S3(l) if l.endpoint_url.is_some() => None,
         Location::S3(_) => Some((
             900..=3600,
             "S3 credentials last from 900 seconds (STS's shortest session) to 3600",
@@ -157,6 +159,17 @@ pub fn credential_lifetimes(
              from for an hour, and a downscoped token lives as long",
         )),
         Location::Azure(_) => None,
+    }
+}
+
+/// Why credentials or a session held to `prefix` cannot be made on `location`, where the
+/// provider bounds the policy that would hold them (S3's session policy). None when it fits.
+pub fn policy_overflow(location: &Location, prefix: &str, rights: PrefixRights) -> Option<String> {
+    match location {
+        Location::S3(l) if l.endpoint_url.is_none() => {
+            super::s3::access::policy_overflow(l, prefix, rights)
+        }
+        Location::S3(_) | Location::Gcs(_) | Location::Azure(_) => None,
     }
 }
 

@@ -13,13 +13,13 @@ use super::error::ServiceError;
 use super::limits::{Limited, Quota};
 use crate::domain::connector::Connector;
 use crate::domain::ids::ConnectorId;
-use crate::domain::paths::{BrowsePrefix, MAX_PREFIX_BYTES, RelativeKey, Subpath};
+use crate::domain::paths::{MAX_PREFIX_BYTES, RelativeKey, Subpath};
 use crate::domain::scopes::{Scope, Status};
 use crate::domain::timestamp::Timestamp;
 use crate::providers::Granted;
 use crate::providers::access::{
     PrefixGrant, PrefixRights, SignedUrl, UrlGrant, UrlMethod, VendedCredentials,
-    credential_lifetimes,
+    credential_lifetimes, policy_overflow,
 };
 use crate::providers::roles::{self, ScopedSession};
 
@@ -31,11 +31,12 @@ pub const DEFAULT_TTL_SECONDS: u32 = 900;
 /// STS makes no session shorter than this: S3 credentials are never asked for less.
 const STS_SHORTEST_SECONDS: u32 = 900;
 
-/// Where the job works: an import reads under a prefix of the bucket (as browse's); an
-/// export writes under a subpath of the connector's export boundary.
+/// Where the job works: an import reads under a prefix of the bucket; an export writes
+/// under a subpath of the connector's export boundary. Both follow the boundary's rules
+/// (no `.`/`..`/empty segments), so no consumer can decode a URL to another object.
 #[derive(Debug, Clone)]
 pub enum Target {
-    Import { prefix: BrowsePrefix },
+    Import { prefix: Subpath },
     Export { subpath: Subpath },
 }
 
@@ -45,7 +46,8 @@ pub struct AccessRequest {
     pub target: Target,
     /// Object keys relative to the resolved prefix: one URL each. None: credentials.
     pub paths: Option<Vec<RelativeKey>>,
-    pub ttl_seconds: u32,
+    /// None: 900, or for credentials the nearest their provider can make.
+    pub ttl_seconds: Option<u32>,
 }
 
 /// What one grant hands out.
@@ -62,20 +64,12 @@ pub struct AccessGrant {
     pub quota: Option<Quota>,
 }
 
-/// The absolute prefix a request covers on `connector`: an import's prefix with a `/`
-/// forced at its end (so `data` never reaches `data_old/`), or the export boundary and the
-/// subpath under it.
+/// The absolute prefix a request covers on `connector`: an import's prefix (which ends in
+/// `/`, so `data` never reaches `data_old/`), or the export boundary and the subpath under
+/// it.
 fn resolve(connector: &Connector, target: &Target) -> Result<String, ServiceError> {
     let (resolved, field) = match target {
-        Target::Import { prefix } => {
-            let p = prefix.as_str();
-            let resolved = if p.is_empty() || p.ends_with('/') {
-                p.to_owned()
-            } else {
-                format!("{p}/")
-            };
-            (resolved, "prefix")
-        }
+        Target::Import { prefix } => (prefix.as_str().to_owned(), "prefix"),
         Target::Export { subpath } => {
             let base = connector
                 .export_base_path
@@ -91,6 +85,22 @@ fn resolve(connector: &Connector, target: &Target) -> Result<String, ServiceErro
         ));
     }
     Ok(resolved)
+}
+
+/// Refuses a grant `connector` cannot make now: it is disabled, or lacks `purpose`'s scope.
+fn admissible(connector: &Connector, purpose: Scope) -> Result<(), ServiceError> {
+    if connector.status == Status::Disabled {
+        return Err(ServiceError::ConnectorDisabled(connector.id.clone()));
+    }
+    if !connector.scopes.contains(purpose) {
+        return Err(ServiceError::ScopeNotGranted(format!(
+            "connector {} does not have the {} scope; add it with PATCH to ask for {} access",
+            connector.id,
+            purpose.as_str(),
+            purpose.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// The full keys of `paths` under `prefix`, each at most 1024 bytes.
@@ -130,21 +140,18 @@ impl App {
             self.get_connector(tenant, id)
         );
         let quota = quota?;
-        let connector = connector?;
-        if connector.status == Status::Disabled {
-            return Err(ServiceError::ConnectorDisabled(id.clone()));
-        }
         let purpose = match request.target {
             Target::Import { .. } => Scope::Import,
             Target::Export { .. } => Scope::Export,
         };
-        if !connector.scopes.contains(purpose) {
-            return Err(ServiceError::ScopeNotGranted(format!(
-                "connector {id} does not have the {} scope; add it with PATCH to ask for {} \
-                 access",
-                purpose.as_str(),
-                purpose.as_str()
-            )));
+        let first = connector?;
+        admissible(&first, purpose)?;
+        // Every check reads the record the credentials were read with: a PATCH that
+        // rotates them while narrowing the boundary, dropping a scope or disabling the
+        // connector is seen whole, never half.
+        let (connector, way_in) = self.current_credentials(Arc::clone(&first)).await?;
+        if !Arc::ptr_eq(&first, &connector) {
+            admissible(&connector, purpose)?;
         }
         let prefix = resolve(&connector, &request.target)?;
         let keys = request
@@ -152,9 +159,18 @@ impl App {
             .as_deref()
             .map(|paths| full_keys(&prefix, paths))
             .transpose()?;
-        if keys.is_none()
-            && let Some((lifetimes, why)) = credential_lifetimes(&connector.location)
-            && !lifetimes.contains(&request.ttl_seconds)
+        let lifetimes = keys
+            .is_none()
+            .then(|| credential_lifetimes(&connector.location))
+            .flatten();
+        // Unsaid, a TTL is 900 s, or the shortest the provider's credentials can last.
+        let ttl_seconds = request.ttl_seconds.unwrap_or_else(|| {
+            lifetimes.as_ref().map_or(DEFAULT_TTL_SECONDS, |(l, _)| {
+                DEFAULT_TTL_SECONDS.clamp(*l.start(), *l.end())
+            })
+        });
+        if let Some((lifetimes, why)) = lifetimes
+            && !lifetimes.contains(&ttl_seconds)
         {
             let range = if lifetimes.start() == lifetimes.end() {
                 lifetimes.start().to_string()
@@ -169,23 +185,33 @@ impl App {
                 ),
             ));
         }
-        let expires_in = Duration::from_secs(u64::from(request.ttl_seconds));
+        let expires_in = Duration::from_secs(u64::from(ttl_seconds));
+        // Fixed before anything is signed, so it is never later than what was signed.
+        let requested_expiry = Timestamp::now().plus_seconds(i64::from(ttl_seconds));
         let rights = match purpose {
             Scope::Import => PrefixRights::ReadList,
             Scope::Export => PrefixRights::Write,
         };
+        // A role's session and S3 credentials are held by a policy that has a length limit.
+        let policy_held = keys.is_none() || matches!(way_in, WayIn::Role(_));
+        if policy_held && let Some(why) = policy_overflow(&connector.location, &prefix, rights) {
+            let field = match request.target {
+                Target::Import { .. } => "prefix",
+                Target::Export { .. } => "subpath",
+            };
+            return Err(ServiceError::validation(field, why));
+        }
         let prefix_grant = PrefixGrant {
             prefix: &prefix,
             rights,
             expires_in,
         };
-        let (current, way_in) = self.current_credentials(Arc::clone(&connector)).await?;
         // A role connector's grant runs on a session of its own, held to the prefix.
         let scoped: Option<ScopedSession> = match &way_in {
             WayIn::Keys(_) => None,
             WayIn::Role(grant) => {
                 let mut refusal = super::clients::FirstRefusal::default();
-                let name = roles::session_name(Some(&current.id));
+                let name = roles::session_name(Some(&connector.id));
                 if self
                     .role_session(grant, &name, &mut refusal)
                     .await
@@ -196,7 +222,7 @@ impl App {
                 let length = expires_in.max(Duration::from_secs(u64::from(STS_SHORTEST_SECONDS)));
                 Some(
                     self.providers
-                        .assume_scoped(&current, grant, prefix_grant, length)
+                        .assume_scoped(&connector, grant, prefix_grant, length)
                         .await
                         .map_err(ServiceError::provider)?,
                 )
@@ -217,7 +243,10 @@ impl App {
                     Scope::Import => UrlMethod::Get,
                     Scope::Export => UrlMethod::Put,
                 };
-                let store = self.providers.open(&current, granted).map_err(open_error)?;
+                let store = self
+                    .providers
+                    .open(&connector, granted)
+                    .map_err(open_error)?;
                 let urls = store
                     .sign_urls(UrlGrant {
                         keys,
@@ -235,7 +264,7 @@ impl App {
             None => {
                 let credentials = self
                     .providers
-                    .prefix_credentials(&current, granted, prefix_grant)
+                    .prefix_credentials(&connector, granted, prefix_grant)
                     .await
                     .map_err(open_error)?;
                 let permissions: &'static [&'static str] = match purpose {
@@ -245,28 +274,27 @@ impl App {
                 (Vec::new(), Some(credentials), permissions)
             }
         };
-        let requested_expiry = Timestamp::now().plus_seconds(i64::from(request.ttl_seconds));
         let expires_at = credentials
             .as_ref()
             .map_or(requested_expiry, VendedCredentials::expires_at);
         tracing::info!(
             tenant = %tenant,
             key_id = caller.key_id(),
-            connector_id = %current.id,
+            connector_id = %connector.id,
             purpose = purpose.as_str(),
             prefix = %prefix,
             paths = keys.as_ref().map_or(0, Vec::len),
-            ttl_seconds = request.ttl_seconds,
+            ttl_seconds,
             kind = if keys.is_some() { "urls" } else { "credentials" },
             "access granted"
         );
         crate::telemetry::metrics::access_granted(
-            current.provider().as_str(),
+            connector.provider().as_str(),
             purpose.as_str(),
             keys.as_ref().map_or(0, Vec::len),
         );
         Ok(AccessGrant {
-            connector: current,
+            connector,
             purpose,
             prefix,
             permissions,

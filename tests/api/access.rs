@@ -143,22 +143,18 @@ const TRAVERSALS: [&str; 14] = [
     "a/\nb",
 ];
 
-async fn the_traversal_corpus_is_422_in_subpath_and_in_paths(t: TestApp) {
+async fn the_traversal_corpus_is_422_in_prefix_subpath_and_paths(t: TestApp) {
     let path = s3_connector(&t, json!({})).await;
     for bad in TRAVERSALS {
-        let r = ask(
-            &t,
-            &path,
-            &t.key,
-            json!({"purpose": "export", "subpath": bad}),
-        )
-        .await;
-        assert_eq!(
-            r.status,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "subpath {bad:?}"
-        );
-        assert_eq!(fields(&r), vec!["subpath"], "subpath {bad:?}");
+        for (purpose, field) in [("export", "subpath"), ("import", "prefix")] {
+            let r = ask(&t, &path, &t.key, json!({"purpose": purpose, field: bad})).await;
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field} {bad:?}"
+            );
+            assert_eq!(fields(&r), vec![field], "{field} {bad:?}");
+        }
         for purpose in ["import", "export"] {
             let r = ask(
                 &t,
@@ -172,7 +168,37 @@ async fn the_traversal_corpus_is_422_in_subpath_and_in_paths(t: TestApp) {
         }
     }
 }
-on_every_backend!(the_traversal_corpus_is_422_in_subpath_and_in_paths);
+on_every_backend!(the_traversal_corpus_is_422_in_prefix_subpath_and_paths);
+
+async fn a_prefix_too_long_for_an_s3_session_policy_is_422_yet_signs_urls(t: TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    // 1000 bytes is a valid prefix, but twice over in a session policy passes STS's 2048.
+    let long = format!("{}/", "p".repeat(999));
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "prefix": long}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.json());
+    assert_eq!(fields(&r), vec!["prefix"]);
+    assert!(
+        r.json()["error"]["message"].to_string().contains("2048"),
+        "{}",
+        r.json()
+    );
+    // Stored keys presign without a policy: the same prefix is fine for URLs.
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "prefix": long, "paths": ["a.mp4"]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+}
+on_every_backend!(a_prefix_too_long_for_an_s3_session_policy_is_422_yet_signs_urls);
 
 async fn ttl_bounds_and_path_counts_are_enforced_never_clamped(t: TestApp) {
     let path = s3_connector(&t, json!({})).await;
@@ -302,7 +328,14 @@ async fn credentials_for_an_s3_compatible_endpoint_are_409_saying_to_send_paths(
         json!({"endpoint_url": "https://127.0.0.1:9000", "region": "auto"}),
     )
     .await;
-    let r = ask(&t, &path, &t.key, json!({"purpose": "import"})).await;
+    // Refused as unsupported before any TTL rule of AWS's STS is applied to it.
+    let r = ask(
+        &t,
+        &path,
+        &t.key,
+        json!({"purpose": "import", "ttl_seconds": 600}),
+    )
+    .await;
     assert_eq!(
         r.status,
         StatusCode::CONFLICT,
@@ -345,3 +378,77 @@ async fn grants_past_an_accounts_limit_are_a_429(t: TestApp) {
     );
 }
 on_every_backend!(grants_past_an_accounts_limit_are_a_429);
+
+/// The key id a presigned S3 URL was signed with.
+fn signing_key_id(url: &str) -> Option<&str> {
+    let (_, rest) = url.split_once("X-Amz-Credential=")?;
+    rest.split("%2F").next()
+}
+
+async fn grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole(t: TestApp) {
+    let t = unlimited(t);
+    let path = s3_connector(&t, json!({})).await;
+    let connector = path.trim_end_matches("/access").to_owned();
+    let mut bases = std::collections::HashMap::new();
+    bases.insert(
+        "AKIAPRESIGNEXAMPLE01".to_owned(),
+        "exports/review/".to_owned(),
+    );
+    let mut granted = 0;
+    for round in 0..40 {
+        // A key id may show in a URL; only the secret must never leak.
+        let (key_id, secret) = (format!("AKIARACE{round:012}"), s3_keys().1);
+        let base = format!("exports/r{round}/");
+        bases.insert(key_id.clone(), base.clone());
+        // Every third rotation also disables the connector, and the next enables it again.
+        let status = if round % 3 == 0 { "disabled" } else { "active" };
+        let rotation = json!({
+            "aws_access_key_id": key_id,
+            "aws_secret_access_key": secret,
+            "export_base_path": base,
+            "status": status,
+        });
+        let body = json!({"purpose": "export", "paths": ["cut.json"]});
+        let grants =
+            futures_util::future::join_all((0..3).map(|_| ask(&t, &path, &t.key, body.clone())));
+        let (answers, rotated) =
+            tokio::join!(grants, t.json(Method::PATCH, &connector, &t.key, &rotation));
+        assert_eq!(
+            rotated.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            rotated.json()
+        );
+        for r in answers {
+            match r.status {
+                StatusCode::OK => {
+                    let grant = r.json();
+                    let url = grant["urls"][0]["url"].as_str().expect("a url");
+                    let key_id = signing_key_id(url).expect("a credential");
+                    let base = bases.get(key_id).expect("a key this test set");
+                    // The prefix and the URL come from the record whose keys signed it.
+                    assert_eq!(
+                        grant["prefix"].as_str(),
+                        Some(base.as_str()),
+                        "round {round}"
+                    );
+                    assert!(
+                        url.contains(&format!("{base}cut.json")),
+                        "round {round}: {url}"
+                    );
+                    granted += 1;
+                }
+                StatusCode::CONFLICT => {
+                    assert_eq!(
+                        r.json()["error"]["code"],
+                        "connector_disabled",
+                        "round {round}"
+                    );
+                }
+                other => panic!("round {round}: {other} {}", r.json()),
+            }
+        }
+    }
+    assert!(granted > 0, "no grant was answered while rotations ran");
+}
+on_every_backend!(grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole);

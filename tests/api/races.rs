@@ -3,24 +3,10 @@
 //! nothing is lost, and a rotation is never refused because tests keep recording outcomes.
 
 use axum::http::{Method, StatusCode};
-use connectors::service::App;
-use connectors::service::limits::RateLimits;
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-
-/// `t` without per-account limits: the races send more calls than a minute allows.
-fn unlimited(t: TestApp) -> TestApp {
-    let mut app = App::clone(&t.app);
-    app.limits = RateLimits {
-        tests: 0,
-        browses: 0,
-        creates: 0,
-        accesses: 0,
-    };
-    t.with_app(app)
-}
 
 /// What one racing request answered.
 async fn status_of(t: &TestApp, method: Method, path: &str, body: Option<&Value>) -> StatusCode {

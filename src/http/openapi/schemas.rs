@@ -541,10 +541,11 @@ pub struct AccessBody {
     /// One of the connector's `scopes`, else 409 `scope_not_granted`.
     #[schema(pattern = "^(import|export)$")]
     purpose: String,
-    /// Import only (default `""`): where to read, as browse's `prefix`; a `/` is added at
-    /// its end when missing, so `data` never reaches `data_old/`.
+    /// Import only (default `""`, the whole bucket): where to read, under the same rules as
+    /// `subpath` (relative, no `.`, `..` or empty segments); a `/` is added at its end when
+    /// missing, so `data` never reaches `data_old/`.
     #[schema(inline)]
-    prefix: Option<BrowsePrefixSchema>,
+    prefix: Option<RelativePathSchema>,
     /// Export only (default `""`): a sub-prefix under the connector's `export_base_path`.
     #[schema(inline)]
     subpath: Option<RelativePathSchema>,
@@ -552,8 +553,9 @@ pub struct AccessBody {
     /// out for credentials for the whole prefix.
     #[schema(inline, min_items = 1, max_items = 1000)]
     paths: Option<Vec<RelativePathSchema>>,
-    /// Default 900; 60-3600, never clamped. S3 credentials (no `paths`) need at least 900,
-    /// STS's shortest session.
+    /// 60-3600, never clamped. Unsaid: 900, except GCS credentials (no `paths`), which
+    /// last exactly 3600 and so default to it. S3 credentials (no `paths`) need at least
+    /// 900, STS's shortest session; GCS credentials exactly 3600.
     #[schema(minimum = 60, maximum = 3600)]
     ttl_seconds: Option<u32>,
 }

@@ -76,6 +76,32 @@ pub fn session_policy(bucket: &str, region: &str, prefix: &str, rights: PrefixRi
     json!({"Version": "2012-10-17", "Statement": statements}).to_string()
 }
 
+/// The longest plaintext session policy STS accepts, in characters.
+pub const MAX_SESSION_POLICY_CHARS: usize = 2048;
+
+/// Why a session policy for `prefix` on `location` cannot be made: it would be longer
+/// than STS accepts. None when it fits.
+pub fn policy_overflow(
+    location: &S3Location,
+    prefix: &str,
+    rights: PrefixRights,
+) -> Option<String> {
+    let policy = session_policy(
+        location.bucket.as_str(),
+        location.region.as_str(),
+        prefix,
+        rights,
+    );
+    let length = policy.chars().count();
+    (length > MAX_SESSION_POLICY_CHARS).then(|| {
+        format!(
+            "this prefix makes an S3 session policy of {length} characters, over STS's limit \
+             of {MAX_SESSION_POLICY_CHARS} (the bucket and the prefix appear in it up to \
+             twice, '*', '?' and '$' as four characters each); use a shorter prefix"
+        )
+    })
+}
+
 /// A scoped session's credentials in the SDK's terms, for the bucket at `location`.
 pub fn vend(
     session: &ScopedSession,
@@ -105,6 +131,30 @@ mod tests {
 
     fn parsed(policy: &str) -> Value {
         serde_json::from_str(policy).expect("a policy is JSON")
+    }
+
+    fn location() -> S3Location {
+        serde_json::from_value(json!({"bucket": "media", "region": "eu-west-1"}))
+            .expect("a location")
+    }
+
+    #[test]
+    fn a_policy_past_stss_2048_characters_is_refused_before_sts_is_asked() {
+        let l = location();
+        let read = PrefixRights::ReadList;
+        assert_eq!(policy_overflow(&l, "in/2026/", read), None);
+        // Reading names the prefix twice; writing once, so the same prefix may still fit.
+        let long = format!("{}/", "p".repeat(999));
+        let why = policy_overflow(&l, &long, read).expect("too long to read");
+        assert!(why.contains("2048"), "{why}");
+        assert_eq!(policy_overflow(&l, &long, PrefixRights::Write), None);
+        // A wildcard is written as four characters, and counted so.
+        let starred = format!("{}/", "*".repeat(300));
+        assert!(policy_overflow(&l, &starred, read).is_some());
+        assert_eq!(
+            policy_overflow(&l, &format!("{}/", "p".repeat(300)), read),
+            None
+        );
     }
 
     #[test]
