@@ -40,7 +40,8 @@ pub struct PolicyRequest {
                 "sts:ExternalId": "vv-3f1c9a0e5b7d2f4a6c8e0b1d3f5a7c9e1b3d5f7a9c0e2b4d"}}
         }]
     },
-    "permissions_policy": null
+    "permissions_policy": null,
+    "user_permissions_policy": null
 })))]
 pub struct RoleSetup {
     /// The service's AWS principal, which the customer's role trusts.
@@ -54,6 +55,11 @@ pub struct RoleSetup {
     /// and that export path; null otherwise.
     #[schema(value_type = Option<Object>, required = true)]
     pub permissions_policy: Option<Value>,
+    /// With `bucket`: the same permissions for an IAM user whose access keys a connector
+    /// holds, plus `sts:GetFederationToken` for the federated users the service names
+    /// (`vv-…`), which credentials from `POST /connectors/{id}/access` need; null otherwise.
+    #[schema(value_type = Option<Object>, required = true)]
+    pub user_permissions_policy: Option<Value>,
 }
 
 /// The prefix of every external ID, so a customer can tell where one came from.
@@ -109,12 +115,17 @@ impl App {
                 "Condition": {"StringEquals": {"sts:ExternalId": external_id}}
             }]
         });
-        let permissions_policy = policy.map(|p| permissions(partition_of(&principal_arn), p));
+        let partition = partition_of(&principal_arn);
+        let permissions_policy = policy.map(|p| permissions(partition, p));
+        let user_permissions_policy = permissions_policy
+            .as_ref()
+            .map(|p| for_a_user(partition, p.clone()));
         Ok(RoleSetup {
             principal_arn,
             external_id,
             trust_policy,
             permissions_policy,
+            user_permissions_policy,
         })
     }
 }
@@ -163,6 +174,20 @@ fn permissions(partition: &str, p: &PolicyRequest) -> Value {
         }));
     }
     json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+/// `permissions` for an IAM user's keys: what a role may do, and getting the federation
+/// tokens that `POST /access` hands out as credentials (`vv-` and the connector's id).
+fn for_a_user(partition: &str, mut permissions: Value) -> Value {
+    if let Some(statements) = permissions["Statement"].as_array_mut() {
+        statements.push(json!({
+            "Sid": "AccessGrants",
+            "Effect": "Allow",
+            "Action": "sts:GetFederationToken",
+            "Resource": format!("arn:{partition}:sts::*:federated-user/vv-*"),
+        }));
+    }
+    permissions
 }
 
 #[cfg(test)]
@@ -227,5 +252,23 @@ mod tests {
             p["Statement"][0]["Condition"]["StringLike"]["s3:prefix"],
             json!(["exports/review/*"])
         );
+    }
+
+    #[test]
+    fn a_users_policy_is_the_roles_and_getting_federation_tokens_named_by_the_service() {
+        let role = permissions("aws", &request(&["import"], None));
+        let user = for_a_user("aws", role.clone());
+        let mut found = actions(&user);
+        assert_eq!(
+            found.pop(),
+            Some((
+                "sts:GetFederationToken".into(),
+                "arn:aws:sts::*:federated-user/vv-*".into()
+            ))
+        );
+        assert_eq!(found, actions(&role));
+        // The names the service gives its federated users are the ones allowed.
+        let id = crate::domain::ids::ConnectorId::generate();
+        assert!(crate::providers::roles::federation_name(&id).starts_with("vv-"));
     }
 }

@@ -136,7 +136,7 @@ async fn a_get_url_reads_and_ranges_and_a_put_url_writes_on_azure() {
 }
 
 /// What moto (through the wrapper) and Azurite refuse, as S3 and Azure do.
-async fn altered_and_expired_urls_are_refused_on(cloud: Cloud) {
+async fn altered_urls_are_refused_on(cloud: Cloud) {
     let t = TestApp::spawn().await;
     let bucket = cloud
         .bucket_with(&["incoming/a.mp4", "incoming/b.mp4"])
@@ -159,23 +159,72 @@ async fn altered_and_expired_urls_are_refused_on(cloud: Cloud) {
     let other = url.replacen("/incoming/a.mp4", "/incoming/b.mp4", 1);
     let r = http.get(&other).send().await.expect("GET");
     assert_eq!(r.status(), 403, "{cloud:?}: another object");
-    // A URL signed for reading, used to write.
-    let r = http.put(url).body("x").send().await.expect("PUT");
-    assert!(
-        r.status().is_client_error(),
-        "{cloud:?}: a write with a read URL: {}",
-        r.status()
+    // A URL signed for reading, used to write (with every header a write needs), is
+    // refused for its signature or permissions, and the object is left as it was.
+    let r = http
+        .put(url)
+        .header("x-ms-blob-type", "BlockBlob")
+        .body("x")
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(r.status(), 403, "{cloud:?}: a write with a read URL");
+    let kept = http.get(url).send().await.expect("GET");
+    assert_ne!(
+        kept.bytes().await.expect("a body").as_ref(),
+        b"x",
+        "{cloud:?}"
+    );
+}
+
+/// A URL works until `expires_at` and is refused after it.
+async fn a_url_is_refused_once_expired_on(cloud: Cloud) {
+    let t = TestApp::spawn().await;
+    let bucket = cloud.bucket_with(&["incoming/a.mp4"]).await;
+    let connector = cloud.connector(&t, &bucket, signable(cloud)).await;
+    let g = grant(
+        &t,
+        &connector,
+        json!({"purpose": "import", "paths": ["incoming/a.mp4"], "ttl_seconds": 60}),
+    )
+    .await;
+    let url = g["urls"][0]["url"].as_str().expect("a url");
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(url).send().await.expect("GET").status(), 200);
+    let expires = connectors::domain::timestamp::Timestamp::parse(
+        g["expires_at"].as_str().expect("expires_at"),
+    )
+    .expect("RFC 3339")
+    .unix();
+    let wait = expires + 2 - connectors::domain::timestamp::Timestamp::now().unix();
+    tokio::time::sleep(std::time::Duration::from_secs(
+        u64::try_from(wait).unwrap_or(0),
+    ))
+    .await;
+    assert_eq!(
+        http.get(url).send().await.expect("GET").status(),
+        403,
+        "{cloud:?}: a URL after its expires_at"
+    );
+}
+
+#[tokio::test]
+async fn urls_are_refused_once_expired_on_s3_and_azure() {
+    // One wait for both, run while the rest of the suite does.
+    tokio::join!(
+        a_url_is_refused_once_expired_on(Cloud::S3),
+        a_url_is_refused_once_expired_on(Cloud::Azure)
     );
 }
 
 #[tokio::test]
 async fn a_url_altered_to_another_object_or_method_is_refused_on_s3() {
-    altered_and_expired_urls_are_refused_on(Cloud::S3).await;
+    altered_urls_are_refused_on(Cloud::S3).await;
 }
 
 #[tokio::test]
 async fn a_url_altered_to_another_object_or_method_is_refused_on_azure() {
-    altered_and_expired_urls_are_refused_on(Cloud::Azure).await;
+    altered_urls_are_refused_on(Cloud::Azure).await;
 }
 
 #[tokio::test]
@@ -224,25 +273,19 @@ async fn gcs_credentials_are_a_token_downscoped_to_the_prefix_for_an_hour() {
     .json()
     .await
     .expect("JSON");
-    let rules = boundary["accessBoundary"]["accessBoundaryRules"]
-        .as_array()
-        .expect("rules");
-    assert!(!rules.is_empty(), "{boundary}");
-    for rule in rules {
-        assert_eq!(
-            rule["availableResource"],
-            format!("//storage.googleapis.com/projects/_/buckets/{bucket}"),
-            "{boundary}"
-        );
-        let condition = rule["availabilityCondition"]["expression"]
-            .as_str()
-            .expect("every rule is held to the prefix");
-        assert!(
-            condition.contains(&format!("projects/_/buckets/{bucket}/objects/incoming/"))
-                || condition.contains("'incoming/'"),
-            "{condition}"
-        );
-    }
+    // Exactly one rule: reading this bucket, held to the prefix for objects and listings.
+    assert_eq!(
+        boundary,
+        json!({"accessBoundary": {"accessBoundaryRules": [{
+            "availableResource": format!("//storage.googleapis.com/projects/_/buckets/{bucket}"),
+            "availablePermissions": ["inRole:roles/storage.objectViewer"],
+            "availabilityCondition": {"expression": format!(
+                "resource.name.startsWith('projects/_/buckets/{bucket}/objects/incoming/') || \
+                 api.getAttribute('storage.googleapis.com/objectListPrefix', '')\
+                 .startsWith('incoming/')"
+            )},
+        }]}}),
+    );
 }
 
 #[tokio::test]

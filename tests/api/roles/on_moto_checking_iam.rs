@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use axum::http::{Method, StatusCode};
 use connectors::providers::s3::S3Settings;
 use connectors::providers::{ProviderSettings, Providers};
@@ -445,13 +446,18 @@ fn keys_connector(bucket: &str, id: &str, secret: &str) -> Value {
     })
 }
 
+/// Whether an S3 call was refused by IAM, rather than failing for any other reason.
+fn refused<T, E: ProvideErrorMetadata, R>(r: Result<T, SdkError<E, R>>) -> bool {
+    matches!(r, Err(e) if e.code() == Some("AccessDenied"))
+}
+
 #[tokio::test]
 async fn federation_credentials_read_and_list_only_under_the_granted_prefix() {
     let t = app(None).await;
     let bucket = bucket(&["in/a.mp4", "in/b.mov", "other/c.mp4"]).await;
-    let (key_id, secret) = customer_user(&json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:*", "sts:GetFederationToken"], "Resource": "*"}
-    ]}));
+    // The user has exactly what the role setup says a user's keys need.
+    let setup = role_setup(&t, &bucket).await;
+    let (key_id, secret) = customer_user(&setup["user_permissions_policy"]);
     let id = create(&t, &keys_connector(&bucket, &key_id, &secret)).await;
     let r = access(&t, &id, &json!({"purpose": "import", "prefix": "in"})).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.json());
@@ -481,30 +487,29 @@ async fn federation_credentials_read_and_list_only_under_the_granted_prefix() {
             .await
             .is_ok()
     );
-    assert!(
+    assert!(refused(
         s3.get_object()
             .bucket(&bucket)
             .key("other/c.mp4")
             .send()
             .await
-            .is_err()
-    );
-    assert!(
+    ));
+    assert!(refused(
         s3.list_objects_v2()
             .bucket(&bucket)
             .prefix("other/")
             .send()
             .await
-            .is_err()
-    );
+    ));
     assert!(
-        s3.put_object()
-            .bucket(&bucket)
-            .key("in/new.mp4")
-            .body(b"x".to_vec().into())
-            .send()
-            .await
-            .is_err(),
+        refused(
+            s3.put_object()
+                .bucket(&bucket)
+                .key("in/new.mp4")
+                .body(b"x".to_vec().into())
+                .send()
+                .await
+        ),
         "import credentials may not write"
     );
 }
@@ -554,17 +559,18 @@ async fn a_role_connectors_export_credentials_write_only_under_the_subpath() {
         "inside the subpath"
     );
     assert!(
-        put("exports/run-2/cuts.json").await.is_err(),
+        refused(put("exports/run-2/cuts.json").await),
         "beside the subpath"
     );
-    assert!(put("in/b.mp4").await.is_err(), "outside the boundary");
+    assert!(refused(put("in/b.mp4").await), "outside the boundary");
     assert!(
-        s3.get_object()
-            .bucket(&bucket)
-            .key("exports/old.json")
-            .send()
-            .await
-            .is_err(),
+        refused(
+            s3.get_object()
+                .bucket(&bucket)
+                .key("exports/old.json")
+                .send()
+                .await
+        ),
         "export credentials may not read"
     );
 }
@@ -587,6 +593,9 @@ async fn a_role_connectors_urls_are_signed_with_a_session_held_to_the_prefix() {
         .as_str()
         .expect("a url")
         .to_owned();
+    // Signed by a temporary session (its token travels in the URL), not by stored keys.
+    assert!(url.contains("X-Amz-Security-Token="), "{url}");
+    assert!(url.contains("X-Amz-Credential=ASIA"), "{url}");
     let got = reqwest::get(&url).await.expect("GET");
     assert_eq!(got.status(), 200);
     assert_eq!(got.bytes().await.expect("body").as_ref(), b"in/a.mp4");

@@ -50,6 +50,7 @@ async fn the_role_setup_names_the_principal_the_external_id_and_a_trust_policy_r
         })
     );
     assert_eq!(setup["permissions_policy"], Value::Null);
+    assert_eq!(setup["user_permissions_policy"], Value::Null);
 }
 
 #[tokio::test]
@@ -83,6 +84,22 @@ async fn with_a_bucket_the_setup_adds_the_least_privilege_permissions_policy() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let policy = r.json()["permissions_policy"].clone();
+    // A user's keys get the same, and the federation tokens access grants hand out.
+    let user = r.json()["user_permissions_policy"].clone();
+    let user_statements = user["Statement"].as_array().expect("statements");
+    assert_eq!(
+        user_statements[..user_statements.len() - 1],
+        policy["Statement"].as_array().expect("statements")[..]
+    );
+    assert_eq!(
+        user_statements
+            .last()
+            .map(|s| (s["Action"].clone(), s["Resource"].clone())),
+        Some((
+            json!("sts:GetFederationToken"),
+            json!("arn:aws:sts::*:federated-user/vv-*")
+        ))
+    );
     let statements = policy["Statement"].as_array().expect("statements");
     let granted: Vec<(Value, Value)> = statements
         .iter()
