@@ -3,7 +3,9 @@
 //! (`MOTO_IAM_ENDPOINT`) behind the same delaying proxy. Cold, a role connector's test
 //! assumes the service's own role, then the customer's with the external ID, then tries
 //! it without (the `external_id_enforced` check); warm, the instance keeps the session
-//! and the check's verdict, so it calls STS no more.
+//! and the check's verdict, so it calls STS no more. Then `POST /connectors/{id}/access`
+//! on both: ten signed URLs, and credentials for a prefix (a key connector's from
+//! `GetFederationToken`, a role connector's from an `AssumeRole` with a session policy).
 
 use std::sync::Arc;
 
@@ -204,6 +206,39 @@ pub async fn roles(
         let tested = || test_request(&f.key, id);
         let c = cold(plan, &proxy, || instance(&proxy, &keys, &f.table), tested).await?;
         let w = warm(plan, &router, &proxy, tested).await?;
+        row(label, &c, &w);
+    }
+    println!();
+    println!("access grants, import, on the same connectors (ten URLs; credentials for f0/)");
+    heading("grant");
+    let paths: Vec<String> = (0..10).map(|i| format!("f0/clip-{i:03}.mp4")).collect();
+    let grants = [
+        (
+            "key connector, 10 URLs",
+            &f.keyed,
+            json!({"purpose": "import", "paths": paths}),
+        ),
+        (
+            "key connector, credentials",
+            &f.keyed,
+            json!({"purpose": "import", "prefix": "f0"}),
+        ),
+        (
+            "role connector, 10 URLs",
+            &f.role,
+            json!({"purpose": "import", "paths": paths}),
+        ),
+        (
+            "role connector, credentials",
+            &f.role,
+            json!({"purpose": "import", "prefix": "f0"}),
+        ),
+    ];
+    for (label, id, body) in grants {
+        let path = format!("/api/v2/connectors/{id}/access");
+        let granted = || post(&f.key, &path, &body);
+        let c = cold(plan, &proxy, || instance(&proxy, &keys, &f.table), granted).await?;
+        let w = warm(plan, &router, &proxy, granted).await?;
         row(label, &c, &w);
     }
     Ok(())
