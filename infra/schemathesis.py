@@ -183,6 +183,9 @@ class Server:
                 "PROVIDER_GCS_ENDPOINT_URL": env("FAKE_GCS_ENDPOINT"),
                 "PROVIDER_AZURE_ENDPOINT_URL": env("AZURITE_BLOB_ENDPOINT"),
                 "PROVIDER_AZURE_AUTHORITY_HOST": env("AZURE_TOKEN_ENDPOINT"),
+                # Google's OAuth and STS for GCS credentials: the token stand-in.
+                "PROVIDER_GCS_OAUTH_TOKEN_URL": f"{env('AZURE_TOKEN_ENDPOINT')}/google/token",
+                "PROVIDER_GCS_STS_TOKEN_URL": f"{env('AZURE_TOKEN_ENDPOINT')}/google/v1/token",
                 # The principal customers' roles trust (else STS would be asked), and the
                 # STS that role connectors' roles are assumed through: moto, which checks
                 # nothing here, so a role connector's test finds that any caller may assume

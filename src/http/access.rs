@@ -286,8 +286,10 @@ fn view(grant: &AccessGrant) -> AccessView<'_> {
         (status = 413, description = "`payload_too_large`: over 64 KiB.", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: a body that is not JSON.", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "`validation_error`: an unknown or invalid field, a \
-            `subpath` or path that would leave the boundary, more than 1000 `paths`, or \
-            `ttl_seconds` outside 60-3600 (S3 credentials: 900-3600; GCS credentials: 3600).", body = crate::http::openapi::ErrorEnvelope),
+            `prefix`, `subpath` or path that breaks the boundary's rules, more than 1000 \
+            `paths`, `ttl_seconds` outside 60-3600 (S3 credentials: 900-3600; GCS \
+            credentials: 3600), or a prefix too long for an S3 session policy (2048 \
+            characters).", body = crate::http::openapi::ErrorEnvelope),
         (status = 429, description = "`rate_limited`: too many grants this minute.", body = crate::http::openapi::ErrorEnvelope),
         (status = 503, description = "`provider_unavailable`: STS or the provider could not be reached.", body = crate::http::openapi::ErrorEnvelope),
         (status = 504, description = "`timeout`: the provider did not answer in time.", body = crate::http::openapi::ErrorEnvelope),

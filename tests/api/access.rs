@@ -5,8 +5,10 @@
 
 use axum::http::{Method, StatusCode};
 use connectors::domain::apikey::KeyScope;
+use connectors::domain::connector::SecretRef;
 use connectors::service::App;
 use connectors::service::limits::RateLimits;
+use connectors::store::{SecretTags, SecretVault, VaultError};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -391,18 +393,20 @@ async fn grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole(t
     let path = s3_connector(&t, json!({})).await;
     let connector = path.trim_end_matches("/access").to_owned();
     let mut bases = std::collections::HashMap::new();
+    // Each key id: the boundary and the status of the record that held it.
     bases.insert(
         "AKIAPRESIGNEXAMPLE01".to_owned(),
-        "exports/review/".to_owned(),
+        ("exports/review/".to_owned(), false),
     );
     let mut granted = 0;
     for round in 0..40 {
         // A key id may show in a URL; only the secret must never leak.
         let (key_id, secret) = (format!("AKIARACE{round:012}"), s3_keys().1);
         let base = format!("exports/r{round}/");
-        bases.insert(key_id.clone(), base.clone());
         // Every third rotation also disables the connector, and the next enables it again.
-        let status = if round % 3 == 0 { "disabled" } else { "active" };
+        let disabled = round % 3 == 0;
+        let status = if disabled { "disabled" } else { "active" };
+        bases.insert(key_id.clone(), (base.clone(), disabled));
         let rotation = json!({
             "aws_access_key_id": key_id,
             "aws_secret_access_key": secret,
@@ -426,7 +430,11 @@ async fn grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole(t
                     let grant = r.json();
                     let url = grant["urls"][0]["url"].as_str().expect("a url");
                     let key_id = signing_key_id(url).expect("a credential");
-                    let base = bases.get(key_id).expect("a key this test set");
+                    let (base, disabled) = bases.get(key_id).expect("a key this test set");
+                    assert!(
+                        !disabled,
+                        "round {round}: a disabled record's keys signed {url}"
+                    );
                     // The prefix and the URL come from the record whose keys signed it.
                     assert_eq!(
                         grant["prefix"].as_str(),
@@ -453,3 +461,107 @@ async fn grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole(t
     assert!(granted > 0, "no grant was answered while rotations ran");
 }
 on_every_backend!(grants_racing_a_rotation_that_moves_the_boundary_see_one_record_whole);
+
+/// A vault that, on the first read it serves, lets `rotation` land through another app on
+/// the same data and then answers that the version read is gone: what a grant meets when a
+/// PATCH lands between its read of the record and its read of the secret.
+struct RotatedUnderfoot {
+    inner: std::sync::Arc<dyn SecretVault>,
+    others: connectors::http::Api,
+    rotation: tokio::sync::Mutex<Option<axum::http::Request<axum::body::Body>>>,
+}
+
+#[async_trait::async_trait]
+impl SecretVault for RotatedUnderfoot {
+    async fn put(
+        &self,
+        name: &str,
+        value: &secrecy::SecretString,
+        tags: &SecretTags,
+    ) -> Result<SecretRef, VaultError> {
+        self.inner.put(name, value, tags).await
+    }
+    async fn get(&self, reference: &SecretRef) -> Result<secrecy::SecretString, VaultError> {
+        let rotation = self.rotation.lock().await.take();
+        if let Some(request) = rotation {
+            use tower::ServiceExt;
+            let answer = self
+                .others
+                .clone()
+                .oneshot(request)
+                .await
+                .expect("infallible");
+            assert_eq!(answer.status(), StatusCode::OK, "the rotation landed");
+            return Err(VaultError::NotFound);
+        }
+        self.inner.get(reference).await
+    }
+    async fn delete_version(&self, reference: &SecretRef) -> Result<(), VaultError> {
+        self.inner.delete_version(reference).await
+    }
+    async fn delete(&self, name: &str) -> Result<(), VaultError> {
+        self.inner.delete(name).await
+    }
+    async fn names(&self) -> Result<Vec<String>, VaultError> {
+        self.inner.names().await
+    }
+}
+
+/// Grants an export of one path of a new connector while `change` (a PATCH body) lands
+/// under the grant; `t` is handed back as it was.
+async fn grant_while_patched(t: TestApp, change: Value) -> (TestResponse, TestApp) {
+    let path = s3_connector(&t, json!({})).await;
+    let connector = path.trim_end_matches("/access");
+    let rotation = axum::http::Request::patch(connector)
+        .header("x-api-key", &t.key)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(change.to_string()))
+        .expect("a request");
+    let original = App::clone(&t.app);
+    let mut app = App::clone(&t.app);
+    app.storage.vault = std::sync::Arc::new(RotatedUnderfoot {
+        inner: std::sync::Arc::clone(&t.app.storage.vault),
+        others: connectors::http::api(std::sync::Arc::clone(&t.app)),
+        rotation: tokio::sync::Mutex::new(Some(rotation)),
+    });
+    let racing = t.with_app(app);
+    let body = json!({"purpose": "export", "paths": ["cut.json"]});
+    let answer = ask(&racing, &path, &racing.key, body).await;
+    (answer, racing.with_app(original))
+}
+
+async fn a_grant_under_a_rotation_checks_and_signs_with_the_new_record_whole(t: TestApp) {
+    let (key_id, secret) = ("AKIAROTATEDUNDERFOOT", s3_keys().1);
+    let (r, t) = grant_while_patched(
+        t,
+        json!({"aws_access_key_id": key_id, "aws_secret_access_key": secret,
+               "export_base_path": "exports/moved"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+    let url = r.json()["urls"][0]["url"]
+        .as_str()
+        .expect("a url")
+        .to_owned();
+    assert_eq!(signing_key_id(&url), Some(key_id), "{url}");
+    assert_eq!(r.json()["prefix"], "exports/moved/");
+    assert!(url.contains("/exports/moved/cut.json?"), "{url}");
+    // A rotation that disables the connector, or takes away the scope, refuses the grant.
+    let (r, t) = grant_while_patched(
+        t,
+        json!({"aws_access_key_id": "AKIAROTATEDDISABLEDA", "aws_secret_access_key": s3_keys().1,
+               "status": "disabled"}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.json());
+    assert_eq!(r.json()["error"]["code"], "connector_disabled");
+    let (r, _) = grant_while_patched(
+        t,
+        json!({"aws_access_key_id": "AKIAROTATEDNOEXPORTA", "aws_secret_access_key": s3_keys().1,
+               "scopes": ["import"], "export_base_path": null}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.json());
+    assert_eq!(r.json()["error"]["code"], "scope_not_granted");
+}
+on_every_backend!(a_grant_under_a_rotation_checks_and_signs_with_the_new_record_whole);

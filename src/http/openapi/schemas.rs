@@ -508,15 +508,15 @@ pub struct BrowseBody {
     modified_after: Option<String>,
 }
 
-/// `subpath`, and each of `paths`: the export boundary's rules, relative to the prefix
-/// the access resolves to.
+/// An import's `prefix`, `subpath`, and each of `paths`: the export boundary's rules.
 pub struct RelativePathSchema;
 
 impl PartialSchema for RelativePathSchema {
     fn schema() -> RefOr<Schema> {
         let mut object = export_base_path(true);
         object.description = Some(
-            "Relative to the resolved prefix, under the same rules as `export_base_path`: no \
+            "Relative (a `prefix` to the bucket, a `subpath` to `export_base_path`, each of \
+             `paths` to the resolved prefix), under the same rules as `export_base_path`: no \
              leading `/`, no empty segments, no backslashes or control characters, no segment \
              that is `.` or `..` or reads as one once percent-decoded or NFKC-normalised, at \
              most 1024 bytes with the prefix. Anything else is a 422 naming the field."

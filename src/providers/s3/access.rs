@@ -73,7 +73,24 @@ pub fn session_policy(bucket: &str, region: &str, prefix: &str, rights: PrefixRi
             "Resource": objects,
         })],
     };
-    json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    ascii_only(&json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+}
+
+/// `json` with every character outside ASCII written as a `\uXXXX` escape: STS takes
+/// policy text only in U+0009-U+00FF, and a key may be in any script.
+fn ascii_only(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c.is_ascii() {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    out
 }
 
 /// The longest plaintext session policy STS accepts, in characters.
@@ -136,6 +153,20 @@ mod tests {
     fn location() -> S3Location {
         serde_json::from_value(json!({"bucket": "media", "region": "eu-west-1"}))
             .expect("a location")
+    }
+
+    #[test]
+    fn a_prefix_in_any_script_is_sent_as_ascii_and_read_back_as_itself() {
+        let policy = session_policy("media", "eu-west-1", "映像/🎬/", PrefixRights::Write);
+        assert!(policy.is_ascii(), "{policy}");
+        assert!(
+            policy.contains("\\u6620\\u50cf/\\ud83c\\udfac/"),
+            "{policy}"
+        );
+        assert_eq!(
+            parsed(&policy)["Statement"][0]["Resource"],
+            "arn:aws:s3:::media/映像/🎬/*"
+        );
     }
 
     #[test]

@@ -170,10 +170,11 @@ async fn altered_urls_are_refused_on(cloud: Cloud) {
         .expect("PUT");
     assert_eq!(r.status(), 403, "{cloud:?}: a write with a read URL");
     let kept = http.get(url).send().await.expect("GET");
-    assert_ne!(
+    assert_eq!(kept.status(), 200, "{cloud:?}");
+    assert_eq!(
         kept.bytes().await.expect("a body").as_ref(),
-        b"x",
-        "{cloud:?}"
+        b"incoming/a.mp4",
+        "{cloud:?}: the object as it was"
     );
 }
 
