@@ -8,9 +8,16 @@
 # checks find more often, and the crate has no unsafe code for AddressSanitizer to watch.
 # That build takes a third of an optimised AddressSanitizer one on two cores.
 # Usage: bash infra/fuzz.sh [SECONDS] [TARGET...]
+#        bash infra/fuzz.sh build   (installs cargo-fuzz and builds the targets, runs none:
+#                                    the test command does this in the background early)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_FUZZ_VERSION="0.13.1"
+BUILD_ONLY=0
+if [ "${1:-}" = "build" ]; then
+  BUILD_ONLY=1
+  shift
+fi
 SECONDS_EACH="${1:-60}"
 shift || true
 TARGETS=("$@")
@@ -36,6 +43,7 @@ if ! cargo +nightly fuzz build "${FLAGS[@]}" >"$build_log" 2>&1; then
 fi
 grep -E "Finished" "$build_log" || true
 rm -f "$build_log"
+[ "$BUILD_ONLY" = "0" ] || exit 0
 for target in "${TARGETS[@]}"; do
   found="$(mktemp -d)"
   log="$(mktemp)"

@@ -18,6 +18,34 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 echo "== $(chromium --version 2>/dev/null | tail -1)"
 
+# The shipped build (fat LTO, one codegen unit) spends most of its time in one thread, and
+# the fuzz targets build with another toolchain into fuzz/target: both start now, in the
+# background, and fill the cores the emulators' installs and the lint steps leave idle.
+# Each writes its own log, printed when the step that needs it waits for it; the release
+# build, which the tests wait for, runs ahead of the fuzz build.
+mkdir -p target
+background() { # name niceness log command...: lower priority, so the steps in front keep their pace
+  local name="$1" niceness="$2" log="$3"
+  shift 3
+  (nice -n "$niceness" "$@" >"$log" 2>&1; echo $? >"$log.rc") &
+  echo "== [background] $name"
+}
+await() { # name log
+  local name="$1" log="$2"
+  while [ ! -f "$log.rc" ]; do sleep 2; done
+  cat "$log"
+  if [ "$(cat "$log.rc")" != "0" ]; then
+    echo "== $name failed"
+    exit 1
+  fi
+}
+rm -f target/release-build.log* target/fuzz-build.log*
+step "cargo build --release, in the background (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
+background "cargo build --release" 5 target/release-build.log cargo build --release --locked --bin connectors
+if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
+  background "the fuzz targets' build" 15 target/fuzz-build.log bash infra/fuzz.sh build
+fi
+
 step "the pinned emulators: installed where missing, started on free loopback ports"
 source infra/emulators.sh
 
@@ -37,8 +65,8 @@ cargo fmt --all -- --check
 step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 cargo clippy --all-targets --locked --features emulators -- -D warnings
-step "cargo build --release (the shipped build, which aborts on a panic: tests/api/abort.rs drives it)"
-cargo build --release --locked --bin connectors
+step "waiting for cargo build --release"
+await "cargo build --release" target/release-build.log
 export CONNECTORS_RELEASE_BIN="$PWD/target/release/connectors"
 step "cargo test --features emulators (the hermetic suites and the emulator-backed ones)"
 cargo test --locked --all-targets --features emulators 2>&1
@@ -49,5 +77,8 @@ bash infra/generated-client.sh
 step "the API reference page: rebuilt from infra/openapi.json, compared with docs/reference.html, opened in headless Chromium"
 bash infra/reference.sh check
 step "fuzz targets, ${FUZZ_SECONDS:-20} s each (skipped where no nightly toolchain is installed, or with FUZZ_SECONDS=0)"
+if [ "${FUZZ_SECONDS:-20}" != "0" ]; then
+  await "the fuzz targets' build" target/fuzz-build.log
+fi
 bash infra/fuzz.sh "${FUZZ_SECONDS:-20}"
 step "done"
