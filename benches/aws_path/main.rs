@@ -274,21 +274,28 @@ fn instance_with(
 // ---------------------------------------------------------------------------------------
 // Latency and round trips
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Operation {
     Get,
     List,
     Browse,
     Test,
     Create,
+    Rotate,
+    RotateUnchecked,
 }
 
-const OPERATIONS: [(Operation, &str); 5] = [
+const OPERATIONS: [(Operation, &str); 7] = [
     (Operation::Get, "GET /connectors/{id}"),
     (Operation::List, "GET /connectors"),
     (Operation::Browse, "POST /connectors/{id}/browse"),
     (Operation::Test, "POST /connectors/{id}/test"),
     (Operation::Create, "POST /connectors/s3 (keyed)"),
+    (Operation::Rotate, "PATCH new keys, checked"),
+    (
+        Operation::RotateUnchecked,
+        "PATCH new keys, ?validate=false",
+    ),
 ];
 
 fn request(op: Operation, f: &Fixture) -> Result<Request<Body>> {
@@ -312,6 +319,22 @@ fn request(op: Operation, f: &Fixture) -> Result<Request<Body>> {
         }
         Operation::Create => {
             create_request(&f.key, &f.bucket, Some(&ulid::Ulid::new().to_string()))
+        }
+        Operation::Rotate | Operation::RotateUnchecked => {
+            let query = if op == Operation::Rotate {
+                ""
+            } else {
+                "?validate=false"
+            };
+            builder("PATCH", format!("/api/v2/connectors/{id}{query}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    json!({
+                        "aws_access_key_id": "AKIABENCHBENCHBENCH1",
+                        "aws_secret_access_key": "bench-secret-rotated-bench",
+                    })
+                    .to_string(),
+                ))?
         }
     })
 }

@@ -39,9 +39,10 @@ impl Target {
         })
     }
 
-    /// Sends one request and fails the run on a 500: bad input must be a 4xx. A browse that
-    /// passes validation reaches the provider, which is not there: its 502/503/504 is the
-    /// documented answer to a provider failure.
+    /// Sends one request and fails the run on a 500: bad input must be a 4xx. A browse, or a
+    /// PATCH with new credentials (checked before they are saved), that passes validation
+    /// reaches the provider, which is not there: its 502/503/504 is the documented answer
+    /// to a provider failure.
     pub fn client_error_or_success(&self, method: &str, path: &str, content_type: &str, body: Vec<u8>) {
         let (status, answer) = self.send(method, path, content_type, body);
         assert!(

@@ -89,6 +89,10 @@ pub struct Connector {
     pub export_base_path: Option<ExportBasePath>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When the way in last changed (new keys, another role, a new secret or key file);
+    /// absent from records written before it was kept, which show `created_at`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_updated_at: Option<Timestamp>,
     pub last_tested_at: Option<Timestamp>,
     pub last_test_result: Option<TestResult>,
     pub last_test_error: Option<String>,
@@ -103,6 +107,11 @@ pub struct Connector {
 impl Connector {
     pub fn provider(&self) -> Provider {
         self.location.provider()
+    }
+
+    /// When the way in last changed: the create's time until a rotation.
+    pub fn credentials_changed_at(&self) -> Timestamp {
+        self.credentials_updated_at.unwrap_or(self.created_at)
     }
 
     /// The strong entity tag of this version of the record.

@@ -108,7 +108,9 @@ impl ApiError {
                 }
                 S::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
                 S::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-                S::Validation(_) | S::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+                S::Validation(_) | S::IdempotencyKeyReused | S::CredentialsRejected(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 S::ProviderUnavailable(p) if p.kind == ProviderErrorKind::Timeout => {
                     StatusCode::GATEWAY_TIMEOUT
                 }
@@ -139,6 +141,7 @@ impl ApiError {
                 S::ApiKeyNotFound(_) => "not_found",
                 S::ScopeNotGranted(_) => "scope_not_granted",
                 S::ConnectorDisabled(_) => "connector_disabled",
+                S::CredentialsRejected(_) => "credentials_rejected",
                 S::IdempotencyInProgress => "idempotency_request_in_progress",
                 S::PreconditionFailed => "precondition_failed",
                 S::RateLimited(_) => "rate_limited",
@@ -159,6 +162,12 @@ impl ApiError {
             ApiError::Service(
                 ServiceError::ProviderRefused(p) | ServiceError::ProviderUnavailable(p),
             ) => p.actual_region.as_ref().map(|r| json!({ "region": r })),
+            // The checks' report, exactly as a test answers it.
+            ApiError::Service(ServiceError::CredentialsRejected(report)) => {
+                serde_json::to_value(report)
+                    .map_err(|e| tracing::error!(error = %e, "a test report did not serialize"))
+                    .ok()
+            }
             _ => None,
         }
     }
@@ -248,6 +257,36 @@ impl IntoResponse for ApiError {
 mod tests {
     use super::*;
     use crate::store::{StoreError, VaultError};
+
+    #[test]
+    fn rejected_credentials_are_a_422_whose_details_are_the_test_report() {
+        let report = crate::service::access_check::TestReport {
+            success: false,
+            error_message: Some("the client secret was refused".into()),
+            checks: Vec::new(),
+            duration_ms: 12,
+        };
+        let response =
+            ApiError::from(ServiceError::CredentialsRejected(Box::new(report))).into_response();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let body = response
+            .extensions()
+            .get::<ErrorBody>()
+            .expect("an envelope");
+        assert_eq!(body.code, "credentials_rejected");
+        assert!(
+            body.message.contains("the client secret was refused"),
+            "{}",
+            body.message
+        );
+        assert_eq!(
+            body.details,
+            Some(
+                json!({"success": false, "error_message": "the client secret was refused",
+                        "checks": [], "duration_ms": 12})
+            )
+        );
+    }
 
     #[test]
     fn a_throttled_or_failing_store_or_vault_is_a_503_with_retry_after_never_a_500() {

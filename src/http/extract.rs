@@ -6,7 +6,7 @@ use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use serde_json::{Map, Value};
 
-use super::error::ApiError;
+use super::error::{ApiError, FieldError};
 use super::repeated_keys::first_repeated_key;
 use crate::domain::ids::ConnectorId;
 use crate::providers::gcs::credentials::MAX_KEY_FILE_BYTES;
@@ -200,5 +200,42 @@ impl<S: Send + Sync> FromRequest<S> for MultipartForm {
             }
         }
         Ok(MultipartForm(out))
+    }
+}
+
+/// Reads a query that may hold only the flag `name` (`true` or `false`, at most once;
+/// `default` when absent): every other parameter, and a bad or repeated value, is a 422
+/// naming it, all at once.
+///
+/// # Errors
+/// 422 `validation_error` with one entry per parameter at fault.
+pub(super) fn flag_query(
+    raw: Option<&str>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ApiError> {
+    let mut value = default;
+    let mut seen = false;
+    let mut errors = Vec::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        if k != name {
+            errors.push(FieldError::new(
+                k,
+                format!("is not a parameter of this endpoint (only {name})"),
+            ));
+        } else if std::mem::replace(&mut seen, true) {
+            errors.push(FieldError::new(name, "must be given once"));
+        } else {
+            match v.as_ref() {
+                "true" => value = true,
+                "false" => value = false,
+                _ => errors.push(FieldError::new(name, "must be true or false")),
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(value)
+    } else {
+        Err(ApiError::invalid(errors))
     }
 }

@@ -142,6 +142,7 @@ mod tests {
             export_base_path: None,
             created_at: at,
             updated_at: at,
+            credentials_updated_at: Some(at),
             last_tested_at: None,
             last_test_result: None,
             last_test_error: None,

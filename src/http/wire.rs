@@ -38,6 +38,7 @@ use crate::service::limits::{Quota, WINDOW_SECONDS};
         "external_id": null,
         "created_at": "2026-04-07T12:30:05Z",
         "updated_at": "2026-04-07T12:30:05Z",
+        "credentials_updated_at": "2026-04-07T12:30:05Z",
         "last_tested_at": null,
         "last_test_result": null,
         "last_test_error": null,
@@ -86,6 +87,9 @@ pub(crate) struct ConnectorView<'a> {
     external_id: Option<&'a str>,
     created_at: Timestamp,
     updated_at: Timestamp,
+    /// When the way in last changed (new keys, another role, a new client secret or key
+    /// file): the create's time until a rotation.
+    credentials_updated_at: Timestamp,
     #[schema(required = true)]
     last_tested_at: Option<Timestamp>,
     #[schema(required = true)]
@@ -156,6 +160,7 @@ fn view(c: &Connector) -> ConnectorView<'_> {
         external_id: columns.external_id,
         created_at: c.created_at,
         updated_at: c.updated_at,
+        credentials_updated_at: c.credentials_changed_at(),
         last_tested_at: c.last_tested_at,
         last_test_result: c.last_test_result,
         last_test_error: c.last_test_error.as_deref(),

@@ -149,7 +149,7 @@ impl App {
         // Every check reads the record the credentials were read with: a PATCH that
         // rotates them while narrowing the boundary, dropping a scope or disabling the
         // connector is seen whole, never half.
-        let (connector, way_in) = self.current_credentials(Arc::clone(&first)).await?;
+        let (connector, way_in) = self.credentials_in_use(Arc::clone(&first)).await?;
         if !Arc::ptr_eq(&first, &connector) {
             admissible(&connector, purpose)?;
         }

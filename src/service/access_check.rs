@@ -1,7 +1,8 @@
 //! `POST /connectors/{id}/test`: checks the stored credentials against the provider
 //! (authenticate; list with the import scope; write and delete a probe with the export
 //! scope), records the outcome on the connector, and reports every check with its timing.
-//! The same checks validate a connector before it is saved (`?dry_run=true` on create).
+//! The same checks validate a connector before it is saved (`?dry_run=true` on create),
+//! and new credentials before a PATCH saves them. A disabled connector is not tested.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -13,9 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::App;
 use super::clients::{Steps, open_error};
-use super::connectors::{NewAccess, NewConnector, WayIn};
+use super::connectors::{NewAccess, NewConnector, WayIn, unsaved};
 use super::error::ServiceError;
-use crate::domain::connector::{Access, Connector, SecretRef};
+use crate::domain::connector::{Access, Connector};
 use crate::domain::credentials::Credentials;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::scopes::{Scope, Status, TestResult};
@@ -205,11 +206,30 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
     checks
 }
 
+/// Records a test's outcome on `c`: when it ran, what it found, and the status that
+/// follows (`active` or `failed`), except that a disabled connector stays disabled.
+pub(super) fn record_outcome(c: &mut Connector, report: &TestReport, at: Timestamp) {
+    c.last_tested_at = Some(at);
+    c.last_test_result = Some(if report.success {
+        TestResult::Success
+    } else {
+        TestResult::Failure
+    });
+    c.last_test_error.clone_from(&report.error_message);
+    if c.status != Status::Disabled {
+        c.status = if report.success {
+            Status::Active
+        } else {
+            Status::Failed
+        };
+    }
+}
+
 impl App {
     /// Tests a connector's access and records the result on it.
     ///
     /// # Errors
-    /// `ConnectorNotFound`, or `Dependency` when the store fails.
+    /// `ConnectorNotFound`, `ConnectorDisabled`, or `Dependency` when the store fails.
     pub async fn test_connector(
         &self,
         tenant: &TenantId,
@@ -222,12 +242,12 @@ impl App {
     /// Tests the connector whose record was just read, and records the result on it.
     ///
     /// # Errors
-    /// `ConnectorNotFound` when it is deleted meanwhile, or `Dependency` when the store
-    /// fails.
+    /// `ConnectorDisabled`, `ConnectorNotFound` when it is deleted meanwhile, or
+    /// `Dependency` when the store fails.
     #[tracing::instrument(skip_all, fields(connector_id = %connector.id))]
     pub async fn test_record(&self, connector: Arc<Connector>) -> Result<TestReport, ServiceError> {
         let (tenant, id) = (&connector.tenant.clone(), &connector.id.clone());
-        let (connector, way_in) = self.current_credentials(connector).await?;
+        let (connector, way_in) = self.credentials_in_use(connector).await?;
         let stored = match way_in {
             WayIn::Keys(credentials) => Some(credentials),
             WayIn::Role(_) => None,
@@ -242,21 +262,7 @@ impl App {
                 return None;
             }
             let mut c = current.clone();
-            c.last_tested_at = Some(now);
-            c.last_test_result = Some(if report.success {
-                TestResult::Success
-            } else {
-                TestResult::Failure
-            });
-            c.last_test_error.clone_from(&report.error_message);
-            // A connector someone disabled stays disabled whatever a test finds.
-            if c.status != Status::Disabled {
-                c.status = if report.success {
-                    Status::Active
-                } else {
-                    Status::Failed
-                };
-            }
+            record_outcome(&mut c, &report, now);
             Some(c)
         })
         .await?;
@@ -278,13 +284,7 @@ impl App {
         new: &NewConnector,
     ) -> Result<TestReport, ServiceError> {
         let (access, stored) = match &new.access {
-            NewAccess::Keys(credentials) => (
-                Access::Secret(SecretRef {
-                    name: String::new(),
-                    version: String::new(),
-                }),
-                Some(credentials),
-            ),
+            NewAccess::Keys(credentials) => (unsaved(), Some(credentials)),
             NewAccess::Role(role_arn) => (
                 Access::IamRole(self.role_grant(tenant, role_arn).await?),
                 None,
@@ -297,6 +297,38 @@ impl App {
             "credentials checked without saving"
         );
         Ok(report)
+    }
+
+    /// Runs a test's checks on `draft`, the connector as a PATCH would leave it, with its
+    /// new way in (`credentials`, or the role in its access): what a rotation must pass
+    /// before it is saved.
+    ///
+    /// # Errors
+    /// `CredentialsRejected` with the report when a check fails; `ProviderUnavailable` when
+    /// the provider could not be reached or did not answer in time, which says nothing of
+    /// the credentials.
+    pub(super) async fn check_rotation(
+        &self,
+        draft: &Connector,
+        credentials: Option<&Credentials>,
+    ) -> Result<TestReport, ServiceError> {
+        let report = self.check_access(draft, credentials, true).await?;
+        let failed = report.checks.iter().find_map(|c| c.error.as_ref());
+        let Some(failed) = failed else {
+            return Ok(report);
+        };
+        let unreachable = [
+            ProviderErrorKind::Timeout,
+            ProviderErrorKind::ProviderUnavailable,
+        ]
+        .into_iter()
+        .find(|kind| kind.code() == failed.code);
+        Err(match unreachable {
+            Some(kind) => {
+                ServiceError::ProviderUnavailable(ProviderError::new(kind, failed.message.clone()))
+            }
+            None => ServiceError::CredentialsRejected(Box::new(report)),
+        })
     }
 
     /// Builds the provider client and runs the checks the connector's scopes call for: a

@@ -158,7 +158,8 @@ impl App {
     /// Browses a connector's files.
     ///
     /// # Errors
-    /// `RateLimited`, `ConnectorNotFound`, `ScopeNotGranted` without the import scope,
+    /// `RateLimited`, `ConnectorNotFound`, `ConnectorDisabled`, `ScopeNotGranted` without
+    /// the import scope,
     /// `InvalidCursor`, `ProviderRefused` or `ProviderUnavailable`.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn browse(
@@ -175,6 +176,7 @@ impl App {
         );
         let quota = quota?;
         let connector = connector?;
+        super::connectors::usable(&connector)?;
         if !connector.scopes.contains(Scope::Import) {
             return Err(ServiceError::ScopeNotGranted(format!(
                 "connector {id} does not have the import scope; add it with PATCH to browse"

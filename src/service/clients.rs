@@ -67,17 +67,17 @@ impl App {
         Some(session)
     }
 
-    /// A client for a saved connector: with its stored credentials, or its role's session
-    /// once the role is seen to require the external ID.
+    /// A client for a saved connector that is not disabled: with its stored credentials,
+    /// or its role's session once the role is seen to require the external ID.
     ///
     /// # Errors
-    /// The role's refusal (`assume_role_denied`, `external_id_not_enforced`) or STS's
+    /// `ConnectorDisabled`; the role's refusal (`assume_role_denied`, `external_id_not_enforced`) or STS's
     /// unavailability; `Dependency` when the vault fails.
     pub(crate) async fn object_store(
         &self,
         connector: &Arc<Connector>,
     ) -> Result<Arc<dyn ObjectStore>, ServiceError> {
-        let (current, way_in) = self.current_credentials(Arc::clone(connector)).await?;
+        let (current, way_in) = self.credentials_in_use(Arc::clone(connector)).await?;
         let opened = match &way_in {
             WayIn::Keys(credentials) => self.providers.open(&current, Granted::Stored(credentials)),
             WayIn::Role(grant) => {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::App;
+use super::access_check::record_outcome;
 use super::error::{FieldError, ServiceError};
 use super::write::{Attempt, Commit, RecordWrite, Unused, points_at};
 use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant, SecretRef};
@@ -71,6 +72,7 @@ impl NewConnector {
             export_base_path: self.export_base_path.clone(),
             created_at: now,
             updated_at: now,
+            credentials_updated_at: Some(now),
             last_tested_at: None,
             last_test_result: None,
             last_test_error: None,
@@ -139,6 +141,15 @@ impl ConnectorPatch {
     fn credentials_for(&self, provider: Provider) -> Option<&CredentialUpdate> {
         self.credentials.iter().find(|u| u.provider() == provider)
     }
+}
+
+/// Whether a PATCH's new credentials must pass the test's checks before they are saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationChecks {
+    /// The default: the checks run with the new credentials, and only a pass is saved.
+    Run,
+    /// `?validate=false`: saved unchecked, for an operator who knows better.
+    Skip,
 }
 
 /// The versions an `If-Match` header accepts.
@@ -229,6 +240,23 @@ impl App {
             "connector {}'s credentials kept changing through {CREDENTIAL_READS} reads",
             connector.id
         )))
+    }
+
+    /// The credentials of a connector about to be used (browsed, tested, or granting
+    /// access), with the record they were read with: refused when that record, or the one
+    /// just read, is disabled. Records are never cached, so a connector disabled through any
+    /// instance is refused by every other at once.
+    ///
+    /// # Errors
+    /// `ConnectorDisabled`, or those of [`App::current_credentials`].
+    pub(crate) async fn credentials_in_use(
+        &self,
+        connector: Arc<Connector>,
+    ) -> Result<(Arc<Connector>, WayIn), ServiceError> {
+        usable(&connector)?;
+        let (current, way_in) = self.current_credentials(connector).await?;
+        usable(&current)?;
+        Ok((current, way_in))
     }
 
     /// Creates a connector with id `id`: secret first, then the record. If the record
@@ -350,12 +378,16 @@ impl App {
         })
     }
 
-    /// Applies a PATCH with one conditional write; rotated credentials are stored as a new
-    /// secret version before the record points at them.
+    /// Applies a PATCH with one conditional write. New credentials first pass the test's
+    /// checks, run on the connector as the PATCH leaves it (unless `checks` is `Skip`),
+    /// then are stored as a new secret version before the record points at them; a pass
+    /// is recorded as the connector's last test.
     ///
     /// # Errors
     /// `ConnectorNotFound`, `PreconditionFailed` on an `If-Match` mismatch, `Validation` for
-    /// fields that do not apply to the provider.
+    /// fields that do not apply to the provider, `RateLimited` when the checks would pass
+    /// the account's test limit, `CredentialsRejected` when a check fails (nothing is
+    /// changed), `ProviderUnavailable` when the provider cannot be reached.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
     pub async fn update_connector(
         &self,
@@ -363,7 +395,12 @@ impl App {
         id: &ConnectorId,
         patch: ConnectorPatch,
         precondition: Option<Precondition>,
+        checks: RotationChecks,
     ) -> Result<Connector, ServiceError> {
+        if checks == RotationChecks::Run && !patch.credentials.is_empty() {
+            // The checks call the provider as a test does, and count as one.
+            self.admit(tenant, super::limits::Limited::Test).await?;
+        }
         let patch = &patch;
         // New credentials are written to the vault once, and reused by every attempt on
         // the record while its access stays the one they were made from.
@@ -386,16 +423,25 @@ impl App {
                         // unique): the write that looked lost was this PATCH's own.
                         return Ok(Connector::clone(&current));
                     }
-                    if let Some(stale) = ready.take_if(|p| p.from != current.access) {
+                    if let Some(stale) =
+                        ready.take_if(|p| p.from != current.access || !p.fits(&next))
+                    {
                         self.forget(stale).await;
                     }
                     let update = patch.credentials_for(current.provider());
                     if let (None, Some(update)) = (&ready, update) {
-                        ready = Some(self.prepare_access(tenant, &current, update).await?);
+                        ready = Some(
+                            self.prepare_access(tenant, &current, &next, update, checks)
+                                .await?,
+                        );
                     }
                     if let Some(p) = &ready {
                         next.credential_hint.clone_from(&p.hint);
                         next.access = p.access.clone();
+                        next.credentials_updated_at = Some(next.updated_at);
+                        if let Some(checked) = &p.checked {
+                            record_outcome(&mut next, &checked.report, checked.at);
+                        }
                     }
                     let written = ready.as_ref().and_then(|p| p.written.clone());
                     let committed = self
@@ -430,28 +476,50 @@ impl App {
     }
 
     /// The access a PATCH's credentials give the connector: a role's grant, or rotated
-    /// credentials written as a new version of its secret.
+    /// credentials written as a new version of its secret once they pass the checks on
+    /// `next`, the connector as the PATCH leaves it.
     async fn prepare_access(
         &self,
         tenant: &TenantId,
         current: &Connector,
+        next: &Connector,
         update: &CredentialUpdate,
+        checks: RotationChecks,
     ) -> Result<Prepared, ServiceError> {
-        if let CredentialUpdate::S3(S3Access::Role(role_arn)) = update {
-            return Ok(Prepared {
-                from: current.access.clone(),
-                access: Access::IamRole(self.role_grant(tenant, role_arn).await?),
-                hint: role_arn.to_string(),
-                written: None,
-            });
-        }
-        let creds = self.rotated_credentials(current, update).await?;
-        let secret = self.put_secret(tenant, &current.id, &creds).await?;
+        let (draft_access, hint, credentials) = match update {
+            CredentialUpdate::S3(S3Access::Role(role_arn)) => (
+                Access::IamRole(self.role_grant(tenant, role_arn).await?),
+                role_arn.to_string(),
+                None,
+            ),
+            _ => {
+                let credentials = self.rotated_credentials(current, update).await?;
+                (unsaved(), credentials.hint(), Some(credentials))
+            }
+        };
+        let checked = match checks {
+            RotationChecks::Skip => None,
+            RotationChecks::Run => {
+                let mut draft = next.clone();
+                draft.access = draft_access.clone();
+                let at = Timestamp::now();
+                let report = self.check_rotation(&draft, credentials.as_ref()).await?;
+                Some(Checked { draft, report, at })
+            }
+        };
+        let (access, written) = match credentials {
+            None => (draft_access, None),
+            Some(credentials) => {
+                let secret = self.put_secret(tenant, &current.id, &credentials).await?;
+                (Access::Secret(secret.clone()), Some(secret))
+            }
+        };
         Ok(Prepared {
             from: current.access.clone(),
-            access: Access::Secret(secret.clone()),
-            hint: creds.hint(),
-            written: Some(secret),
+            access,
+            hint,
+            written,
+            checked,
         })
     }
 
@@ -557,6 +625,17 @@ impl App {
     }
 }
 
+/// Refuses any use of a disabled connector.
+///
+/// # Errors
+/// `ConnectorDisabled`.
+pub(crate) fn usable(connector: &Connector) -> Result<(), ServiceError> {
+    if connector.status == Status::Disabled {
+        return Err(ServiceError::ConnectorDisabled(connector.id.clone()));
+    }
+    Ok(())
+}
+
 /// "an S3", "a GCS", "an Azure": the provider as a message names a connector of it.
 fn with_article(provider: Provider) -> &'static str {
     match provider {
@@ -573,6 +652,36 @@ struct Prepared {
     hint: String,
     /// The vault version written for it, if any.
     written: Option<SecretRef>,
+    /// The checks it passed (`None` when they were skipped).
+    checked: Option<Checked>,
+}
+
+/// Checks a rotation passed: on what, with what outcome, and when.
+struct Checked {
+    draft: Connector,
+    report: super::access_check::TestReport,
+    at: Timestamp,
+}
+
+impl Prepared {
+    /// Whether its checks still stand for `next`: they ran on the same location, scopes
+    /// and export boundary (another PATCH may have changed them between two attempts).
+    fn fits(&self, next: &Connector) -> bool {
+        self.checked.as_ref().is_none_or(|c| {
+            c.draft.location == next.location
+                && c.draft.scopes == next.scopes
+                && c.draft.export_base_path == next.export_base_path
+        })
+    }
+}
+
+/// The access of a draft whose credentials are not stored (a dry run, a rotation's
+/// checks): the checks use the credentials handed to them.
+pub(super) fn unsaved() -> Access {
+    Access::Secret(SecretRef {
+        name: String::new(),
+        version: String::new(),
+    })
 }
 
 fn take(slot: &Mutex<Option<Prepared>>) -> Option<Prepared> {

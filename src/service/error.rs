@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::access_check::TestReport;
 use crate::domain::ids::ConnectorId;
 use crate::providers::ProviderError;
 use crate::store::{StoreError, VaultError};
@@ -44,9 +45,21 @@ pub enum ServiceError {
     /// The connector lacks the scope (`import`/`export`) the operation needs.
     #[error("{0}")]
     ScopeNotGranted(String),
-    /// The connector is `disabled`: it grants no access of any kind.
-    #[error("connector {0} is disabled and grants no access; enable it with PATCH first")]
+    /// The connector is `disabled`: it is not browsed, tested or used for access of any
+    /// kind until it is enabled again.
+    #[error(
+        "connector {0} is disabled: it is not browsed, tested or used for access; enable it \
+         with PATCH {{\"status\": \"active\"}}"
+    )]
     ConnectorDisabled(ConnectorId),
+    /// New credentials sent with a PATCH failed the access checks; nothing was changed.
+    #[error(
+        "the new credentials failed the access checks ({}); nothing was changed and the \
+         connector keeps its current credentials: fix them, or send ?validate=false to save \
+         them unchecked",
+        .0.error_message.as_deref().unwrap_or("a check failed")
+    )]
+    CredentialsRejected(Box<TestReport>),
     /// `If-Match` names another version.
     #[error("the connector has changed: If-Match does not match its current ETag")]
     PreconditionFailed,

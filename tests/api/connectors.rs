@@ -2,6 +2,8 @@
 
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
+use connectors::providers::ProviderSettings;
+use connectors::providers::s3::S3Settings;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -438,10 +440,11 @@ async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint(t: TestApp) {
         c["connector_id"].as_str().expect("id")
     );
     let (id, secret) = s3_keys();
+    // Saved unchecked: what is shown here is the write, not the checks (tests/api/lifecycle.rs).
     let r = t
         .json(
             Method::PATCH,
-            &path,
+            &format!("{path}?validate=false"),
             &t.key,
             &json!({"aws_access_key_id": id, "aws_secret_access_key": secret}),
         )
@@ -456,6 +459,76 @@ async fn rotating_s3_keys_replaces_the_stored_secret_and_the_hint(t: TestApp) {
     assert!(t.only_stored_secret().await.contains(&secret));
 }
 on_every_backend!(rotating_s3_keys_replaces_the_stored_secret_and_the_hint);
+
+#[tokio::test]
+async fn a_rotation_whose_provider_cannot_be_reached_is_a_503_and_changes_nothing() {
+    // Nothing listens on port 1: every check fails to connect.
+    let t = TestApp::spawn_reaching(ProviderSettings {
+        s3: S3Settings {
+            endpoint_url: Some("http://127.0.0.1:1".into()),
+            ..S3Settings::default()
+        },
+        ..ProviderSettings::default()
+    })
+    .await;
+    let c = t.create_s3(&t.key, json!({})).await;
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+    let before = t.get(&path, &t.key).await;
+    let secret = t.only_stored_secret().await;
+    let (id, new_secret) = s3_keys();
+    let r = t
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"aws_access_key_id": id, "aws_secret_access_key": new_secret}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.json());
+    assert_eq!(r.error_code(), "provider_unavailable");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(t.get(&path, &t.key).await.body, before.body);
+    assert_eq!(t.only_stored_secret().await, secret);
+    assert_eq!(t.secret_count().await, 1, "no secret left behind");
+}
+
+#[tokio::test]
+async fn validate_is_true_or_false_once_and_nothing_else_is_a_parameter_of_patch() {
+    let t = TestApp::spawn().await;
+    let c = t.create_s3(&t.key, json!({})).await;
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+    for (query, field) in [
+        ("validate=no", "validate"),
+        ("validate=false&validate=false", "validate"),
+        ("dry_run=true", "dry_run"),
+    ] {
+        let r = t
+            .json(
+                Method::PATCH,
+                &format!("{path}?{query}"),
+                &t.key,
+                &json!({"name": "x"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert_eq!(r.error_fields(), [field], "{query}");
+    }
+    let r = t
+        .json(
+            Method::PATCH,
+            &format!("{path}?validate=true"),
+            &t.key,
+            &json!({"name": "x"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "settings alone run no check");
+}
 
 async fn delete_removes_the_record_and_its_secret_and_a_second_delete_is_a_404(t: TestApp) {
     let c = t.create_s3(&t.key, json!({})).await;

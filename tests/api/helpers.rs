@@ -426,6 +426,24 @@ impl TestApp {
         }
     }
 
+    /// Another instance of the service over the same stores, as a second Lambda would
+    /// be: its own caches (keys, credentials) in front of the same records and vault, its
+    /// own provider clients; the same admin key works on both.
+    pub fn another_instance(&self) -> TestApp {
+        let app = App::new(
+            connectors::startup::with_caches(self.app.storage.clone()),
+            Arc::new(Providers::new(emulators())),
+            self.app.secret_prefix.clone(),
+        );
+        let app = Arc::new(app);
+        TestApp {
+            router: connectors::http::api(Arc::clone(&app)),
+            app,
+            key: self.key.clone(),
+            _dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
     /// Mints a key for a tenant with scopes.
     pub async fn key_for(&self, tenant: &str, scopes: &[KeyScope]) -> String {
         let key = ApiKeyRecord::mint(

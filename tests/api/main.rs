@@ -26,6 +26,8 @@ mod gcs_azure;
 mod idempotency;
 #[cfg(feature = "emulators")]
 mod lambda_events;
+#[cfg(feature = "emulators")]
+mod lifecycle;
 mod limits;
 mod logging;
 mod metrics;

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::super::State;
 use super::super::auth::Write;
 use super::super::error::{ApiError, FieldError};
-use super::super::extract::JsonObject;
+use super::super::extract::{JsonObject, flag_query};
 use super::super::fields::Fields;
 use super::super::idempotency::{Canonical, Fingerprinted, idempotency_key, respond};
 use super::super::wire::{connector_json, json_response, to_json, with_header, with_quota};
@@ -114,29 +114,7 @@ fn created(c: &Connector) -> Result<Response, ApiError> {
 
 /// The query of a create: only `dry_run=true|false`.
 fn dry_run(raw: Option<&str>) -> Result<bool, ApiError> {
-    let mut dry = false;
-    let mut seen = false;
-    let mut errors = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        if k == "dry_run" && std::mem::replace(&mut seen, true) {
-            errors.push(FieldError::new("dry_run", "must be given once"));
-            continue;
-        }
-        match (k.as_ref(), v.as_ref()) {
-            ("dry_run", "true") => dry = true,
-            ("dry_run", "false") => {}
-            ("dry_run", _) => errors.push(FieldError::new("dry_run", "must be true or false")),
-            (other, _) => errors.push(FieldError::new(
-                other,
-                "is not a parameter of this endpoint (only dry_run)",
-            )),
-        }
-    }
-    if errors.is_empty() {
-        Ok(dry)
-    } else {
-        Err(ApiError::invalid(errors))
-    }
+    flag_query(raw, "dry_run", false)
 }
 
 /// A create body of one provider: read from the request, fingerprinted, then parsed.

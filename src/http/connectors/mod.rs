@@ -13,8 +13,9 @@ use serde_json::json;
 use super::State;
 use super::auth::{Admin, Read, Write};
 use super::error::ApiError;
-use super::extract::{ConnectorPath, JsonObject};
+use super::extract::{ConnectorPath, JsonObject, flag_query};
 use super::wire::{connector_json, json_response, with_header};
+use crate::service::connectors::RotationChecks;
 
 /// Where every connector path starts.
 pub(super) const BASE: &str = "/api/v2/connectors";
@@ -90,7 +91,17 @@ pub(in crate::http) async fn list_connectors(
     path = "/api/v2/connectors/{connector_id}",
     tag = "connectors",
     summary = "Update a connector",
-    params(("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID."), ("If-Match" = Option<String>, Header, nullable = false, description = "`*`, or the `ETag`s (strong, quoted) the change is allowed against; 412 otherwise.")),
+    description = "New credentials (S3 keys or `role_arn`, Azure `tenant_id`, `client_id` or \
+        `client_secret`, GCS `credentials_json`) first pass the test's checks, run with the new \
+        credentials on the connector as the PATCH leaves it, and are saved only if every check \
+        passes, recorded as the connector's last test; a failed check is a 422 \
+        `credentials_rejected` with the report in `details`, and nothing changes. \
+        `?validate=false` saves them unchecked. The checks count against the account's test limit.",
+    params(
+        ("connector_id" = String, Path, description = "The connector's id: `conn_` and a ULID."),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "`*`, or the `ETag`s (strong, quoted) the change is allowed against; 412 otherwise."),
+        ("validate" = Option<bool>, Query, nullable = false, description = "`false` saves new credentials without checking them (default `true`)."),
+    ),
     request_body(content = crate::http::openapi::ConnectorUpdate, content_type = "application/json"),
     responses(
         (status = 200, description = "The updated connector.", body = crate::http::wire::ConnectorView,
@@ -101,7 +112,12 @@ pub(in crate::http) async fn list_connectors(
         (status = 413, description = "`payload_too_large`: over 64 KiB.", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = crate::http::openapi::ErrorEnvelope),
         (status = 422, description = "`validation_error`: an empty body, an immutable, read-only, \
-            unknown or invalid field, or credentials of another provider.", body = crate::http::openapi::ErrorEnvelope),
+            unknown or invalid field or query parameter, or credentials of another provider; \
+            `credentials_rejected`: the new credentials failed a check (`details` is the test \
+            report), nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 429, description = "`rate_limited`: new credentials to check, past the account's test limit.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 503, description = "`provider_unavailable`: the provider could not be reached to check new credentials; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 504, description = "`timeout`: the provider did not answer the checks of new credentials in time; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]
 pub(in crate::http) async fn update_connector(
@@ -109,12 +125,24 @@ pub(in crate::http) async fn update_connector(
     Write(caller): Write,
     ConnectorPath(id): ConnectorPath,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    let checks = if flag_query(query.as_deref(), "validate", true)? {
+        RotationChecks::Run
+    } else {
+        RotationChecks::Skip
+    };
     let patch = patch::parse_patch(body)?;
     let c = state
         .app
-        .update_connector(caller.tenant(), &id, patch, patch::precondition(&headers))
+        .update_connector(
+            caller.tenant(),
+            &id,
+            patch,
+            patch::precondition(&headers),
+            checks,
+        )
         .await?;
     Ok(with_header(
         json_response(StatusCode::OK, connector_json(&c)?),

@@ -41,10 +41,11 @@ const IMMUTABLE: [&str; 7] = [
     "endpoint_url",
     "force_path_style",
 ];
-const READ_ONLY: [&str; 10] = [
+const READ_ONLY: [&str; 11] = [
     "connector_id",
     "created_at",
     "updated_at",
+    "credentials_updated_at",
     "last_tested_at",
     "last_test_result",
     "last_test_error",
