@@ -101,26 +101,6 @@ pub enum CredentialUpdate {
     Azure(AzureUpdate),
 }
 
-impl CredentialUpdate {
-    /// The provider whose connectors these credentials are for.
-    fn provider(&self) -> Provider {
-        match self {
-            CredentialUpdate::S3(_) => Provider::S3,
-            CredentialUpdate::Gcs(_) => Provider::Gcs,
-            CredentialUpdate::Azure(_) => Provider::Azure,
-        }
-    }
-
-    /// The request fields this update came from, as the caller named them.
-    fn fields_sent(&self) -> Vec<&'static str> {
-        match self {
-            CredentialUpdate::S3(a) => a.fields_sent(),
-            CredentialUpdate::Gcs(_) => vec!["credentials_json"],
-            CredentialUpdate::Azure(u) => u.fields_sent(),
-        }
-    }
-}
-
 /// A validated PATCH: `None` leaves a field alone.
 #[derive(Debug, Default)]
 pub struct ConnectorPatch {
@@ -131,16 +111,8 @@ pub struct ConnectorPatch {
     pub import_mode: Option<ImportMode>,
     pub status: Option<Status>,
     pub region: Option<AwsRegion>,
-    /// The credential fields sent, grouped by the provider they belong to (at most one
-    /// update per provider); any but the connector's own is refused.
-    pub credentials: Vec<CredentialUpdate>,
-}
-
-impl ConnectorPatch {
-    /// The credentials sent for a connector of `provider`.
-    fn credentials_for(&self, provider: Provider) -> Option<&CredentialUpdate> {
-        self.credentials.iter().find(|u| u.provider() == provider)
-    }
+    /// New credentials, read by the connector's own provider.
+    pub credentials: Option<CredentialUpdate>,
 }
 
 /// Whether a PATCH's new credentials must pass the test's checks before they are saved.
@@ -385,7 +357,8 @@ impl App {
     ///
     /// # Errors
     /// `ConnectorNotFound`, `PreconditionFailed` on an `If-Match` mismatch, `Validation` for
-    /// fields that do not apply to the provider, `RateLimited` when the checks would pass
+    /// fields that do not apply to the provider (from `patch`, which reads the body for the
+    /// connector's provider), `RateLimited` when the checks would pass
     /// the account's test limit, `CredentialsRejected` when a check fails (nothing is
     /// changed), `ProviderUnavailable` when the provider cannot be reached.
     #[tracing::instrument(skip_all, fields(connector_id = %id))]
@@ -393,11 +366,15 @@ impl App {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
-        patch: ConnectorPatch,
+        patch: impl FnOnce(Provider) -> Result<ConnectorPatch, ServiceError>,
         precondition: Option<Precondition>,
         checks: RotationChecks,
     ) -> Result<Connector, ServiceError> {
-        if checks == RotationChecks::Run && !patch.credentials.is_empty() {
+        // The body is read in the terms of the connector's own provider, which never
+        // changes: the first read of the record says which it is.
+        let first = self.get_connector(tenant, id).await?;
+        let patch = patch(first.provider())?;
+        if checks == RotationChecks::Run && patch.credentials.is_some() {
             // The checks call the provider as a test does, and count as one.
             self.admit(tenant, super::limits::Limited::Test).await?;
         }
@@ -411,7 +388,7 @@ impl App {
                 tenant,
                 id,
                 precondition.as_ref(),
-                None,
+                Some(first),
                 |current| async move {
                     let mut next = apply_patch(&current, patch)?;
                     let mut ready = take(prepared);
@@ -428,8 +405,7 @@ impl App {
                     {
                         self.forget(stale).await;
                     }
-                    let update = patch.credentials_for(current.provider());
-                    if let (None, Some(update)) = (&ready, update) {
+                    if let (None, Some(update)) = (&ready, &patch.credentials) {
                         ready = Some(
                             self.prepare_access(tenant, &current, &next, update, checks)
                                 .await?,
@@ -469,7 +445,7 @@ impl App {
         }
         let next = updated?;
         tracing::info!(
-            credentials_changed = !patch.credentials.is_empty(),
+            credentials_changed = patch.credentials.is_some(),
             "connector updated"
         );
         Ok(next)
@@ -547,7 +523,7 @@ impl App {
                 };
                 Credentials::Azure(update.applied_to(&old))
             }
-            // `credentials_for` picked the connector's own provider.
+            // The connector's own provider read the update.
             (provider, _) => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
                     "credentials of another provider reached a {provider} connector's rotation"
@@ -634,15 +610,6 @@ pub(crate) fn usable(connector: &Connector) -> Result<(), ServiceError> {
         return Err(ServiceError::ConnectorDisabled(connector.id.clone()));
     }
     Ok(())
-}
-
-/// "an S3", "a GCS", "an Azure": the provider as a message names a connector of it.
-fn with_article(provider: Provider) -> &'static str {
-    match provider {
-        Provider::S3 => "an S3",
-        Provider::Gcs => "a GCS",
-        Provider::Azure => "an Azure",
-    }
 }
 
 /// New access prepared for a PATCH, and the access of the record it was made from.
@@ -734,7 +701,7 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
         }
     }
     if let (Some(CredentialUpdate::S3(S3Access::Role(_))), Location::S3(l)) =
-        (patch.credentials_for(Provider::S3), &current.location)
+        (&patch.credentials, &current.location)
         && !l.admits_role()
     {
         // Sessions come from AWS's STS, which no S3-compatible service accepts.
@@ -742,19 +709,6 @@ fn apply_patch(current: &Connector, patch: &ConnectorPatch) -> Result<Connector,
             "role_arn",
             "applies only to buckets on AWS (a connector with endpoint_url needs keys)",
         ));
-    }
-    let provider = current.provider();
-    for update in patch
-        .credentials
-        .iter()
-        .filter(|u| u.provider() != provider)
-    {
-        for field in update.fields_sent() {
-            errors.push(FieldError::new(
-                field,
-                format!("does not apply to {} connector", with_article(provider)),
-            ));
-        }
     }
     if !errors.is_empty() {
         return Err(ServiceError::Validation(errors));

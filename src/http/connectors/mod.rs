@@ -133,13 +133,13 @@ pub(in crate::http) async fn update_connector(
     } else {
         RotationChecks::Skip
     };
-    let patch = patch::parse_patch(body)?;
+    let body = patch::parse_patch(body)?;
     let c = state
         .app
         .update_connector(
             caller.tenant(),
             &id,
-            patch,
+            |provider| body.for_provider(provider),
             patch::precondition(&headers),
             checks,
         )

@@ -8,9 +8,10 @@ use super::super::fields::Fields;
 use crate::domain::Invalid;
 use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
-use crate::domain::scopes::{ImportMode, Scopes, Status};
+use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
 use crate::providers::s3::names::AwsRegion;
 use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
+use crate::service::ServiceError;
 use crate::service::connectors::{ConnectorPatch, Precondition};
 
 /// Reads `If-Match`: `*`, or a list of strong ETags (weak ones never match).
@@ -75,7 +76,21 @@ pub(in crate::http) fn patchable() -> Vec<&'static str> {
         .collect()
 }
 
-pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch, ApiError> {
+/// A PATCH body whose settings are read and whose credential fields wait for the
+/// connector's provider, the only one that may read them.
+pub(super) struct PatchBody {
+    settings: ConnectorPatch,
+    /// The fields left to read, with every error found so far.
+    fields: Fields,
+}
+
+/// Reads what any connector's PATCH may carry; the credential fields are read once the
+/// connector's provider is known ([`PatchBody::for_provider`]).
+///
+/// # Errors
+/// 422 for immutable or read-only fields (named first, alone), an unknown field, or an
+/// empty body.
+pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<PatchBody, ApiError> {
     let mut refused = Vec::new();
     for field in IMMUTABLE {
         if map.remove(field).is_some() {
@@ -101,7 +116,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
             "must name at least one field to change",
         ));
     }
-    let mut patch = ConnectorPatch {
+    let settings = ConnectorPatch {
         name: f.optional("name", ConnectorName::parse),
         scopes: f.list("scopes", Scopes::parse),
         export_base_path: f.nullable("export_base_path", ExportBasePath::parse),
@@ -111,7 +126,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
             _ => Err(Invalid::new("may only be set to active or disabled")),
         }),
         region: f.optional("region", AwsRegion::parse),
-        credentials: Vec::new(),
+        credentials: None,
     };
     // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
     // refused rather than ignored.
@@ -120,19 +135,61 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<ConnectorPatch,
             f.fail(field, "cannot be null");
         }
     }
-    // Every provider's credential fields are read: those that do not fit the connector
-    // are refused by name once it is known, whatever else is sent.
-    patch.credentials.extend(
-        [
-            s3::parse_patch(&mut f),
-            azure::parse_patch(&mut f),
-            gcs::parse_patch(&mut f),
-        ]
-        .into_iter()
-        .flatten(),
-    );
-    f.finish()?;
-    Ok(patch)
+    Ok(PatchBody {
+        settings,
+        fields: f,
+    })
+}
+
+impl PatchBody {
+    /// The whole PATCH for a connector of `provider`: its credential fields read by that
+    /// provider, any other provider's named as not applying; every error at once.
+    ///
+    /// # Errors
+    /// `Validation` naming every field at fault.
+    pub(super) fn for_provider(self, provider: Provider) -> Result<ConnectorPatch, ServiceError> {
+        let PatchBody {
+            mut settings,
+            fields: mut f,
+        } = self;
+        settings.credentials = match provider {
+            Provider::S3 => s3::parse_patch(&mut f),
+            Provider::Gcs => gcs::parse_patch(&mut f),
+            Provider::Azure => azure::parse_patch(&mut f),
+        };
+        let others = [
+            (Provider::S3, &s3::PATCH_CREDENTIAL_FIELDS[..]),
+            (Provider::Gcs, &gcs::PATCH_CREDENTIAL_FIELDS[..]),
+            (Provider::Azure, &azure::PATCH_CREDENTIAL_FIELDS[..]),
+        ];
+        // A null one is already refused as null.
+        let foreign: Vec<&str> = others
+            .iter()
+            .filter(|(p, _)| *p != provider)
+            .flat_map(|(_, fields)| fields.iter().copied())
+            .filter(|field| f.given(field))
+            .collect();
+        for field in foreign {
+            f.fail(
+                field,
+                format!("does not apply to {} connector", with_article(provider)),
+            );
+        }
+        f.finish().map_err(|e| match e {
+            ApiError::Service(e) => e,
+            other => ServiceError::Internal(anyhow::anyhow!("a PATCH body: {other}")),
+        })?;
+        Ok(settings)
+    }
+}
+
+/// "an S3", "a GCS", "an Azure": the provider as a message names a connector of it.
+fn with_article(provider: Provider) -> &'static str {
+    match provider {
+        Provider::S3 => "an S3",
+        Provider::Gcs => "a GCS",
+        Provider::Azure => "an Azure",
+    }
 }
 
 #[cfg(test)]
@@ -143,21 +200,32 @@ mod tests {
     use crate::service::ServiceError;
     use crate::service::connectors::CredentialUpdate;
 
-    fn parsed(body: Value) -> Result<ConnectorPatch, ApiError> {
+    /// The PATCH `body` would be for a connector of `provider`.
+    fn parsed_for(provider: Provider, body: Value) -> Result<ConnectorPatch, ServiceError> {
         let Value::Object(map) = body else {
             panic!("a JSON object");
         };
-        parse_patch(map)
+        match parse_patch(map) {
+            Ok(read) => read.for_provider(provider),
+            Err(ApiError::Service(e)) => Err(e),
+            Err(other) => panic!("not a service error: {other}"),
+        }
     }
 
-    /// The fields a refused PATCH names.
-    fn refused(body: Value) -> Vec<String> {
-        match parsed(body) {
-            Err(ApiError::Service(ServiceError::Validation(fields))) => {
-                fields.into_iter().map(|f| f.field).collect()
-            }
+    fn parsed(body: Value) -> Result<ConnectorPatch, ServiceError> {
+        parsed_for(Provider::S3, body)
+    }
+
+    /// The fields a refused PATCH names, for a connector of `provider`.
+    fn refused_for(provider: Provider, body: Value) -> Vec<String> {
+        match parsed_for(provider, body) {
+            Err(ServiceError::Validation(fields)) => fields.into_iter().map(|f| f.field).collect(),
             other => panic!("not a validation error: {:?}", other.map(|_| ())),
         }
+    }
+
+    fn refused(body: Value) -> Vec<String> {
+        refused_for(Provider::S3, body)
     }
 
     #[test]
@@ -188,16 +256,48 @@ mod tests {
     }
 
     #[test]
-    fn credential_fields_of_every_provider_are_kept_apart_for_the_connector_to_judge() {
-        let p = parsed(json!({
+    fn credential_fields_are_read_by_the_connectors_own_provider_and_others_refused_by_name() {
+        let body = json!({
             "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
             "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             "client_secret": "a-secret",
-        }))
-        .expect("a patch");
-        assert_eq!(p.credentials.len(), 2);
-        assert!(matches!(p.credentials[0], CredentialUpdate::S3(_)));
-        assert!(matches!(p.credentials[1], CredentialUpdate::Azure(_)));
+            "name": "Renamed",
+        });
+        assert_eq!(
+            refused_for(Provider::Azure, body.clone()),
+            ["aws_access_key_id", "aws_secret_access_key"]
+        );
+        assert_eq!(refused_for(Provider::S3, body.clone()), ["client_secret"]);
+        assert_eq!(
+            refused_for(Provider::Gcs, body),
+            [
+                "aws_access_key_id",
+                "aws_secret_access_key",
+                "client_secret"
+            ]
+        );
+        let azure =
+            parsed_for(Provider::Azure, json!({"client_secret": "a-secret"})).expect("a patch");
+        assert!(matches!(
+            azure.credentials,
+            Some(CredentialUpdate::Azure(_))
+        ));
+        // Another provider's field with a bad value is named once, as not applying.
+        assert_eq!(
+            refused_for(Provider::Gcs, json!({"tenant_id": "not a tenant"})),
+            ["tenant_id"]
+        );
+    }
+
+    #[test]
+    fn settings_and_credential_errors_are_named_together() {
+        assert_eq!(
+            refused_for(
+                Provider::Azure,
+                json!({"name": "", "role_arn": "arn:aws:iam::111122223333:role/Access"})
+            ),
+            ["name", "role_arn"]
+        );
     }
 
     #[test]

@@ -113,18 +113,6 @@ pub struct AzureUpdate {
 }
 
 impl AzureUpdate {
-    /// The request fields this update came from.
-    pub fn fields_sent(&self) -> Vec<&'static str> {
-        [
-            ("tenant_id", self.tenant_id.is_some()),
-            ("client_id", self.client_id.is_some()),
-            ("client_secret", self.client_secret.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(field, sent)| sent.then_some(field))
-        .collect()
-    }
-
     /// The stored principal with this update's parts replaced.
     pub fn applied_to(&self, old: &AzureCredentials) -> AzureCredentials {
         old.rotated(

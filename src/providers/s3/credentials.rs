@@ -115,13 +115,3 @@ pub enum S3Access {
     Keys(S3Credentials),
     Role(RoleArn),
 }
-
-impl S3Access {
-    /// The request fields this way in came from.
-    pub fn fields_sent(&self) -> Vec<&'static str> {
-        match self {
-            S3Access::Keys(_) => vec!["aws_access_key_id", "aws_secret_access_key"],
-            S3Access::Role(_) => vec!["role_arn"],
-        }
-    }
-}
