@@ -478,7 +478,8 @@ impl App {
             RotationChecks::Run => {
                 let mut draft = next.clone();
                 draft.access = draft_access.clone();
-                let at = Timestamp::now();
+                // Recorded as tested when the rotation is: the two are one change.
+                let at = next.updated_at;
                 let report = self.check_rotation(&draft, credentials.as_ref()).await?;
                 Some(Checked { draft, report, at })
             }
