@@ -41,14 +41,21 @@ PRICE = {
 # What each operation's warm DynamoDB calls are, in request units: items are under 1 KB
 # (one write unit) and reads are strongly consistent under 4 KB (one read unit), except
 # the list, a Query whose units grow with the account's connectors (about 470 bytes each).
-WRITES = {  # DynamoDB calls of each operation that are writes (the rest are reads)
-    "GET /connectors/{id}": 0,
-    "GET /connectors": 0,
-    "POST /connectors/{id}/browse": 1,  # the limit counter
-    "POST /connectors/{id}/test": 2,  # the limit counter, the outcome
-    "POST /connectors/s3 (keyed)": 4,  # counter, claim, record, completion
+# A record write is a transaction with its history event: two items at two write units
+# each (DynamoDB bills transactional writes double).
+TRANSACTION_WRU = 2 * 2
+WRITES = {  # each operation's DynamoDB write calls and their write units (the rest are reads)
+    "GET /connectors/{id}": (0, 0),
+    "GET /connectors": (0, 0),
+    "POST /connectors/{id}/browse": (1, 1),  # the limit counter
+    "POST /connectors/{id}/test": (2, 1 + TRANSACTION_WRU),  # the counter, the outcome + event
+    # counter, claim, record + event, completion
+    "POST /connectors/s3 (keyed)": (4, 3 + TRANSACTION_WRU),
 }
 CONNECTOR_BYTES = 470
+# An event as stored (`serde_dynamo` item with its keys and TTL), about: a credential
+# change with two hints, the largest kind.
+EVENT_BYTES = 450
 
 
 def parse(log):
@@ -75,8 +82,8 @@ def parse(log):
 
 
 def per_million(op, p50_ms, ddb, sm, sts, memory_mb, log_bytes, list_size):
-    writes = WRITES.get(op, 0)
-    reads = ddb - writes
+    write_calls, writes = WRITES.get(op, (0, 0))
+    reads = ddb - write_calls
     if op == "GET /connectors":
         reads = max(1, -(-list_size * CONNECTOR_BYTES // 4096))
     billed_ms = max(1, round(p50_ms))
@@ -141,6 +148,27 @@ def template_options(template_path):
     print(f"| `ReservedConcurrency` | a ceiling, not a reservation that is billed | $0 |")
 
 
+def history_costs(retention_days=90):
+    """Markdown rows for what each connector's history adds to the bill."""
+    wru, rru = PRICE["dynamodb_wru"] * 1e6, PRICE["dynamodb_rru"] * 1e6
+    page_units = -(-50 * EVENT_BYTES // 4096)
+    months = retention_days / 30
+    stored = EVENT_BYTES * 1e6 / 1e9 * PRICE["dynamodb_gb_month"] * months
+    print("| what | DynamoDB request units | added $ per million |")
+    print("|---|---|---|")
+    print(f"| a create, PATCH or delete | the record's write becomes a transaction with "
+          f"its event: {TRANSACTION_WRU} write units instead of 1 | "
+          f"**{(TRANSACTION_WRU - 1) * wru:.3f}** |")
+    print(f"| a test | the same, for its outcome | **{(TRANSACTION_WRU - 1) * wru:.3f}** |")
+    print(f"| an access grant | one more item written (1 write unit) | **{wru:.3f}** |")
+    print(f"| a browse | none (no event) | **0** |")
+    print(f"| `GET /connectors/{{id}}/events` (50 events) | {page_units} read units for the "
+          f"page, 1 for the record | **{(page_units + 1) * rru:.3f}** (plus the request's "
+          f"HTTP API, Lambda and logs, as a GET) |")
+    print(f"| keeping a million events {retention_days} days | {EVENT_BYTES} bytes each "
+          f"(TTL deletes are free) | **{stored:.3f}** over their life |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("log", nargs="?")
@@ -153,6 +181,8 @@ def main():
     args = parser.parse_args()
     if args.template_only or not args.log:
         template_options(args.template)
+        print()
+        history_costs()
         return
     with open(args.log, encoding="utf-8") as f:
         ops, log_bytes, peak = parse(f.read())
@@ -181,6 +211,8 @@ def main():
           f"million warm GETs.")
     print()
     template_options(args.template)
+    print()
+    history_costs()
 
 
 if __name__ == "__main__":

@@ -5,6 +5,10 @@ who may do what checked as AWS checks it, where moto does not.
   write as two steps, so two concurrent conditional writes can both succeed. Real DynamoDB
   applies a conditional write atomically; the tests that race requests on one key rely on
   that, so DynamoDB calls are serialised here.
+- moto rolls a failed TransactWriteItems back by a deep copy of every table it touches,
+  made for every transaction: with tables of thousands of items, the tests' transactions
+  took seconds each and moto ran out of memory. Here the items a transaction touches are
+  kept and put back instead.
 - With INITIAL_NO_AUTH_ACTION_COUNT set, moto evaluates a role's trust policy on
   AssumeRole, but (1) a `StringEquals` on `sts:ExternalId` passes when the caller sends no
   ExternalId at all, where AWS refuses (a condition on a key the request lacks is false),
@@ -58,6 +62,7 @@ Every other service runs as moto ships it.
 Usage: python infra/moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import copy
 import datetime
 import hashlib
 import hmac
@@ -72,6 +77,8 @@ from xml.sax.saxutils import escape
 
 from moto.core.exceptions import AccessDeniedError
 from moto.core.responses import BaseResponse
+from moto.dynamodb import models as _dynamodb_models
+from moto.dynamodb.models.table import Table as _Table
 from moto.dynamodb.responses import DynamoHandler
 from moto.iam import access_control
 from moto.iam.models import iam_backends
@@ -96,6 +103,55 @@ def _serialised(self):
 
 
 DynamoHandler.call_action = _serialised
+
+
+class _TablesKept:
+    """Stands for `copy` in moto's DynamoDB models: a deep copy of a whole table (which
+    moto makes of every table a TransactWriteItems touches, to roll back by, so memory
+    and time grow with the table on every transaction) is the table itself. The items a
+    transaction touches are kept and put back by `_transact_rolled_back_by_item` instead,
+    which is exact while DynamoDB calls run one at a time (`_serialised`)."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, _Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _touched(backend, transact_items):
+    """The table, key and stored item (or None) of every item a transaction writes."""
+    touched = []
+    for entry in transact_items:
+        _, op = next(iter(entry.items()))
+        table = backend.get_table(op["TableName"])
+        if "Key" in op:
+            key = op["Key"]
+        else:
+            names = [table.hash_key_attr, table.range_key_attr]
+            key = {n: op["Item"][n] for n in names if n is not None}
+        stored = backend.get_item(op["TableName"], key)
+        touched.append((op["TableName"], key, stored and copy.deepcopy(stored.to_json()["Attributes"])))
+    return touched
+
+
+def _transact_rolled_back_by_item(self, transact_items):
+    touched = _touched(self, transact_items)
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table_name, key, attributes in touched:
+            if attributes is None:
+                if self.get_item(table_name, key) is not None:
+                    self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, attributes)
+        raise
+
+
+_dynamodb_models.copy = _TablesKept
+_transact_write_items = _dynamodb_models.DynamoDBBackend.transact_write_items
+_dynamodb_models.DynamoDBBackend.transact_write_items = _transact_rolled_back_by_item
 
 _Statement = access_control.IAMPolicyStatement
 _check_conditions = _Statement._check_conditions

@@ -98,6 +98,15 @@ pub struct Settings {
         global = true
     )]
     pub rate_limit_access_per_minute: u32,
+    /// How many days a connector's history keeps an event (1-3650), after a delete too.
+    #[arg(
+        long,
+        env = "EVENT_RETENTION_DAYS",
+        default_value_t = crate::service::EVENT_RETENTION_DAYS,
+        value_parser = clap::value_parser!(u16).range(1..=3650),
+        global = true
+    )]
+    pub event_retention_days: u16,
 }
 
 impl Settings {
@@ -121,6 +130,7 @@ impl Settings {
             rate_limit_browses_per_minute: RateLimits::default().browses,
             rate_limit_creates_per_minute: RateLimits::default().creates,
             rate_limit_access_per_minute: RateLimits::default().accesses,
+            event_retention_days: crate::service::EVENT_RETENTION_DAYS,
         }
     }
 }

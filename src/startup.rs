@@ -65,6 +65,7 @@ pub async fn build_app(settings: &Settings) -> Result<Arc<App>, StartupError> {
     };
     let mut app = App::new(storage, providers, settings.secret_prefix.clone());
     app.limits = settings.rate_limits();
+    app.event_retention_days = settings.event_retention_days;
     Ok(Arc::new(app))
 }
 

@@ -5,6 +5,7 @@
 pub mod apikey;
 pub mod connector;
 pub mod credentials;
+pub mod events;
 pub mod glob;
 pub mod ids;
 pub mod names;

@@ -1,5 +1,5 @@
 //! Small closed vocabularies of the contract: providers, connector scopes, import modes,
-//! statuses and test results.
+//! statuses, test results and the kinds of history events.
 
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,23 @@ word_enum!(
 word_enum!(
     /// The outcome of the last access test.
     TestResult { Success = "success", Failure = "failure" }
+);
+
+word_enum!(
+    /// What an event of a connector's history records: `updated` is a change of settings,
+    /// `credentials_changed` of the way in, `credentials_rejected` new credentials that
+    /// failed a check and were not saved.
+    EventType {
+        Created = "created",
+        Updated = "updated",
+        CredentialsChanged = "credentials_changed",
+        CredentialsRejected = "credentials_rejected",
+        Tested = "tested",
+        Disabled = "disabled",
+        Enabled = "enabled",
+        AccessGranted = "access_granted",
+        Deleted = "deleted",
+    }
 );
 
 /// A non-empty set of [`Scope`]s without duplicates, always listed import first.

@@ -60,7 +60,10 @@ pub(in crate::http) async fn test_connector(
         key: idempotency_key(&headers)?,
         fingerprint: &request.fingerprint,
     };
-    let answered = state.app.test_once(caller.tenant(), id, keyed).await?;
+    let answered = state
+        .app
+        .test_once(caller.tenant(), id, keyed, &caller.actor())
+        .await?;
     let r = respond(&answered.once, |report| {
         Ok(json_response(StatusCode::OK, to_json(report)?))
     })?;

@@ -18,6 +18,7 @@ pub(crate) mod connectors;
 mod cors;
 pub mod edge;
 pub mod error;
+pub(crate) mod events;
 pub(crate) mod extract;
 pub(crate) mod fields;
 pub mod idempotency;

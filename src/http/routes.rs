@@ -44,6 +44,7 @@ operations! {
     super::connectors => list_connectors,
     super::connectors => get_connector,
     super::connectors => update_connector,
+    super::events => list_events,
     super::actions => test_connector,
     super::actions => browse_connector,
     super::access => grant_access,

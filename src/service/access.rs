@@ -12,6 +12,7 @@ use super::connectors::WayIn;
 use super::error::ServiceError;
 use super::limits::{Limited, Quota};
 use crate::domain::connector::Connector;
+use crate::domain::events::EventType;
 use crate::domain::ids::ConnectorId;
 use crate::domain::paths::{MAX_PREFIX_BYTES, RelativeKey, Subpath};
 use crate::domain::scopes::{Scope, Status};
@@ -277,6 +278,13 @@ impl App {
         let expires_at = credentials
             .as_ref()
             .map_or(requested_expiry, VendedCredentials::expires_at);
+        // No grant leaves unrecorded: a history that cannot be written fails the grant.
+        let event = self.recorder(&caller.actor()).event(
+            EventType::AccessGranted,
+            &connector,
+            Timestamp::now(),
+        );
+        self.append_event(&event).await?;
         tracing::info!(
             tenant = %tenant,
             key_id = caller.key_id(),

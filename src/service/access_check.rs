@@ -18,6 +18,7 @@ use super::connectors::{NewAccess, NewConnector, WayIn, unsaved};
 use super::error::ServiceError;
 use crate::domain::connector::{Access, Connector};
 use crate::domain::credentials::Credentials;
+use crate::domain::events::{Actor, EventType};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::scopes::{Scope, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
@@ -234,19 +235,24 @@ impl App {
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
+        actor: &Actor,
     ) -> Result<TestReport, ServiceError> {
         let connector = self.get_connector(tenant, id).await?;
-        self.test_record(connector).await
+        self.test_record(connector, actor).await
     }
 
-    /// Tests the connector whose record was just read, and records the result on it.
+    /// Tests the connector whose record was just read, and records the result on it with
+    /// a `tested` event (the event alone when the record moved on meanwhile).
     ///
     /// # Errors
     /// `ConnectorDisabled`, `ConnectorNotFound` when it is deleted meanwhile, or
     /// `Dependency` when the store fails.
     #[tracing::instrument(skip_all, fields(connector_id = %connector.id))]
-    pub async fn test_record(&self, connector: Arc<Connector>) -> Result<TestReport, ServiceError> {
-        let (tenant, id) = (&connector.tenant.clone(), &connector.id.clone());
+    pub async fn test_record(
+        &self,
+        connector: Arc<Connector>,
+        actor: &Actor,
+    ) -> Result<TestReport, ServiceError> {
         let (connector, way_in) = self.credentials_in_use(connector).await?;
         let stored = match way_in {
             WayIn::Keys(credentials) => Some(credentials),
@@ -255,7 +261,14 @@ impl App {
         let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
         let tested = &connector;
-        self.modify_connector(tenant, id, Arc::clone(&connector), |current| {
+        let mut event = self.recorder(actor).event(EventType::Tested, tested, now);
+        event.result = Some(if report.success {
+            TestResult::Success
+        } else {
+            TestResult::Failure
+        });
+        event.failed_checks = super::connectors::failed_codes(&report);
+        self.modify_connector(Arc::clone(&connector), &event, |current| {
             // An outcome is of the access and location tested: after a rotation, or a
             // change of region, it says nothing.
             if current.access != tested.access || current.location != tested.location {

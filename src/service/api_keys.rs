@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::App;
 use super::error::ServiceError;
 use crate::domain::apikey::{ApiKeyRecord, KeyHash, KeyScope, NewKey, looks_like_key};
+use crate::domain::events::Actor;
 use crate::domain::ids::TenantId;
 use crate::domain::timestamp::Timestamp;
 use crate::store::StoreError;
@@ -24,6 +25,19 @@ impl Caller {
     /// The accepted key's id (never the key), for audit lines.
     pub fn key_id(&self) -> &str {
         &self.0.key_id
+    }
+
+    /// Whether the key has `scope`.
+    pub fn grants(&self, scope: KeyScope) -> bool {
+        self.0.grants(scope)
+    }
+
+    /// Who this caller is in a connector's history: the key's id and the request's.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            key_id: self.0.key_id.clone(),
+            request_id: telemetry::current_request_id(),
+        }
     }
 }
 

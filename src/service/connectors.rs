@@ -6,15 +6,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 
 use super::App;
-use super::access_check::record_outcome;
+use super::access_check::{TestReport, record_outcome};
 use super::error::{FieldError, ServiceError};
 use super::write::{Attempt, Commit, RecordWrite, Unused, points_at};
 use crate::domain::connector::{Access, Connector, ListFilter, Location, RoleGrant, SecretRef};
 use crate::domain::credentials::Credentials;
+use crate::domain::events::{Actor, ConnectorEvent, EventType, Recorder};
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::names::{ConnectorName, RoleArn};
 use crate::domain::paths::ExportBasePath;
-use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
+use crate::domain::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 use crate::providers::azure::credentials::AzureUpdate;
 use crate::providers::gcs::credentials::GcsServiceAccount;
@@ -99,6 +100,27 @@ pub enum CredentialUpdate {
     Gcs(GcsServiceAccount),
     /// Any subset of the service principal's parts; the rest are kept.
     Azure(AzureUpdate),
+}
+
+impl CredentialUpdate {
+    /// The wire names of the credential fields sent (what a history event names).
+    pub fn fields(&self) -> Vec<&'static str> {
+        match self {
+            CredentialUpdate::S3(S3Access::Keys(_)) => {
+                vec!["aws_access_key_id", "aws_secret_access_key"]
+            }
+            CredentialUpdate::S3(S3Access::Role(_)) => vec!["role_arn"],
+            CredentialUpdate::Gcs(_) => vec!["credentials_json"],
+            CredentialUpdate::Azure(u) => [
+                u.tenant_id.as_ref().map(|_| "tenant_id"),
+                u.client_id.as_ref().map(|_| "client_id"),
+                u.client_secret.as_ref().map(|_| "client_secret"),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        }
+    }
 }
 
 /// A validated PATCH: `None` leaves a field alone.
@@ -242,6 +264,7 @@ impl App {
         tenant: &TenantId,
         id: ConnectorId,
         new: NewConnector,
+        actor: &Actor,
     ) -> Result<Connector, ServiceError> {
         let access = match &new.access {
             NewAccess::Keys(credentials) => {
@@ -250,9 +273,14 @@ impl App {
             NewAccess::Role(role_arn) => Access::IamRole(self.role_grant(tenant, role_arn).await?),
         };
         let connector = new.record(tenant, id, access);
+        let mut event =
+            self.recorder(actor)
+                .event(EventType::Created, &connector, connector.created_at);
+        event.credential_hint_after = Some(connector.credential_hint.clone());
         let inserted = self
             .commit(Commit {
                 write: RecordWrite::Insert(&connector),
+                event: &event,
                 written: connector.access.secret(),
                 replaced: None,
             })
@@ -369,7 +397,9 @@ impl App {
         patch: impl FnOnce(Provider) -> Result<ConnectorPatch, ServiceError>,
         precondition: Option<Precondition>,
         checks: RotationChecks,
+        actor: &Actor,
     ) -> Result<Connector, ServiceError> {
+        let recorder = &self.recorder(actor);
         // The body is read in the terms of the connector's own provider, which never
         // changes: the first read of the record says which it is.
         let first = self.get_connector(tenant, id).await?;
@@ -379,6 +409,12 @@ impl App {
             self.admit(tenant, super::limits::Limited::Test).await?;
         }
         let patch = &patch;
+        let credential_fields = patch
+            .credentials
+            .as_ref()
+            .map(CredentialUpdate::fields)
+            .unwrap_or_default();
+        let credential_fields = credential_fields.as_slice();
         // New credentials are written to the vault once, and reused by every attempt on
         // the record while its access stays the one they were made from.
         let prepared: Mutex<Option<Prepared>> = Mutex::new(None);
@@ -407,7 +443,7 @@ impl App {
                     }
                     if let (None, Some(update)) = (&ready, &patch.credentials) {
                         ready = Some(
-                            self.prepare_access(tenant, &current, &next, update, checks)
+                            self.prepare_access(&current, &next, update, checks, recorder)
                                 .await?,
                         );
                     }
@@ -420,12 +456,21 @@ impl App {
                         }
                     }
                     let written = ready.as_ref().and_then(|p| p.written.clone());
+                    let checked = ready.as_ref().and_then(|p| p.checked.as_ref()).map(|c| {
+                        if c.report.success {
+                            TestResult::Success
+                        } else {
+                            TestResult::Failure
+                        }
+                    });
+                    let event = recorder.change(&current, &next, credential_fields, checked);
                     let committed = self
                         .commit(Commit {
                             write: RecordWrite::Replace {
                                 read: &current,
                                 next: &next,
                             },
+                            event: &event,
                             written: written.as_ref(),
                             replaced: unused_after(&current.access, &next.access),
                         })
@@ -434,8 +479,6 @@ impl App {
                         // Kept for the next attempt, or discarded below if there is none.
                         put(prepared, ready);
                     }
-                    // The record as stored: the fields this PATCH did not change may have
-                    // been written meanwhile (a test's outcome).
                     Ok(committed?.unwrap_or(next))
                 },
             )
@@ -454,14 +497,17 @@ impl App {
     /// The access a PATCH's credentials give the connector: a role's grant, or rotated
     /// credentials written as a new version of its secret once they pass the checks on
     /// `next`, the connector as the PATCH leaves it.
+    ///
+    /// Credentials that fail a check leave a `credentials_rejected` event, and nothing else.
     async fn prepare_access(
         &self,
-        tenant: &TenantId,
         current: &Connector,
         next: &Connector,
         update: &CredentialUpdate,
         checks: RotationChecks,
+        recorder: &Recorder,
     ) -> Result<Prepared, ServiceError> {
+        let tenant = &current.tenant;
         let (draft_access, hint, credentials) = match update {
             CredentialUpdate::S3(S3Access::Role(role_arn)) => (
                 Access::IamRole(self.role_grant(tenant, role_arn).await?),
@@ -480,7 +526,19 @@ impl App {
                 draft.access = draft_access.clone();
                 // Recorded as tested when the rotation is: the two are one change.
                 let at = next.updated_at;
-                let report = self.check_rotation(&draft, credentials.as_ref()).await?;
+                let report = match self.check_rotation(&draft, credentials.as_ref()).await {
+                    Err(ServiceError::CredentialsRejected(report)) => {
+                        let mut event = recorder.event(EventType::CredentialsRejected, current, at);
+                        event.fields = update.fields().into_iter().map(str::to_owned).collect();
+                        event.result = Some(TestResult::Failure);
+                        event.failed_checks = failed_codes(&report);
+                        event.credential_hint_before = Some(current.credential_hint.clone());
+                        event.credential_hint_after = Some(hint.clone());
+                        self.append_event(&event).await?;
+                        return Err(ServiceError::CredentialsRejected(report));
+                    }
+                    other => other?,
+                };
                 Some(Checked { draft, report, at })
             }
         };
@@ -544,19 +602,23 @@ impl App {
         tenant: &TenantId,
         id: &ConnectorId,
         precondition: Option<Precondition>,
+        actor: &Actor,
     ) -> Result<(), ServiceError> {
+        let recorder = &self.recorder(actor);
         self.on_current(
             tenant,
             id,
             precondition.as_ref(),
             None,
             |current| async move {
+                let event = recorder.event(EventType::Deleted, &current, Timestamp::now());
                 self.commit(Commit {
                     write: RecordWrite::Delete {
                         tenant,
                         id,
                         expected_version: current.version,
                     },
+                    event: &event,
                     written: None,
                     replaced: current
                         .access
@@ -571,20 +633,21 @@ impl App {
         .await
     }
 
-    /// Writes what `change` makes of the record, starting from `known` (just read), re-reading
-    /// after lost races; `change` answers `None` when the current record should not be
-    /// written after all. The version is left alone: what changes is an outcome, not the
-    /// configuration an `If-Match` guards.
+    /// Writes what `change` makes of the record with `event`, starting from `known` (just
+    /// read), re-reading after lost races; `change` answers `None` when the current record
+    /// should not be written after all, and then `event` is stored alone. The version is
+    /// left alone: what changes is an outcome, not the configuration an `If-Match` guards.
     pub(crate) async fn modify_connector(
         &self,
-        tenant: &TenantId,
-        id: &ConnectorId,
         known: Arc<Connector>,
+        event: &ConnectorEvent,
         change: impl Fn(&Connector) -> Option<Connector>,
     ) -> Result<(), ServiceError> {
         let change = &change;
+        let (tenant, id) = (&known.tenant.clone(), &known.id.clone());
         self.on_current(tenant, id, None, Some(known), |current| async move {
             let Some(next) = change(&current) else {
+                self.append_event(event).await?;
                 return Ok(());
             };
             self.commit(Commit {
@@ -592,6 +655,7 @@ impl App {
                     read: &current,
                     next: &next,
                 },
+                event,
                 written: None,
                 replaced: None,
             })
@@ -600,6 +664,15 @@ impl App {
         })
         .await
     }
+}
+
+/// The codes of a report's failed checks, in its order.
+pub(super) fn failed_codes(report: &TestReport) -> Vec<String> {
+    report
+        .checks
+        .iter()
+        .filter_map(|c| c.error.as_ref().map(|e| e.code.to_string()))
+        .collect()
 }
 
 /// Refuses any use of a disabled connector.

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod connectors;
 pub mod cursor;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod limits;
 pub mod reconcile;
@@ -40,6 +41,8 @@ pub struct App {
     /// How long a request waits for an identical one (same `Idempotency-Key`) to finish
     /// before answering 409.
     pub idempotency_wait: Duration,
+    /// How many days a connector's history keeps an event.
+    pub event_retention_days: u16,
     /// The cursor codec, its key read from the store on first use (so a cold start that
     /// serves no list pays nothing for it).
     cursors: Arc<OnceCell<cursor::CursorCodec>>,
@@ -48,6 +51,9 @@ pub struct App {
 /// The default of [`App::idempotency_wait`]: well inside API Gateway's 29 s, and longer
 /// than a create takes.
 pub const IDEMPOTENCY_WAIT: Duration = Duration::from_secs(20);
+
+/// The default of [`App::event_retention_days`].
+pub const EVENT_RETENTION_DAYS: u16 = 90;
 
 impl App {
     pub fn new(
@@ -61,6 +67,7 @@ impl App {
             secret_prefix,
             limits: limits::RateLimits::default(),
             idempotency_wait: IDEMPOTENCY_WAIT,
+            event_retention_days: EVENT_RETENTION_DAYS,
             cursors: Arc::default(),
         }
     }

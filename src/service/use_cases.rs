@@ -14,6 +14,7 @@ use super::error::ServiceError;
 use super::idempotency::{Answer, IdempotencyKey, Once};
 use super::limits::{Limited, Quota};
 use crate::domain::connector::Connector;
+use crate::domain::events::Actor;
 use crate::domain::ids::{ConnectorId, TenantId};
 
 /// A request to run at most once per key.
@@ -48,6 +49,7 @@ impl App {
         tenant: &TenantId,
         new: NewConnector,
         keyed: Keyed<'_>,
+        actor: &Actor,
     ) -> Result<Answered<Connector>, ServiceError> {
         let (once, quota) = self
             .run_once(
@@ -58,7 +60,7 @@ impl App {
                 Limited::Create,
                 |id| async move {
                     self.vet_location(&new.location).await?;
-                    self.create_connector(tenant, id, new).await
+                    self.create_connector(tenant, id, new, actor).await
                 },
             )
             .await?;
@@ -92,6 +94,7 @@ impl App {
         tenant: &TenantId,
         id: ConnectorId,
         keyed: Keyed<'_>,
+        actor: &Actor,
     ) -> Result<Answered<TestReport>, ServiceError> {
         let Some(key) = keyed.key else {
             // Nothing to claim: the count and the record are read together.
@@ -101,7 +104,7 @@ impl App {
             );
             let quota = quota?;
             let once = Once {
-                answer: Answer::Value(self.test_record(connector?).await?),
+                answer: Answer::Value(self.test_record(connector?, actor).await?),
                 replayed: false,
             };
             return Ok(Answered { once, quota });
@@ -113,7 +116,7 @@ impl App {
                 keyed.fingerprint,
                 id,
                 Limited::Test,
-                |id| async move { self.test_connector(tenant, &id).await },
+                |id| async move { self.test_connector(tenant, &id, actor).await },
             )
             .await?;
         Ok(Answered { once, quota })

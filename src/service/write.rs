@@ -3,6 +3,8 @@
 //! of a test's outcome.
 //!
 //! Invariants, whatever step fails or whatever reply is lost:
+//! - **A record and its history never disagree.** Every record write carries the event
+//!   that records it, and the store writes both or neither.
 //! - **A visible record can always read its credentials.** A secret (or a new version of
 //!   it) is written before any record points at it, and removed only after no record does.
 //! - **A lost reply is not a failed write.** When the store fails to answer a record write,
@@ -29,6 +31,7 @@ use super::connectors::Precondition;
 use super::error::ServiceError;
 use crate::domain::connector::{Connector, SecretRef};
 use crate::domain::credentials::Credentials;
+use crate::domain::events::ConnectorEvent;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::store::{Changes, SecretTags, StoreError};
 
@@ -90,9 +93,11 @@ pub(super) enum Unused {
     Secret(String),
 }
 
-/// A record write with the secrets that depend on its outcome.
+/// A record write with the event that records it (written in the same transaction) and
+/// the secrets that depend on its outcome.
 pub(super) struct Commit<'a> {
     pub write: RecordWrite<'a>,
+    pub event: &'a ConnectorEvent,
     /// A version written for this write: discarded if the write did not happen, unless it
     /// lost a race (`Conflict`), after which the caller may retry with it or discards it.
     pub written: Option<&'a SecretRef>,
@@ -167,16 +172,20 @@ impl App {
     pub(super) async fn commit(&self, commit: Commit<'_>) -> Result<Option<Connector>, StoreError> {
         let records = &self.storage.connectors;
         let result = match &commit.write {
-            RecordWrite::Insert(c) => records.insert_connector(c).await.map(|()| None),
-            RecordWrite::Replace { read, next } => {
-                records.replace_connector(read, next).await.map(Some)
-            }
+            RecordWrite::Insert(c) => records
+                .insert_connector(c, commit.event)
+                .await
+                .map(|()| None),
+            RecordWrite::Replace { read, next } => records
+                .replace_connector(read, next, commit.event)
+                .await
+                .map(Some),
             RecordWrite::Delete {
                 tenant,
                 id,
                 expected_version,
             } => records
-                .delete_connector(tenant, id, *expected_version)
+                .delete_connector(tenant, id, *expected_version, commit.event)
                 .await
                 .map(|()| None),
         };

@@ -1,11 +1,13 @@
 //! DynamoDB behind every storage port but the vault (connector records, API keys,
 //! idempotency records, service keys, rate counters): one table keyed by `pk`/`sk`, items
 //! written with `serde_dynamo` so that they read naturally in the console, and every change
-//! of a record made by one conditional write.
+//! of a record made by one conditional write, in one transaction with the event that
+//! records it.
 //!
 //! | item | pk | sk |
 //! |---|---|---|
 //! | connector | `TENANT#<tenant>` | `CONN#<connector_id>` |
+//! | event of a connector's history | `TENANT#<tenant>` | `EVT#<connector_id>#<event_id>` (+ `ttl`) |
 //! | API key | `KEY#<sha256 of key>` | `KEY` |
 //! | API key id (finds the key to revoke) | `KEYID#<key_id>` | `KEY` (+ `hash`) |
 //! | idempotency | `TENANT#<tenant>` | `IDEM#<sha256 of key>` (+ `ttl`, the table's TTL attribute) |
@@ -18,19 +20,23 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
+};
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, Holder, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
-    StoreError, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage, Holder,
+    IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered,
+    ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
+use crate::domain::events::ConnectorEvent;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
 
@@ -75,6 +81,10 @@ fn key_id_pk(key_id: &str) -> String {
     format!("KEYID#{key_id}")
 }
 
+fn event_sk(id: &ConnectorId, event_id: &str) -> String {
+    format!("EVT#{id}#{event_id}")
+}
+
 fn idempotency_sk(key_hash: &str) -> String {
     format!("IDEM#{key_hash}")
 }
@@ -117,15 +127,6 @@ impl ConditionFailure for UpdateItemError {
     fn old_item(&self) -> Option<&Item> {
         match self {
             UpdateItemError::ConditionalCheckFailedException(e) => e.item(),
-            _ => None,
-        }
-    }
-}
-
-impl ConditionFailure for DeleteItemError {
-    fn old_item(&self) -> Option<&Item> {
-        match self {
-            DeleteItemError::ConditionalCheckFailedException(e) => e.item(),
             _ => None,
         }
     }
@@ -259,23 +260,116 @@ impl ConditionFailure for PutItemError {
     }
 }
 
+/// The item of an event: under its tenant, after its connector's other events, forgotten
+/// by the table's TTL once it expires.
+fn event_item(event: &ConnectorEvent) -> Result<Item, StoreError> {
+    let mut item = to_item(
+        event,
+        tenant_pk(&event.tenant),
+        event_sk(&event.connector_id, &event.event_id),
+    )?;
+    item.insert(
+        TTL.into(),
+        AttributeValue::N(event.expires_at.unix().to_string()),
+    );
+    Ok(item)
+}
+
+fn built<T>(r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// What a transaction that writes a record and its event did.
+enum Transacted {
+    Done,
+    /// The record's condition failed: the record as it was, if there was one.
+    RecordCondition(Option<Item>),
+}
+
+/// How many times a transaction that met another on the same item is sent again.
+const TRANSACTION_ATTEMPTS: u32 = 3;
+
+impl DynamoStore {
+    /// Writes `record` and `event` in one transaction: both or neither. The SDK gives the
+    /// transaction an idempotency token, so its own retry after a lost reply is answered
+    /// as done.
+    async fn transact(
+        &self,
+        record: TransactWriteItem,
+        event: &ConnectorEvent,
+    ) -> Result<Transacted, StoreError> {
+        let event = TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(event_item(event)?))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            )?)
+            .build();
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(record.clone())
+                .transact_items(event.clone())
+                .send()
+                .await;
+            let Err(e) = sent else {
+                return Ok(Transacted::Done);
+            };
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons()
+                }
+                _ => return Err(StoreError::Unavailable(Box::new(e))),
+            };
+            let code = |i: usize| reasons.get(i).and_then(|r| r.code());
+            if code(0) == Some("ConditionalCheckFailed") {
+                let old = reasons.first().and_then(|r| r.item()).cloned();
+                return Ok(Transacted::RecordCondition(old));
+            }
+            let conflict = reasons
+                .iter()
+                .any(|r| r.code() == Some("TransactionConflict"));
+            if !conflict || attempt == TRANSACTION_ATTEMPTS {
+                return Err(StoreError::Unavailable(Box::new(e)));
+            }
+            // Another transaction held the item: it ends within milliseconds.
+            tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt) * 20)).await;
+        }
+        Err(StoreError::Unavailable(
+            "a transaction kept meeting others".into(),
+        ))
+    }
+}
+
 #[async_trait]
 impl ConnectorRecords for DynamoStore {
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
+    async fn insert_connector(
+        &self,
+        connector: &Connector,
+        event: &ConnectorEvent,
+    ) -> Result<(), StoreError> {
         let item = to_item(
             connector,
             tenant_pk(&connector.tenant),
             connector_sk(&connector.id),
         )?;
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(classify)?;
-        Ok(())
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build(),
+        )?;
+        match self
+            .transact(TransactWriteItem::builder().put(put).build(), event)
+            .await?
+        {
+            Transacted::Done => Ok(()),
+            Transacted::RecordCondition(_) => Err(StoreError::Conflict),
+        }
     }
 
     async fn get_connector(
@@ -334,28 +428,22 @@ impl ConnectorRecords for DynamoStore {
         &self,
         read: &Connector,
         next: &Connector,
+        event: &ConnectorEvent,
     ) -> Result<Connector, StoreError> {
         let changes = Changes::between(read, next)?;
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, s(tenant_pk(&next.tenant)))
-            .key(SK, s(connector_sk(&next.id)))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":expected", AttributeValue::N(read.version.to_string()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut names = HashMap::from([("#version".to_owned(), "version".to_owned())]);
+        let mut values = HashMap::from([(
+            ":expected".to_owned(),
+            AttributeValue::N(read.version.to_string()),
+        )]);
         let mut clauses = Vec::new();
         let mut set = Vec::new();
         for (i, (field, value)) in changes.set.iter().enumerate() {
             let value = serde_dynamo::to_attribute_value(value)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             set.push(format!("#s{i} = :s{i}"));
-            update = update
-                .expression_attribute_names(format!("#s{i}"), field)
-                .expression_attribute_values(format!(":s{i}"), value);
+            names.insert(format!("#s{i}"), field.clone());
+            values.insert(format!(":s{i}"), value);
         }
         if !set.is_empty() {
             clauses.push(format!("SET {}", set.join(", ")));
@@ -363,37 +451,55 @@ impl ConnectorRecords for DynamoStore {
         let mut removed = Vec::new();
         for (i, field) in changes.removed.iter().enumerate() {
             removed.push(format!("#r{i}"));
-            update = update.expression_attribute_names(format!("#r{i}"), field);
+            names.insert(format!("#r{i}"), field.clone());
         }
         if !removed.is_empty() {
             clauses.push(format!("REMOVE {}", removed.join(", ")));
         }
-        if clauses.is_empty() {
-            // Nothing changes: the write is the condition alone.
-            return match self.get_connector(&read.tenant, &read.id).await? {
-                None => Err(StoreError::NotFound),
-                Some(c) if c.version != read.version => Err(StoreError::Conflict),
-                Some(c) => Ok(Connector::clone(&c)),
-            };
-        }
-        match update.update_expression(clauses.join(" ")).send().await {
-            Ok(out) => from_item(out.attributes.ok_or_else(|| {
-                StoreError::Corrupt("an update answered without the record".into())
-            })?),
-            Err(e) => {
-                // The SDK retries a write whose reply was lost: a retry that finds the
-                // write done is this write's success, not a lost race.
-                let found = e
-                    .as_service_error()
-                    .and_then(ConditionFailure::old_item)
-                    .map(|item| from_item::<Connector>(item.clone()));
-                match found {
-                    Some(Ok(stored))
-                        if stored.version == next.version && changes.visible_in(&stored) =>
-                    {
-                        Ok(stored)
-                    }
-                    _ => Err(lost_condition(e)),
+        let key = HashMap::from([
+            (PK.to_owned(), s(tenant_pk(&next.tenant))),
+            (SK.to_owned(), s(connector_sk(&next.id))),
+        ]);
+        let write = if clauses.is_empty() {
+            // Nothing changes: the record's part of the transaction is its condition.
+            TransactWriteItem::builder().condition_check(built(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .condition_expression("#version = :expected")
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build(),
+            )?)
+        } else {
+            TransactWriteItem::builder().update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .update_expression(clauses.join(" "))
+                    .condition_expression("#version = :expected")
+                    .set_expression_attribute_names(Some(names))
+                    .set_expression_attribute_values(Some(values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
+                    .build(),
+            )?)
+        };
+        match self.transact(write.build(), event).await? {
+            Transacted::Done => Ok(next.clone()),
+            Transacted::RecordCondition(None) => Err(StoreError::NotFound),
+            Transacted::RecordCondition(Some(item)) => {
+                // A retry that finds this write done (its reply lost, and the retry not
+                // recognised by its token) is this write's success, not a lost race.
+                let stored: Connector = from_item(item)?;
+                if stored.version == next.version && changes.visible_in(&stored) {
+                    Ok(next.clone())
+                } else {
+                    Err(StoreError::Conflict)
                 }
             }
         }
@@ -404,23 +510,32 @@ impl ConnectorRecords for DynamoStore {
         tenant: &TenantId,
         id: &ConnectorId,
         expected_version: u64,
+        event: &ConnectorEvent,
     ) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key(PK, s(tenant_pk(tenant)))
-            .key(SK, s(connector_sk(id)))
-            .condition_expression("#version = :expected")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(
-                ":expected",
-                AttributeValue::N(expected_version.to_string()),
-            )
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(lost_condition)
+        let delete = built(
+            Delete::builder()
+                .table_name(&self.table)
+                .key(PK, s(tenant_pk(tenant)))
+                .key(SK, s(connector_sk(id)))
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(
+                    ":expected",
+                    AttributeValue::N(expected_version.to_string()),
+                )
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build(),
+        )?;
+        match self
+            .transact(TransactWriteItem::builder().delete(delete).build(), event)
+            .await?
+        {
+            Transacted::Done => Ok(()),
+            Transacted::RecordCondition(Some(_)) => Err(StoreError::Conflict),
+            Transacted::RecordCondition(None) => Err(StoreError::NotFound),
+        }
     }
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
@@ -429,6 +544,72 @@ impl ConnectorRecords for DynamoStore {
             .into_iter()
             .map(from_item)
             .collect()
+    }
+}
+
+#[async_trait]
+impl ConnectorEvents for DynamoStore {
+    async fn append_event(&self, event: &ConnectorEvent) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(event_item(event)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        after: Option<&str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError> {
+        let lower = format!("EVT#{id}#");
+        // BETWEEN is inclusive: the `after` event itself comes back first and is skipped.
+        let upper = after.map_or_else(|| format!("EVT#{id}$"), |e| event_sk(id, e));
+        let page_size = i32::try_from((limit + 2).min(1000)).unwrap_or(1000);
+        let mut items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :lo AND :hi")
+            // The table's TTL deletes expired items within days, not at once.
+            .filter_expression("#ttl > :now")
+            .expression_attribute_names("#ttl", TTL)
+            .expression_attribute_values(":pk", s(tenant_pk(tenant)))
+            .expression_attribute_values(":lo", s(lower))
+            .expression_attribute_values(":hi", s(upper))
+            .expression_attribute_values(":now", AttributeValue::N(now.unix().to_string()))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(page_size)
+            .into_paginator()
+            .items()
+            .send();
+        let mut page = Vec::new();
+        while let Some(item) = items.next().await {
+            let event: ConnectorEvent = from_item(item.map_err(classify)?)?;
+            if Some(event.event_id.as_str()) == after {
+                continue;
+            }
+            if page.len() == limit {
+                let resume_after = page.last().map(|e: &ConnectorEvent| e.event_id.clone());
+                return Ok(EventPage {
+                    items: page,
+                    resume_after,
+                });
+            }
+            page.push(event);
+        }
+        Ok(EventPage {
+            items: page,
+            resume_after: None,
+        })
     }
 }
 

@@ -16,12 +16,13 @@ use serde::{Serialize, de::DeserializeOwned};
 use ulid::Ulid;
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorPage, ConnectorRecords, Holder, IdempotencyRecord,
-    IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered, ServiceKeys,
-    StoreError, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage, Holder,
+    IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered,
+    ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
+use crate::domain::events::ConnectorEvent;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
 
@@ -32,6 +33,10 @@ const CONNECTORS: TableDefinition<&str, &[u8]> = TableDefinition::new("connector
 const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 /// `"<tenant>/<sha256 of idempotency key>"` → record JSON.
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+
+/// `"<tenant>/<connector_id>/<event_id>"` → event JSON: a connector's history is one
+/// contiguous range, oldest first.
+const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 
 /// `<name>` → the service key, 64 hex digits.
 const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_keys");
@@ -146,7 +151,7 @@ impl EmbeddedStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = Database::create(path).map_err(unavailable)?;
         let txn = db.begin_write().map_err(unavailable)?;
-        for table in [CONNECTORS, API_KEYS, IDEMPOTENCY] {
+        for table in [CONNECTORS, API_KEYS, IDEMPOTENCY, EVENTS] {
             txn.open_table(table).map_err(unavailable)?;
         }
         txn.open_table(SERVICE_KEYS).map_err(unavailable)?;
@@ -197,6 +202,35 @@ impl EmbeddedStore {
     }
 }
 
+/// Where a connector's history starts in `EVENTS` (every key of it begins so).
+fn events_prefix(tenant: &TenantId, id: &ConnectorId) -> String {
+    format!("{tenant}/{id}/")
+}
+
+/// Stores `event` in the transaction, and forgets its connector's expired events: the
+/// oldest come first, so the walk stops at the first that is kept.
+fn put_event(txn: &redb::WriteTransaction, event: &ConnectorEvent) -> Result<(), StoreError> {
+    let mut t = txn.open_table(EVENTS).map_err(unavailable)?;
+    let prefix = events_prefix(&event.tenant, &event.connector_id);
+    let now = Timestamp::now();
+    let mut expired = Vec::new();
+    for row in t.range::<&str>(prefix.as_str()..).map_err(unavailable)? {
+        let (k, v) = row.map_err(unavailable)?;
+        if !k.value().starts_with(&prefix) || decode::<ConnectorEvent>(v.value())?.expires_at > now
+        {
+            break;
+        }
+        expired.push(k.value().to_owned());
+    }
+    for key in expired {
+        t.remove(key.as_str()).map_err(unavailable)?;
+    }
+    let key = format!("{prefix}{}", event.event_id);
+    t.insert(key.as_str(), encode(event)?.as_slice())
+        .map_err(unavailable)?;
+    Ok(())
+}
+
 fn stored_version(table: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<u64>, StoreError> {
     match table.get(key).map_err(unavailable)? {
         Some(v) => Ok(Some(decode::<Connector>(v.value())?.version)),
@@ -206,10 +240,15 @@ fn stored_version(table: &redb::Table<&str, &[u8]>, key: &str) -> Result<Option<
 
 #[async_trait]
 impl ConnectorRecords for EmbeddedStore {
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError> {
+    async fn insert_connector(
+        &self,
+        connector: &Connector,
+        event: &ConnectorEvent,
+    ) -> Result<(), StoreError> {
         let key = connector_key(&connector.tenant, &connector.id);
         let bytes = encode(connector)?;
         let record = Arc::new(connector.clone());
+        let event = event.clone();
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             if stored_version(&t, &key)?.is_some() {
@@ -217,6 +256,7 @@ impl ConnectorRecords for EmbeddedStore {
             }
             t.insert(key.as_str(), bytes.as_slice())
                 .map_err(unavailable)?;
+            put_event(txn, &event)?;
             Ok(((), Change::PutConnector(key, record)))
         })
         .await
@@ -270,10 +310,12 @@ impl ConnectorRecords for EmbeddedStore {
         &self,
         read: &Connector,
         next: &Connector,
+        event: &ConnectorEvent,
     ) -> Result<Connector, StoreError> {
         let key = connector_key(&next.tenant, &next.id);
         let changes = Changes::between(read, next)?;
         let (expected, next_version) = (read.version, next.version);
+        let (event, answer) = (event.clone(), next.clone());
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             let stored: Connector = match t.get(key.as_str()).map_err(unavailable)? {
@@ -283,14 +325,16 @@ impl ConnectorRecords for EmbeddedStore {
             if stored.version != expected {
                 // The same write again (a retry after a lost reply) finds itself done.
                 if stored.version == next_version && changes.visible_in(&stored) {
-                    return Ok((stored, Change::Nothing));
+                    return Ok((answer, Change::Nothing));
                 }
                 return Err(StoreError::Conflict);
             }
             let merged = changes.apply_to(&stored)?;
             t.insert(key.as_str(), encode(&merged)?.as_slice())
                 .map_err(unavailable)?;
-            Ok((merged.clone(), Change::PutConnector(key, Arc::new(merged))))
+            drop(t);
+            put_event(txn, &event)?;
+            Ok((answer, Change::PutConnector(key, Arc::new(merged))))
         })
         .await
     }
@@ -300,9 +344,11 @@ impl ConnectorRecords for EmbeddedStore {
         tenant: &TenantId,
         id: &ConnectorId,
         expected_version: u64,
+        event: &ConnectorEvent,
     ) -> Result<(), StoreError> {
         let key = connector_key(tenant, id);
         let ulid = id.ulid();
+        let event = event.clone();
         self.write(move |txn| {
             let mut t = txn.open_table(CONNECTORS).map_err(unavailable)?;
             match stored_version(&t, &key)? {
@@ -310,6 +356,8 @@ impl ConnectorRecords for EmbeddedStore {
                 Some(v) if v != expected_version => Err(StoreError::Conflict),
                 Some(_) => {
                     t.remove(key.as_str()).map_err(unavailable)?;
+                    drop(t);
+                    put_event(txn, &event)?;
                     Ok(((), Change::RemoveConnector(key, ulid)))
                 }
             }
@@ -319,6 +367,65 @@ impl ConnectorRecords for EmbeddedStore {
 
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
         Ok(self.read(|m| m.connectors.values().map(|c| c.as_ref().clone()).collect()))
+    }
+}
+
+#[async_trait]
+impl ConnectorEvents for EmbeddedStore {
+    async fn append_event(&self, event: &ConnectorEvent) -> Result<(), StoreError> {
+        let event = event.clone();
+        self.write(move |txn| {
+            put_event(txn, &event)?;
+            Ok(((), Change::Nothing))
+        })
+        .await
+    }
+
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        after: Option<&str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError> {
+        let db = Arc::clone(&self.db);
+        let prefix = events_prefix(tenant, id);
+        // '0' is the character after '/': the end of the connector's range.
+        let end = match after {
+            Some(event_id) => format!("{prefix}{event_id}"),
+            None => format!("{}0", prefix.trim_end_matches('/')),
+        };
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(unavailable)?;
+            let t = txn.open_table(EVENTS).map_err(unavailable)?;
+            let mut items = Vec::new();
+            for row in t
+                .range::<&str>(prefix.as_str()..end.as_str())
+                .map_err(unavailable)?
+                .rev()
+            {
+                let (_, v) = row.map_err(unavailable)?;
+                let event: ConnectorEvent = decode(v.value())?;
+                if event.expires_at <= now {
+                    continue;
+                }
+                if items.len() == limit {
+                    let resume_after = items.last().map(|e: &ConnectorEvent| e.event_id.clone());
+                    return Ok(EventPage {
+                        items,
+                        resume_after,
+                    });
+                }
+                items.push(event);
+            }
+            Ok(EventPage {
+                items,
+                resume_after: None,
+            })
+        })
+        .await
+        .map_err(unavailable)?
     }
 }
 

@@ -1,4 +1,4 @@
-//! Storage ports, one per concern — [`ConnectorRecords`], [`ApiKeys`],
+//! Storage ports, one per concern — [`ConnectorRecords`], [`ConnectorEvents`], [`ApiKeys`],
 //! [`IdempotencyRecords`], [`ServiceKeys`], [`RateCounters`] and [`SecretVault`]
 //! (credentials) — gathered in
 //! [`Storage`], with the embedded and AWS adapters that implement them.
@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter, SecretRef};
+use crate::domain::events::ConnectorEvent;
 use crate::domain::ids::{ConnectorId, TenantId};
 use crate::domain::timestamp::Timestamp;
 
@@ -181,8 +182,12 @@ pub enum Claim {
 /// does, so an adapter must never return an `Arc` it mutates or reuses for another record.
 #[async_trait]
 pub trait ConnectorRecords: Send + Sync {
-    /// Stores a new connector. `Conflict` if the id exists.
-    async fn insert_connector(&self, connector: &Connector) -> Result<(), StoreError>;
+    /// Stores a new connector and `event`, atomically. `Conflict` if the id exists.
+    async fn insert_connector(
+        &self,
+        connector: &Connector,
+        event: &ConnectorEvent,
+    ) -> Result<(), StoreError>;
     async fn get_connector(
         &self,
         tenant: &TenantId,
@@ -198,27 +203,58 @@ pub trait ConnectorRecords: Send + Sync {
         after: Option<&ConnectorId>,
         limit: usize,
     ) -> Result<ConnectorPage, StoreError>;
-    /// Writes what `next` changes of `read` (the record as the caller read it) if the stored
-    /// version is still `read.version`; every other field keeps its stored value, so a
-    /// write never undoes another that left the version alone (a test's outcome).
-    /// Answers the record as stored after the write (`next`, with the fields it did not
-    /// change as stored). `NotFound` if it is gone, `Conflict` if the version differs;
-    /// both are told from the failed write itself, which also recognises the write as its
-    /// own when a retry of it (by the SDK, after a lost reply) finds it done.
+    /// Writes what `next` changes of `read` (the record as the caller read it) and
+    /// `event`, atomically, if the stored version is still `read.version`; every other
+    /// field keeps its stored value, so a write never undoes another that left the
+    /// version alone (a test's outcome). Answers `next`. `NotFound` if it is gone,
+    /// `Conflict` if the version differs; both are told from the failed write itself,
+    /// which also recognises the write as its own when a retry of it (by the SDK, after a
+    /// lost reply) finds it done.
     async fn replace_connector(
         &self,
         read: &Connector,
         next: &Connector,
+        event: &ConnectorEvent,
     ) -> Result<Connector, StoreError>;
-    /// Deletes a connector if its stored version is `expected_version`.
+    /// Deletes a connector and stores `event`, atomically, if its stored version is
+    /// `expected_version`.
     async fn delete_connector(
         &self,
         tenant: &TenantId,
         id: &ConnectorId,
         expected_version: u64,
+        event: &ConnectorEvent,
     ) -> Result<(), StoreError>;
     /// Every stored connector of every tenant (operator commands only).
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError>;
+}
+
+/// One page of a connector's history, newest first.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub items: Vec<ConnectorEvent>,
+    /// The id of the last event of a full page, when older ones may follow.
+    pub resume_after: Option<String>,
+}
+
+/// Connectors' histories. Events that record a change of a record are written with it,
+/// by [`ConnectorRecords`]; the others (a test that changed nothing, rejected
+/// credentials, an access grant) are appended here. Expired events (past `expires_at`)
+/// are never answered, and the store forgets them.
+#[async_trait]
+pub trait ConnectorEvents: Send + Sync {
+    /// Stores an event that changes no record.
+    async fn append_event(&self, event: &ConnectorEvent) -> Result<(), StoreError>;
+    /// Events of `tenant`'s connector `id` older than event `after`, newest first, at
+    /// most `limit`, none expired at `now`.
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        id: &ConnectorId,
+        after: Option<&str>,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<EventPage, StoreError>;
 }
 
 /// API keys, found by the hash of their plaintext (which is never stored).
@@ -289,6 +325,7 @@ pub trait RateCounters: Send + Sync {
 #[derive(Clone)]
 pub struct Storage {
     pub connectors: Arc<dyn ConnectorRecords>,
+    pub events: Arc<dyn ConnectorEvents>,
     pub api_keys: Arc<dyn ApiKeys>,
     pub idempotency: Arc<dyn IdempotencyRecords>,
     pub service_keys: Arc<dyn ServiceKeys>,
@@ -300,10 +337,17 @@ impl Storage {
     /// Every port from one store, and the vault.
     pub fn on<S>(store: Arc<S>, vault: Arc<dyn SecretVault>) -> Self
     where
-        S: ConnectorRecords + ApiKeys + IdempotencyRecords + ServiceKeys + RateCounters + 'static,
+        S: ConnectorRecords
+            + ConnectorEvents
+            + ApiKeys
+            + IdempotencyRecords
+            + ServiceKeys
+            + RateCounters
+            + 'static,
     {
         Self {
             connectors: Arc::clone(&store) as Arc<dyn ConnectorRecords>,
+            events: Arc::clone(&store) as Arc<dyn ConnectorEvents>,
             api_keys: Arc::clone(&store) as Arc<dyn ApiKeys>,
             idempotency: Arc::clone(&store) as Arc<dyn IdempotencyRecords>,
             service_keys: Arc::clone(&store) as Arc<dyn ServiceKeys>,

@@ -10,7 +10,10 @@ pub mod metrics;
 mod request;
 
 pub use json_line::{JsonLine, JsonMembers};
-pub use request::{Invocation, RequestFields, current_route, in_request, note_route, note_tenant};
+pub use request::{
+    Invocation, RequestFields, current_request_id, current_route, in_request, note_route,
+    note_tenant,
+};
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, Targets};
 use tracing_subscriber::fmt::MakeWriter;

@@ -87,6 +87,12 @@ pub fn note_route(route: &str) {
     let _ = CURRENT.try_with(|r| r.route.set(route.to_owned()));
 }
 
+/// The id of the request running on this task (`req_…`), which its answer carries in
+/// `X-Request-Id`; empty outside a request (an operator command).
+pub fn current_request_id() -> String {
+    CURRENT.try_with(|r| r.id.clone()).unwrap_or_default()
+}
+
 /// The route template the current request matched, if any was noted.
 pub fn current_route() -> Option<String> {
     CURRENT.try_with(|r| r.route.get().cloned()).ok().flatten()

@@ -65,6 +65,12 @@ fn endpoints() -> Vec<Endpoint> {
             too_small: KeyScope::Search,
         },
         Endpoint {
+            method: Method::GET,
+            path: "/api/v2/connectors/{id}/events",
+            body: None,
+            too_small: KeyScope::Search,
+        },
+        Endpoint {
             method: Method::PATCH,
             path: "/api/v2/connectors/{id}",
             body: json_body(json!({"name": "Renamed"})),

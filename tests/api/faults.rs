@@ -1,7 +1,8 @@
 //! No orphans under faults: wrappers around the real connector records, idempotency records
 //! and vault fail the Nth storage call of a create, a PATCH that rotates credentials, or a
 //! delete — before the call, or after it
-//! took effect (a lost reply) — and the end state must still be consistent. Then
+//! took effect (a lost reply) — and the end state must still be consistent, the history
+//! included (no event without its change, no change without its event). Then
 //! `reconcile` is shown to repair what a crash leaves.
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Method, StatusCode};
 use connectors::domain::connector::{Connector, ListFilter, SecretRef};
+use connectors::domain::events::{ConnectorEvent, EventType};
 use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::timestamp::Timestamp;
 use connectors::http::idempotency::fingerprint;
@@ -35,6 +37,8 @@ struct Faults {
     fail_at: AtomicUsize,
     /// Fail after the call took effect, as when a reply is lost.
     after: AtomicBool,
+    /// The connectors whose record writes carried an event.
+    written: std::sync::Mutex<Vec<ConnectorId>>,
 }
 
 impl Faults {
@@ -47,6 +51,21 @@ impl Faults {
     fn disarm(&self) -> usize {
         self.fail_at.store(0, Ordering::SeqCst);
         self.calls.load(Ordering::SeqCst)
+    }
+
+    fn saw(&self, event: &ConnectorEvent) {
+        if let Ok(mut ids) = self.written.lock()
+            && !ids.contains(&event.connector_id)
+        {
+            ids.push(event.connector_id.clone());
+        }
+    }
+
+    fn written(&self) -> Vec<ConnectorId> {
+        self.written
+            .lock()
+            .map(|ids| ids.clone())
+            .unwrap_or_default()
     }
 
     /// Whether this call fails, and whether before or after taking effect.
@@ -80,11 +99,12 @@ struct FaultyConnectors {
 
 #[async_trait]
 impl ConnectorRecords for FaultyConnectors {
-    async fn insert_connector(&self, c: &Connector) -> Result<(), StoreError> {
+    async fn insert_connector(&self, c: &Connector, e: &ConnectorEvent) -> Result<(), StoreError> {
+        self.faults.saw(e);
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.insert_connector(c).await
+            self.inner.insert_connector(c, e).await
         )
     }
     async fn get_connector(
@@ -115,11 +135,13 @@ impl ConnectorRecords for FaultyConnectors {
         &self,
         read: &Connector,
         c: &Connector,
+        e: &ConnectorEvent,
     ) -> Result<Connector, StoreError> {
+        self.faults.saw(e);
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.replace_connector(read, c).await
+            self.inner.replace_connector(read, c, e).await
         )
     }
     async fn delete_connector(
@@ -127,11 +149,13 @@ impl ConnectorRecords for FaultyConnectors {
         t: &TenantId,
         id: &ConnectorId,
         v: u64,
+        e: &ConnectorEvent,
     ) -> Result<(), StoreError> {
+        self.faults.saw(e);
         faulty!(
             self.faults,
             StoreError::Unavailable,
-            self.inner.delete_connector(t, id, v).await
+            self.inner.delete_connector(t, id, v, e).await
         )
     }
     async fn all_connectors(&self) -> Result<Vec<Connector>, StoreError> {
@@ -313,6 +337,47 @@ async fn assert_consistent(t: &TestApp, context: &str) {
     }
 }
 
+/// What every fault must leave of the history: for each connector a write was made to,
+/// the events and the record agree. A create's record has exactly its `created` event
+/// (and no record, none); a rotated record one `credentials_changed` per version it
+/// moved; a delete's record is gone exactly when its `deleted` event is there.
+async fn assert_history_agrees(t: &TestApp, faults: &Faults, op: Op, context: &str) {
+    let acme = TenantId::parse("acme").expect("tenant");
+    for id in faults.written() {
+        let record = t
+            .app
+            .storage
+            .connectors
+            .get_connector(&acme, &id)
+            .await
+            .expect("record");
+        let events = t
+            .app
+            .storage
+            .events
+            .list_events(&acme, &id, None, 100, Timestamp::now())
+            .await
+            .expect("events")
+            .items;
+        let count = |kind: EventType| events.iter().filter(|e| e.kind == kind).count();
+        match (op, &record) {
+            (Op::Create, Some(_)) => assert_eq!(count(EventType::Created), 1, "{context}"),
+            (Op::Create, None) => assert!(events.is_empty(), "{context}: {events:?}"),
+            (Op::RotatingPatch, Some(c)) => assert_eq!(
+                count(EventType::CredentialsChanged),
+                usize::try_from(c.version - 1).expect("a version"),
+                "{context}: {events:?}"
+            ),
+            (Op::RotatingPatch, None) => panic!("{context}: the rotated connector is gone"),
+            (Op::Delete, r) => assert_eq!(
+                count(EventType::Deleted),
+                usize::from(r.is_none()),
+                "{context}: {events:?}"
+            ),
+        }
+    }
+}
+
 /// The operation under test, on a fresh app; returns the request to send.
 #[derive(Clone, Copy, Debug)]
 enum Op {
@@ -386,6 +451,7 @@ async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
                 "{context}: {status}"
             );
             assert_consistent(&t, &context).await;
+            assert_history_agrees(&t, &faults, op, &context).await;
 
             // A retry after the fault ends the way a clean request would.
             let retry = send(&t, &method, &path, body.as_ref()).await;
@@ -421,6 +487,7 @@ async fn no_orphans_under_a_fault_at_every_step(op: Op, on_moto: bool) {
                 ),
             }
             assert_consistent(&t, &format!("{context}, after the retry")).await;
+            assert_history_agrees(&t, &faults, op, &format!("{context}, after the retry")).await;
             let records = t
                 .app
                 .storage

@@ -54,6 +54,11 @@ fn registered() -> Vec<String> {
     SECRETS.lock().map(|s| s.clone()).unwrap_or_default()
 }
 
+/// Every credential registered so far, for scans of what the service answers.
+pub fn registered_secrets() -> Vec<String> {
+    registered()
+}
+
 /// Remembers a credential so the suite can prove it never leaks.
 pub fn register_secret(s: &str) {
     if let Ok(mut v) = SECRETS.lock() {

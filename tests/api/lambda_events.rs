@@ -154,6 +154,10 @@ async fn fixture() -> TestApp {
             &TenantId::parse("acme").expect("tenant"),
             ConnectorId::parse(FIXTURE_ID).expect("id"),
             new,
+            &connectors::domain::events::Actor {
+                key_id: "key_fixture".into(),
+                request_id: "req_fixture".into(),
+            },
         )
         .await
         .expect("fixture connector");

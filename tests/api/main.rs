@@ -21,6 +21,7 @@ mod connectors;
 mod cors;
 mod edge;
 mod errors;
+mod events;
 mod faults;
 mod gcs_azure;
 mod idempotency;

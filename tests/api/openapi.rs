@@ -110,8 +110,8 @@ async fn the_served_document_equals_the_committed_infra_openapi_json() {
 }
 
 #[tokio::test]
-async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role_setup_and_access()
-{
+async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role_setup_access_and_events()
+ {
     let (_, doc) = served().await;
     assert!(
         doc["openapi"]
@@ -136,6 +136,7 @@ async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role
         ("DELETE", ONE),
         ("GET", "/api/v2/connectors/s3/role-setup"),
         ("POST", "/api/v2/connectors/{connector_id}/access"),
+        ("GET", "/api/v2/connectors/{connector_id}/events"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
@@ -177,6 +178,11 @@ async fn every_operation_documents_the_statuses_the_contract_lists_for_it() {
         .chain([
             ("get", "/api/v2/connectors", vec!["200", "400", "422"]),
             ("get", ONE, vec!["200", "404"]),
+            (
+                "get",
+                "/api/v2/connectors/{connector_id}/events",
+                vec!["200", "400", "404", "422"],
+            ),
             (
                 "patch",
                 ONE,

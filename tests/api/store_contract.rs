@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use connectors::domain::apikey::{ApiKeyRecord, KeyScope};
 use connectors::domain::connector::{Connector, ListFilter, SecretRef};
+use connectors::domain::events::{Actor, ConnectorEvent, EventType, Recorder};
 use connectors::domain::ids::{ConnectorId, TenantId};
 use connectors::domain::scopes::Status;
 use connectors::domain::timestamp::Timestamp;
@@ -65,6 +66,25 @@ async fn on_moto() -> Ports {
     }
 }
 
+/// An event for a write of connector `id` of `tenant`.
+fn ev_at(tenant: &TenantId, id: &ConnectorId) -> ConnectorEvent {
+    let recorder = Recorder {
+        actor: Actor {
+            key_id: "key_contract".into(),
+            request_id: "req_contract".into(),
+        },
+        retention_seconds: 3600,
+    };
+    let mut shell = record(tenant.as_str(), id, "active");
+    shell.tenant = tenant.clone();
+    recorder.event(EventType::Updated, &shell, Timestamp::now())
+}
+
+/// An event for a write of `c`.
+fn ev(c: &Connector) -> ConnectorEvent {
+    ev_at(&c.tenant, &c.id)
+}
+
 fn tenant(name: &str) -> TenantId {
     TenantId::parse(name).expect("tenant")
 }
@@ -112,12 +132,12 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     let mut c = record("acme", &id, "active");
     p.storage
         .connectors
-        .insert_connector(&c)
+        .insert_connector(&c, &ev(&c))
         .await
         .expect("insert");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&c));
     assert!(matches!(
-        p.storage.connectors.insert_connector(&c).await,
+        p.storage.connectors.insert_connector(&c, &ev(&c)).await,
         Err(StoreError::Conflict)
     ));
     assert_eq!(
@@ -132,12 +152,15 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     c.version = 2;
     c.status = Status::Disabled;
     assert!(matches!(
-        p.storage.connectors.replace_connector(&stale, &c).await,
+        p.storage
+            .connectors
+            .replace_connector(&stale, &c, &ev(&c))
+            .await,
         Err(StoreError::Conflict)
     ));
     p.storage
         .connectors
-        .replace_connector(&v1, &c)
+        .replace_connector(&v1, &c, &ev(&c))
         .await
         .expect("replace at v1");
     assert_eq!(
@@ -150,7 +173,7 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     assert_eq!(
         p.storage
             .connectors
-            .replace_connector(&v1, &c)
+            .replace_connector(&v1, &c, &ev(&c))
             .await
             .expect("the same write again"),
         c
@@ -158,19 +181,22 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     let mut other = c.clone();
     other.name = connectors::domain::names::ConnectorName::parse("another").expect("name");
     assert!(matches!(
-        p.storage.connectors.replace_connector(&v1, &other).await,
+        p.storage
+            .connectors
+            .replace_connector(&v1, &other, &ev(&other))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
         p.storage
             .connectors
-            .delete_connector(&tenant("acme"), &id, 1)
+            .delete_connector(&tenant("acme"), &id, 1, &ev_at(&tenant("acme"), &id))
             .await,
         Err(StoreError::Conflict)
     ));
     p.storage
         .connectors
-        .delete_connector(&tenant("acme"), &id, 2)
+        .delete_connector(&tenant("acme"), &id, 2, &ev_at(&tenant("acme"), &id))
         .await
         .expect("delete at v2");
     assert_eq!(
@@ -181,14 +207,17 @@ async fn records_round_trip_and_writes_are_conditional(p: Ports) {
     assert!(matches!(
         p.storage
             .connectors
-            .delete_connector(&tenant("acme"), &id, 2)
+            .delete_connector(&tenant("acme"), &id, 2, &ev_at(&tenant("acme"), &id))
             .await,
         Err(StoreError::NotFound)
     ));
     let mut v3 = c.clone();
     v3.version = 3;
     assert!(matches!(
-        p.storage.connectors.replace_connector(&c, &v3).await,
+        p.storage
+            .connectors
+            .replace_connector(&c, &v3, &ev(&v3))
+            .await,
         Err(StoreError::NotFound)
     ));
 }
@@ -201,7 +230,7 @@ async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwh
     let v1 = record("acme", &id, "active");
     p.storage
         .connectors
-        .insert_connector(&v1)
+        .insert_connector(&v1, &ev(&v1))
         .await
         .expect("insert");
     // A test's outcome lands without a new version...
@@ -211,7 +240,7 @@ async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwh
     tested.status = Status::Failed;
     p.storage
         .connectors
-        .replace_connector(&v1, &tested)
+        .replace_connector(&v1, &tested, &ev(&tested))
         .await
         .expect("the outcome at v1");
     // ...and a rename made from the record read before it keeps the outcome.
@@ -220,7 +249,7 @@ async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwh
     renamed.version = 2;
     p.storage
         .connectors
-        .replace_connector(&v1, &renamed)
+        .replace_connector(&v1, &renamed, &ev(&renamed))
         .await
         .expect("the rename at v1");
     let stored = read(&p, "acme", &id).await.expect("stored");
@@ -230,7 +259,10 @@ async fn a_replacement_writes_only_what_it_changes_so_an_outcome_recorded_meanwh
     assert_eq!(stored.last_test_error.as_deref(), Some("access denied"));
     // An outcome made from v1 now loses: the version moved on.
     assert!(matches!(
-        p.storage.connectors.replace_connector(&v1, &tested).await,
+        p.storage
+            .connectors
+            .replace_connector(&v1, &tested, &ev(&tested))
+            .await,
         Err(StoreError::Conflict)
     ));
 }
@@ -259,7 +291,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
     assert!(role.access.secret().is_none());
     p.storage
         .connectors
-        .insert_connector(&role)
+        .insert_connector(&role, &ev(&role))
         .await
         .expect("insert");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&role));
@@ -278,7 +310,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
     keyed.version = 2;
     p.storage
         .connectors
-        .replace_connector(&role, &keyed)
+        .replace_connector(&role, &keyed, &ev(&keyed))
         .await
         .expect("switch to keys");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&keyed));
@@ -286,7 +318,7 @@ async fn role_records_round_trip_and_switch_to_a_secret_and_back(p: Ports) {
     back.version = 3;
     p.storage
         .connectors
-        .replace_connector(&keyed, &back)
+        .replace_connector(&keyed, &back, &ev(&back))
         .await
         .expect("switch back to the role");
     assert_eq!(read(&p, "acme", &id).await.as_deref(), Some(&back));
@@ -299,13 +331,17 @@ async fn lists_are_newest_first_and_resume_after_an_id(p: Ports) {
         let status = if i % 3 == 0 { "disabled" } else { "active" };
         p.storage
             .connectors
-            .insert_connector(&record("acme", id, status))
+            .insert_connector(
+                &record("acme", id, status),
+                &ev(&record("acme", id, status)),
+            )
             .await
             .expect("insert");
     }
+    let other_record = record("other", &ConnectorId::generate(), "active");
     p.storage
         .connectors
-        .insert_connector(&record("other", &ConnectorId::generate(), "active"))
+        .insert_connector(&other_record, &ev(&other_record))
         .await
         .expect("insert other");
     let newest_first: Vec<ConnectorId> = ids.iter().rev().cloned().collect();
@@ -363,7 +399,7 @@ async fn a_filtered_list_examines_a_bounded_number_of_connectors_and_says_where_
             let status = if *id == ids[0] { "disabled" } else { "active" };
             let c = record("acme", id, status);
             let store = &p.storage.connectors;
-            async move { store.insert_connector(&c).await.expect("insert") }
+            async move { store.insert_connector(&c, &ev(&c)).await.expect("insert") }
         }))
         .await;
     }
@@ -637,6 +673,121 @@ async fn undoing_the_only_version_of_a_secret_removes_the_secret(p: Ports) {
 }
 on_every_adapter!(undoing_the_only_version_of_a_secret_removes_the_secret);
 
+/// The ids of the history of `id` of `acme`, newest first, in pages of `limit`.
+async fn history(p: &Ports, id: &ConnectorId, limit: usize) -> Vec<String> {
+    let (mut all, mut after) = (Vec::new(), None::<String>);
+    loop {
+        let page = p
+            .storage
+            .events
+            .list_events(
+                &tenant("acme"),
+                id,
+                after.as_deref(),
+                limit,
+                Timestamp::now(),
+            )
+            .await
+            .expect("events");
+        assert!(page.items.len() <= limit, "a page holds at most its limit");
+        all.extend(page.items.into_iter().map(|e| e.event_id));
+        match page.resume_after {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+}
+
+async fn each_record_write_stores_its_event_with_it_and_a_refused_write_stores_none(p: Ports) {
+    let id = ConnectorId::generate();
+    let v1 = record("acme", &id, "active");
+    let created = ev(&v1);
+    let records = &p.storage.connectors;
+    records
+        .insert_connector(&v1, &created)
+        .await
+        .expect("insert");
+    // Refused writes: their events are not stored.
+    assert!(matches!(
+        records.insert_connector(&v1, &ev(&v1)).await,
+        Err(StoreError::Conflict)
+    ));
+    let mut v2 = v1.clone();
+    v2.version = 2;
+    let mut stale = v1.clone();
+    stale.version = 9;
+    assert!(matches!(
+        records.replace_connector(&stale, &v2, &ev(&v2)).await,
+        Err(StoreError::Conflict)
+    ));
+    let updated = ev(&v2);
+    records
+        .replace_connector(&v1, &v2, &updated)
+        .await
+        .expect("replace");
+    // The same write again finds itself done, and stores no second event.
+    records
+        .replace_connector(&v1, &v2, &ev(&v2))
+        .await
+        .expect("the same write again");
+    assert!(matches!(
+        records
+            .delete_connector(&tenant("acme"), &id, 1, &ev(&v1))
+            .await,
+        Err(StoreError::Conflict)
+    ));
+    let tested = ev(&v2);
+    p.storage
+        .events
+        .append_event(&tested)
+        .await
+        .expect("append");
+    let deleted = ev(&v2);
+    records
+        .delete_connector(&tenant("acme"), &id, 2, &deleted)
+        .await
+        .expect("delete");
+    let expected: Vec<String> = [&deleted, &tested, &updated, &created]
+        .iter()
+        .map(|e| e.event_id.clone())
+        .collect();
+    assert_eq!(
+        history(&p, &id, 50).await,
+        expected,
+        "newest first, after the delete too"
+    );
+    assert_eq!(history(&p, &id, 3).await, expected, "the same across pages");
+    assert_eq!(history(&p, &id, 1).await, expected, "the same one by one");
+    let other = p
+        .storage
+        .events
+        .list_events(&tenant("other"), &id, None, 50, Timestamp::now())
+        .await
+        .expect("another account's read");
+    assert!(other.items.is_empty(), "another account sees no event");
+}
+on_every_adapter!(each_record_write_stores_its_event_with_it_and_a_refused_write_stores_none);
+
+async fn an_expired_event_is_never_answered(p: Ports) {
+    let id = ConnectorId::generate();
+    let c = record("acme", &id, "active");
+    let mut old = ev(&c);
+    old.expires_at = Timestamp::now().plus_seconds(-1);
+    p.storage
+        .events
+        .append_event(&old)
+        .await
+        .expect("append old");
+    let kept = ev(&c);
+    p.storage
+        .events
+        .append_event(&kept)
+        .await
+        .expect("append kept");
+    assert_eq!(history(&p, &id, 50).await, vec![kept.event_id]);
+}
+on_every_adapter!(an_expired_event_is_never_answered);
+
 /// Everything readers see, in a comparable order.
 async fn snapshot(store: &EmbeddedStore) -> (Vec<Connector>, Vec<ApiKeyRecord>) {
     let connectors = store.all_connectors().await.expect("connectors");
@@ -653,7 +804,10 @@ async fn embedded_store_readers_see_what_a_reopened_file_holds_after_racing_writ
     let ids: Vec<ConnectorId> = (0..8).map(|_| ConnectorId::generate()).collect();
     for id in &ids {
         store
-            .insert_connector(&record("acme", id, "active"))
+            .insert_connector(
+                &record("acme", id, "active"),
+                &ev(&record("acme", id, "active")),
+            )
             .await
             .expect("insert");
     }
@@ -672,11 +826,16 @@ async fn embedded_store_readers_see_what_a_reopened_file_holds_after_racing_writ
             c.name = connectors::domain::names::ConnectorName::parse(&format!("writer {writer}"))
                 .expect("name");
             c.version = 2;
-            tasks.spawn(async move { store.replace_connector(&read, &c).await.is_ok() });
+            tasks.spawn(async move { store.replace_connector(&read, &c, &ev(&c)).await.is_ok() });
         }
         if i % 2 == 0 {
             let (store, tenant, id) = (store.clone(), tenant.clone(), id.clone());
-            tasks.spawn(async move { store.delete_connector(&tenant, &id, 1).await.is_ok() });
+            tasks.spawn(async move {
+                store
+                    .delete_connector(&tenant, &id, 1, &ev_at(&tenant, &id))
+                    .await
+                    .is_ok()
+            });
         }
     }
     for (i, key) in keys.iter().enumerate() {

@@ -276,7 +276,7 @@ async fn create<B: CreateBody>(
         key,
         fingerprint: &request.fingerprint,
     };
-    let answered = app.create_once(tenant, new, keyed).await?;
+    let answered = app.create_once(tenant, new, keyed, &caller.actor()).await?;
     let r = respond(&answered.once, created)?;
     Ok(with_quota(r, answered.quota.as_ref()))
 }

@@ -142,6 +142,7 @@ pub(in crate::http) async fn update_connector(
             |provider| body.for_provider(provider),
             patch::precondition(&headers),
             checks,
+            &caller.actor(),
         )
         .await?;
     Ok(with_header(
@@ -173,7 +174,12 @@ pub(in crate::http) async fn delete_connector(
 ) -> Result<Response, ApiError> {
     state
         .app
-        .delete_connector(caller.tenant(), &id, patch::precondition(&headers))
+        .delete_connector(
+            caller.tenant(),
+            &id,
+            patch::precondition(&headers),
+            &caller.actor(),
+        )
         .await?;
     let body = json!({ "message": format!("connector {id} deleted") }).to_string();
     Ok(json_response(StatusCode::OK, body))

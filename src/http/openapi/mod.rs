@@ -46,6 +46,7 @@ pub const PATH: &str = "/api/v2/openapi.json";
     tags(
         (name = "connectors", description = "Create, list, get, update and delete connectors."),
         (name = "actions", description = "Test a connector's access, browse its files, and grant short-lived access to them for import and export jobs."),
+        (name = "history", description = "Each connector's events: who created, changed, tested, disabled or deleted it, or was granted access, and when."),
     )
 )]
 struct ApiDoc;

@@ -29,7 +29,7 @@ use utoipa::openapi::schema::{
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
-use crate::domain::scopes::{ImportMode, Provider, Scope, Scopes, Status, TestResult};
+use crate::domain::scopes::{EventType, ImportMode, Provider, Scope, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 
 /// A closed set of words as a string schema with `enum`.
@@ -64,6 +64,12 @@ word_schema!(
      `disabled` by a PATCH; `testing` is kept for clients and never produced."
 );
 word_schema!(TestResult, "The outcome of the last access test.");
+word_schema!(
+    EventType,
+    "What an event records: `created`, `updated` (settings), `credentials_changed`, \
+     `credentials_rejected` (new credentials failed a check and were not saved), `tested`, \
+     `disabled`, `enabled`, `access_granted`, `deleted`."
+);
 
 impl PartialSchema for Scopes {
     fn schema() -> RefOr<Schema> {
