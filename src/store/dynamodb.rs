@@ -30,9 +30,9 @@ use aws_sdk_dynamodb::types::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage, Holder,
-    IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered,
-    ServiceKeys, StoreError, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage,
+    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder,
+    RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -591,25 +591,13 @@ impl ConnectorEvents for DynamoStore {
             .into_paginator()
             .items()
             .send();
-        let mut page = Vec::new();
+        let mut page = EventPageBuilder::new(after, limit, now);
         while let Some(item) = items.next().await {
-            let event: ConnectorEvent = from_item(item.map_err(classify)?)?;
-            if Some(event.event_id.as_str()) == after {
-                continue;
+            if let Some(done) = page.push(from_item(item.map_err(classify)?)?) {
+                return Ok(done);
             }
-            if page.len() == limit {
-                let resume_after = page.last().map(|e: &ConnectorEvent| e.event_id.clone());
-                return Ok(EventPage {
-                    items: page,
-                    resume_after,
-                });
-            }
-            page.push(event);
         }
-        Ok(EventPage {
-            items: page,
-            resume_after: None,
-        })
+        Ok(page.finish())
     }
 }
 

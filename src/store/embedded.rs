@@ -16,9 +16,9 @@ use serde::{Serialize, de::DeserializeOwned};
 use ulid::Ulid;
 
 use super::{
-    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage, Holder,
-    IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder, RateCounters, Remembered,
-    ServiceKeys, StoreError, decide_claim,
+    ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage,
+    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder,
+    RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -396,33 +396,22 @@ impl ConnectorEvents for EmbeddedStore {
             Some(event_id) => format!("{prefix}{event_id}"),
             None => format!("{}0", prefix.trim_end_matches('/')),
         };
+        let after = after.map(str::to_owned);
         tokio::task::spawn_blocking(move || {
             let txn = db.begin_read().map_err(unavailable)?;
             let t = txn.open_table(EVENTS).map_err(unavailable)?;
-            let mut items = Vec::new();
+            let mut page = EventPageBuilder::new(after.as_deref(), limit, now);
             for row in t
                 .range::<&str>(prefix.as_str()..end.as_str())
                 .map_err(unavailable)?
                 .rev()
             {
                 let (_, v) = row.map_err(unavailable)?;
-                let event: ConnectorEvent = decode(v.value())?;
-                if event.expires_at <= now {
-                    continue;
+                if let Some(done) = page.push(decode(v.value())?) {
+                    return Ok(done);
                 }
-                if items.len() == limit {
-                    let resume_after = items.last().map(|e: &ConnectorEvent| e.event_id.clone());
-                    return Ok(EventPage {
-                        items,
-                        resume_after,
-                    });
-                }
-                items.push(event);
             }
-            Ok(EventPage {
-                items,
-                resume_after: None,
-            })
+            Ok(page.finish())
         })
         .await
         .map_err(unavailable)?

@@ -237,6 +237,51 @@ pub struct EventPage {
     pub resume_after: Option<String>,
 }
 
+/// Fills one page of a history read newest first: the rules of
+/// [`ConnectorEvents::list_events`], shared by every adapter.
+pub struct EventPageBuilder<'a> {
+    after: Option<&'a str>,
+    limit: usize,
+    now: Timestamp,
+    items: Vec<ConnectorEvent>,
+}
+
+impl<'a> EventPageBuilder<'a> {
+    pub fn new(after: Option<&'a str>, limit: usize, now: Timestamp) -> Self {
+        Self {
+            after,
+            limit,
+            now,
+            items: Vec::new(),
+        }
+    }
+
+    /// Takes the next event read (the `after` event itself and expired ones are passed
+    /// over); answers the page once it is full and another event follows.
+    pub fn push(&mut self, event: ConnectorEvent) -> Option<EventPage> {
+        if Some(event.event_id.as_str()) == self.after || event.expires_at <= self.now {
+            return None;
+        }
+        if self.items.len() == self.limit {
+            let resume_after = self.items.last().map(|e| e.event_id.clone());
+            return Some(EventPage {
+                items: std::mem::take(&mut self.items),
+                resume_after,
+            });
+        }
+        self.items.push(event);
+        None
+    }
+
+    /// The page when the events ran out.
+    pub fn finish(self) -> EventPage {
+        EventPage {
+            items: self.items,
+            resume_after: None,
+        }
+    }
+}
+
 /// Connectors' histories. Events that record a change of a record are written with it,
 /// by [`ConnectorRecords`]; the others (a test that changed nothing, rejected
 /// credentials, an access grant) are appended here. Expired events (past `expires_at`)
