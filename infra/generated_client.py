@@ -9,7 +9,8 @@ generated from it, against the real binary on the emulators.
    Azurite (infra/schemathesis.py's helpers), then, through the generated client only:
    creates an S3, a GCS (multipart, with a freshly generated service-account key file) and
    an Azure connector, lists, gets, updates, tests and browses them, asks the S3 role
-   setup, deletes them, and reads a 404 and a 422 as the error envelope.
+   setup, deletes them, reads the S3 connector's history after its delete, and reads
+   a 404, a 400 and a 422 as the error envelope.
 3. Prints one line per operation of the document with what it answered, and fails unless
    each was driven and answered as expected.
 
@@ -27,6 +28,7 @@ import pkgutil
 import secrets
 import sys
 import traceback
+import urllib.parse
 
 import httpx
 
@@ -377,9 +379,43 @@ class Driver:
         return "200 x3, again 404 ErrorEnvelope connector_not_found, list 200 []"
 
 
+    def list_events(self):
+        # Read after delete_connector: an admin key still reads a deleted connector's history.
+        op = self.api["list_events"]
+        events = answered(op.sync_detailed(self.id("s3"), client=self.client),
+                          200, list, "history")
+        kinds = [e.type_.value for e in events]
+        expected = ["deleted", "access_granted", "tested", "updated", "created"]
+        expect(kinds == expected, f"history {kinds}, expected {expected}")
+        for e in events:
+            expect(isinstance(e, self.m.ConnectorEvent), "items are not ConnectorEvent")
+            expect(e.connector_id == self.id("s3"), f"{e.event_id}: {e.connector_id}")
+            expect(isinstance(e.at, datetime.datetime), "at")
+        expect(len({e.key_id for e in events}) == 1 and events[0].key_id.startswith("key_"),
+               f"key ids {[e.key_id for e in events]}")
+        expect(events[3].fields == ["name"], f"the rename's fields {events[3].fields}")
+        expect([e.event_id for e in events] == sorted((e.event_id for e in events),
+                                                      reverse=True),
+               "event ids do not sort newest first")
+        first = op.sync_detailed(self.id("s3"), client=self.client, limit=2)
+        page = answered(first, 200, list, "history, limit=2")
+        link = first.headers.get("link", "")
+        expect(len(page) == 2 and 'rel="next"' in link, f"limit=2: {len(page)}, Link {link!r}")
+        query = urllib.parse.urlsplit(link.partition("<")[2].partition(">")[0]).query
+        cursor = urllib.parse.parse_qs(query)["cursor"][0]
+        rest = answered(op.sync_detailed(self.id("s3"), client=self.client, limit=10,
+                                         cursor=cursor),
+                        200, list, "history, next page")
+        expect([e.event_id for e in page + rest] == [e.event_id for e in events],
+               "two pages are not the history")
+        self.envelope(op.sync_detailed(self.id("gcs"), client=self.client, cursor=cursor),
+                      400, "invalid_cursor", "another connector's cursor")
+        return (f"200 {len(events)} events newest first ({', '.join(kinds)}) after the delete, "
+                "limit=2 200 2 + Link, cursor 200 3, another connector's cursor 400")
+
 ORDER = ["create_s3", "create_gcs", "create_azure", "list_connectors", "get_connector",
          "update_connector", "test_connector", "browse_connector", "role_setup",
-         "grant_access", "delete_connector"]
+         "grant_access", "delete_connector", "list_events"]
 
 
 def main():
