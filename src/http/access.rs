@@ -14,7 +14,8 @@ use super::State;
 use super::auth::AccessGrant as AccessCaller;
 use super::error::ApiError;
 use super::extract::{ConnectorPath, JsonObject};
-use super::fields::Fields;
+use super::fields::{Fields, Sent};
+use super::openapi::schemas::AccessSent;
 use super::wire::{columns, json_response, to_json, with_quota};
 use crate::domain::paths::{RelativeKey, Subpath};
 use crate::domain::scopes::Provider;
@@ -22,13 +23,10 @@ use crate::domain::timestamp::Timestamp;
 use crate::providers::access::VendedCredentials;
 use crate::service::access::{AccessGrant, AccessRequest, MAX_PATHS, TTL_SECONDS, Target};
 
-/// Every field an access body may have.
-pub(super) const ACCESS_FIELDS: [&str; 5] =
-    ["purpose", "prefix", "subpath", "paths", "ttl_seconds"];
-
 fn parse_access(map: Map<String, Value>) -> Result<AccessRequest, ApiError> {
-    let mut f = Fields::new(map, &ACCESS_FIELDS)?;
-    let purpose = f.required("purpose", |s| match s {
+    let b = AccessSent::read(map)?;
+    let mut f = Fields::new();
+    let purpose = f.required(&b.purpose, |s| match s {
         "import" | "export" => Ok(s.to_owned()),
         _ => Err(crate::domain::Invalid::new(
             "must be one of: import, export",
@@ -36,31 +34,31 @@ fn parse_access(map: Map<String, Value>) -> Result<AccessRequest, ApiError> {
     });
     let target = match purpose.as_deref() {
         Some("import") => {
-            if f.given("subpath") {
+            if b.subpath.given() {
                 f.fail(
-                    "subpath",
+                    b.subpath.name(),
                     "applies only to export; an import reads under `prefix`",
                 );
             }
-            let prefix = f.optional("prefix", Subpath::parse).unwrap_or_default();
+            let prefix = f.optional(&b.prefix, Subpath::parse).unwrap_or_default();
             Some(Target::Import { prefix })
         }
         Some(_) => {
-            if f.given("prefix") {
+            if b.prefix.given() {
                 f.fail(
-                    "prefix",
+                    b.prefix.name(),
                     "applies only to import; an export writes under `subpath`, relative to \
                      the connector's export_base_path",
                 );
             }
-            let subpath = f.optional("subpath", Subpath::parse).unwrap_or_default();
+            let subpath = f.optional(&b.subpath, Subpath::parse).unwrap_or_default();
             Some(Target::Export { subpath })
         }
         None => None,
     };
-    let paths = parse_paths(&mut f);
+    let paths = parse_paths(&mut f, &b.paths);
     let ttl = f.integer(
-        "ttl_seconds",
+        &b.ttl_seconds,
         u64::from(*TTL_SECONDS.start())..=u64::from(*TTL_SECONDS.end()),
     );
     f.finish()?;
@@ -80,24 +78,27 @@ fn parse_access(map: Map<String, Value>) -> Result<AccessRequest, ApiError> {
 
 /// `paths`: at most 1000 keys, each checked by the export boundary's rules; every bad one
 /// is named by its index.
-fn parse_paths(f: &mut Fields) -> Option<Vec<RelativeKey>> {
-    let words = f.list("paths", |words| Ok(words.to_vec()))?;
+fn parse_paths(f: &mut Fields, paths: &Sent) -> Option<Vec<RelativeKey>> {
+    let words = f.list(paths, |words| Ok(words.to_vec()))?;
     if words.is_empty() {
         f.fail(
-            "paths",
+            paths.name(),
             "must name at least one object; leave it out for credentials",
         );
         return None;
     }
     if words.len() > MAX_PATHS {
-        f.fail("paths", format!("must name at most {MAX_PATHS} objects"));
+        f.fail(
+            paths.name(),
+            format!("must name at most {MAX_PATHS} objects"),
+        );
         return None;
     }
     let mut keys = Vec::with_capacity(words.len());
     for (i, word) in words.iter().enumerate() {
         match RelativeKey::parse(word) {
             Ok(key) => keys.push(key),
-            Err(e) => f.fail(&format!("paths[{i}]"), e.to_string()),
+            Err(e) => f.fail(&format!("{}[{i}]", paths.name()), e.to_string()),
         }
     }
     Some(keys)

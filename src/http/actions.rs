@@ -12,6 +12,7 @@ use super::error::ApiError;
 use super::extract::{ConnectorPath, OptionalJsonObject};
 use super::fields::{Fields, text};
 use super::idempotency::{Fingerprinted, NoBody, idempotency_key, respond};
+use super::openapi::schemas::BrowseSent;
 use super::wire::{X_NEXT_CURSOR, json_response, to_json, with_header, with_quota};
 use crate::domain::glob::GlobPattern;
 use crate::domain::paths::BrowsePrefix;
@@ -70,30 +71,20 @@ pub(in crate::http) async fn test_connector(
     Ok(with_quota(r, answered.quota.as_ref()))
 }
 
-/// Every field a browse body may have.
-pub(super) const BROWSE_FIELDS: [&str; 7] = [
-    "prefix",
-    "pattern",
-    "recursive",
-    "limit",
-    "cursor",
-    "case_insensitive",
-    "modified_after",
-];
-
 fn parse_browse(map: Map<String, Value>) -> Result<BrowseRequest, ApiError> {
-    let mut f = Fields::new(map, &BROWSE_FIELDS)?;
-    let case_insensitive = f.boolean("case_insensitive").unwrap_or(false);
+    let b = BrowseSent::read(map)?;
+    let mut f = Fields::new();
+    let case_insensitive = f.boolean(&b.case_insensitive).unwrap_or(false);
     let prefix = f
-        .optional("prefix", BrowsePrefix::parse)
+        .optional(&b.prefix, BrowsePrefix::parse)
         .unwrap_or_default();
     let pattern = f
-        .optional("pattern", |s| GlobPattern::parse(s, case_insensitive))
+        .optional(&b.pattern, |s| GlobPattern::parse(s, case_insensitive))
         .unwrap_or_default();
-    let recursive = f.boolean("recursive").unwrap_or(true);
-    let limit = f.integer("limit", 1..=5000).unwrap_or(1000);
-    let cursor = f.optional("cursor", text);
-    let modified_after = f.optional("modified_after", Timestamp::parse);
+    let recursive = f.boolean(&b.recursive).unwrap_or(true);
+    let limit = f.integer(&b.limit, 1..=5000).unwrap_or(1000);
+    let cursor = f.optional(&b.cursor, text);
+    let modified_after = f.optional(&b.modified_after, Timestamp::parse);
     f.finish()?;
     Ok(BrowseRequest {
         prefix,

@@ -5,14 +5,13 @@ use axum::extract::{RawQuery, State as Extract};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::State;
 use super::auth::Read;
 use super::connectors::BASE;
 use super::error::ApiError;
 use super::extract::ConnectorPath;
-use super::fields::{Fields, query_object, text};
+use super::fields::{Fields, query_object, request_fields, text};
 use super::wire::{json_response, to_json, with_header};
 use crate::domain::events::{ConnectorEvent, EventType};
 use crate::domain::ids::ConnectorId;
@@ -95,21 +94,15 @@ struct EventsQuery {
     cursor: Option<String>,
 }
 
+request_fields!(struct EventsQuerySent { limit, cursor });
+
 fn parse_query(raw: Option<&str>) -> Result<EventsQuery, ApiError> {
-    let mut map = query_object(raw)?;
-    let limit = map.remove("limit");
-    let mut f = Fields::new(map, &["cursor"])?;
-    let cursor = f.optional("cursor", text);
-    let limit = match limit.as_ref().and_then(Value::as_str) {
-        None => DEFAULT_LIMIT,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=LIMIT_AT_MOST).contains(&n) => n,
-            _ => {
-                f.fail("limit", "must be a whole number from 1 to 100");
-                0
-            }
-        },
-    };
+    let q = EventsQuerySent::read(query_object(raw)?)?;
+    let mut f = Fields::new();
+    let cursor = f.optional(&q.cursor, text);
+    let limit = f
+        .integer_text(&q.limit, 1..=LIMIT_AT_MOST)
+        .unwrap_or(DEFAULT_LIMIT);
     f.finish()?;
     Ok(EventsQuery { limit, cursor })
 }

@@ -10,7 +10,7 @@ use super::super::State;
 use super::super::auth::Write;
 use super::super::error::{ApiError, FieldError};
 use super::super::extract::{JsonObject, flag_query};
-use super::super::fields::Fields;
+use super::super::fields::{Fields, Sent};
 use super::super::idempotency::{Canonical, Fingerprinted, idempotency_key, respond};
 use super::super::wire::{connector_json, json_response, to_json, with_header, with_quota};
 use super::BASE;
@@ -18,15 +18,13 @@ use crate::domain::connector::{Connector, Location};
 use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::providers::azure::schema::AzureCreateSent;
+use crate::providers::gcs::schema::GcsCreateSent;
 use crate::providers::gcs::wire::GcsForm;
+use crate::providers::s3::schema::S3CreateSent;
 use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
 use crate::service::connectors::{NewAccess, NewConnector};
 use crate::service::use_cases::{DryRun, Keyed};
-
-/// The fields every create takes; each provider's own are its `CREATE_FIELDS` (the
-/// OpenAPI schemas list exactly these; a test holds them together).
-pub(in crate::http) const COMMON_FIELDS: [&str; 4] =
-    ["name", "scopes", "export_base_path", "import_mode"];
 
 /// The common fields of every create request.
 struct Common {
@@ -36,21 +34,17 @@ struct Common {
     export_base_path: Option<ExportBasePath>,
 }
 
-fn common(f: &mut Fields) -> Common {
+/// Reads the fields every create body declares: `name`, `scopes`, `import_mode`,
+/// `export_base_path`.
+fn common(f: &mut Fields, [name, scopes, import_mode, export_base_path]: [&Sent; 4]) -> Common {
     Common {
-        name: f.required("name", ConnectorName::parse),
-        scopes: f
-            .list("scopes", Scopes::parse)
-            .unwrap_or(Scopes::IMPORT_ONLY),
+        name: f.required(name, ConnectorName::parse),
+        scopes: f.list(scopes, Scopes::parse).unwrap_or(Scopes::IMPORT_ONLY),
         import_mode: f
-            .optional("import_mode", ImportMode::parse)
+            .optional(import_mode, ImportMode::parse)
             .unwrap_or(ImportMode::All),
-        export_base_path: f.optional("export_base_path", ExportBasePath::parse),
+        export_base_path: f.optional(export_base_path, ExportBasePath::parse),
     }
-}
-
-fn allowed(specific: &[&'static str]) -> Vec<&'static str> {
-    COMMON_FIELDS.iter().chain(specific).copied().collect()
 }
 
 /// Assembles a create request once every field parsed.
@@ -77,16 +71,24 @@ fn new_connector(
 }
 
 fn parse_s3(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(map, &allowed(&s3::CREATE_FIELDS))?;
-    let c = common(&mut f);
-    let (location, access) = s3::parse_create(&mut f);
+    let b = S3CreateSent::read(map)?;
+    let mut f = Fields::new();
+    let c = common(
+        &mut f,
+        [&b.name, &b.scopes, &b.import_mode, &b.export_base_path],
+    );
+    let (location, access) = s3::parse_create(&mut f, &b);
     new_connector(f, c, location, access)
 }
 
 fn parse_azure(map: Map<String, Value>) -> Result<NewConnector, ApiError> {
-    let mut f = Fields::new(map, &allowed(&azure::CREATE_FIELDS))?;
-    let c = common(&mut f);
-    let (location, access) = azure::parse_create(&mut f);
+    let b = AzureCreateSent::read(map)?;
+    let mut f = Fields::new();
+    let c = common(
+        &mut f,
+        [&b.name, &b.scopes, &b.import_mode, &b.export_base_path],
+    );
+    let (location, access) = azure::parse_create(&mut f, &b);
     new_connector(f, c, location, access)
 }
 
@@ -99,9 +101,13 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
                 .collect(),
         ));
     }
-    let mut f = Fields::new(form.fields, &allowed(&gcs::CREATE_FIELDS))?;
-    let c = common(&mut f);
-    let (location, access) = gcs::parse_create(&mut f, form.key_file);
+    let b = GcsCreateSent::read(form.fields)?;
+    let mut f = Fields::new();
+    let c = common(
+        &mut f,
+        [&b.name, &b.scopes, &b.import_mode, &b.export_base_path],
+    );
+    let (location, access) = gcs::parse_create(&mut f, &b, form.key_file);
     new_connector(f, c, location, access)
 }
 
@@ -348,5 +354,35 @@ mod tests {
             })),
             ["role_arn"]
         );
+    }
+
+    #[test]
+    fn a_key_file_sent_as_a_text_part_is_asked_for_as_a_file() {
+        let Value::Object(fields) = json!({
+            "name": "Archive GCS",
+            "bucket": "media-archive",
+            "credentials_file": "{\"type\": \"service_account\"}",
+        }) else {
+            panic!("a JSON object");
+        };
+        let form = GcsForm {
+            fields,
+            key_file: None,
+            duplicates: Vec::new(),
+        };
+        match parse_gcs(form) {
+            Err(ApiError::Service(ServiceError::Validation(fields))) => {
+                let problems: Vec<(String, String)> =
+                    fields.into_iter().map(|f| (f.field, f.message)).collect();
+                assert_eq!(
+                    problems,
+                    [(
+                        "credentials_file".to_owned(),
+                        "must be a file part (the service account's JSON key file)".to_owned()
+                    )]
+                );
+            }
+            other => panic!("not a validation error: {:?}", other.map(|_| ())),
+        }
     }
 }

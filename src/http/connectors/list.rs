@@ -1,9 +1,7 @@
 //! `GET /connectors`: the query (filters, `limit`, `cursor`) and the `Link` to the next page.
 
-use serde_json::Value;
-
 use super::super::error::ApiError;
-use super::super::fields::{Fields, query_object, text};
+use super::super::fields::{Fields, query_object, request_fields, text};
 use super::BASE;
 use crate::domain::connector::ListFilter;
 use crate::domain::scopes::{Provider, Scope, Status};
@@ -27,26 +25,24 @@ impl ListQuery {
     }
 }
 
+request_fields!(struct ListQuerySent {
+    provider,
+    scope,
+    status,
+    cursor,
+    limit
+});
+
 fn parse_list_query(raw: Option<&str>) -> Result<ListQuery, ApiError> {
-    let mut map = query_object(raw)?;
-    let limit = map.remove("limit");
-    let mut f = Fields::new(map, &["provider", "scope", "status", "cursor"])?;
+    let q = ListQuerySent::read(query_object(raw)?)?;
+    let mut f = Fields::new();
     let filter = ListFilter {
-        provider: f.optional("provider", Provider::parse),
-        scope: f.optional("scope", Scope::parse),
-        status: f.optional("status", Status::parse),
+        provider: f.optional(&q.provider, Provider::parse),
+        scope: f.optional(&q.scope, Scope::parse),
+        status: f.optional(&q.status, Status::parse),
     };
-    let cursor = f.optional("cursor", text);
-    let limit = match limit.as_ref().and_then(Value::as_str) {
-        None => 1000,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                f.fail("limit", "must be a whole number from 1 to 1000");
-                0
-            }
-        },
-    };
+    let cursor = f.optional(&q.cursor, text);
+    let limit = f.integer_text(&q.limit, 1..=1000).unwrap_or(1000);
     f.finish()?;
     Ok(ListQuery {
         filter,

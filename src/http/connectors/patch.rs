@@ -4,12 +4,16 @@ use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
 use super::super::error::{ApiError, FieldError};
-use super::super::fields::Fields;
+use super::super::fields::{Fields, Sent, refuse_unknown};
+use super::super::openapi::schemas::SettingsSent;
 use crate::domain::Invalid;
 use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status};
+use crate::providers::azure::schema::AzurePatchSent;
+use crate::providers::gcs::schema::GcsPatchSent;
 use crate::providers::s3::names::AwsRegion;
+use crate::providers::s3::schema::S3PatchSent;
 use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
 use crate::service::ServiceError;
 use crate::service::connectors::{ConnectorPatch, Precondition};
@@ -55,32 +59,26 @@ const READ_ONLY: [&str; 11] = [
     "auth_type",
     "external_id",
 ];
-/// The settings any connector's PATCH may change; each provider's credential fields are
-/// its `PATCH_CREDENTIAL_FIELDS`.
-pub(in crate::http) const SETTINGS: [&str; 6] = [
-    "name",
-    "scopes",
-    "export_base_path",
-    "import_mode",
-    "status",
-    "region",
-];
-
-/// Every field a PATCH may name: the settings, then every provider's credential fields.
+/// Every field a PATCH may name, as the schemas declare them: the settings, then every
+/// provider's own.
 pub(in crate::http) fn patchable() -> Vec<&'static str> {
-    SETTINGS
-        .into_iter()
-        .chain(s3::PATCH_CREDENTIAL_FIELDS)
-        .chain(azure::PATCH_CREDENTIAL_FIELDS)
-        .chain(gcs::PATCH_CREDENTIAL_FIELDS)
-        .collect()
+    [
+        SettingsSent::FIELDS,
+        S3PatchSent::FIELDS,
+        AzurePatchSent::FIELDS,
+        GcsPatchSent::FIELDS,
+    ]
+    .concat()
 }
 
 /// A PATCH body whose settings are read and whose credential fields wait for the
 /// connector's provider, the only one that may read them.
 pub(super) struct PatchBody {
     settings: ConnectorPatch,
-    /// The fields left to read, with every error found so far.
+    s3: S3PatchSent,
+    azure: AzurePatchSent,
+    gcs: GcsPatchSent,
+    /// Every error found so far.
     fields: Fields,
 }
 
@@ -108,35 +106,45 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<PatchBody, ApiE
     if !refused.is_empty() {
         return Err(ApiError::invalid(refused));
     }
-    let patchable = patchable();
-    let mut f = Fields::new(map, &patchable)?;
-    if f.is_empty() {
+    refuse_unknown(&map, &patchable())?;
+    if map.is_empty() {
         return Err(ApiError::validation(
             "body",
             "must name at least one field to change",
         ));
     }
+    let sent = SettingsSent::take(&mut map);
+    let (s3, azure, gcs) = (
+        S3PatchSent::take(&mut map),
+        AzurePatchSent::take(&mut map),
+        GcsPatchSent::take(&mut map),
+    );
+    let mut f = Fields::new();
     let settings = ConnectorPatch {
-        name: f.optional("name", ConnectorName::parse),
-        scopes: f.list("scopes", Scopes::parse),
-        export_base_path: f.nullable("export_base_path", ExportBasePath::parse),
-        import_mode: f.optional("import_mode", ImportMode::parse),
-        status: f.optional("status", |s| match Status::parse(s)? {
+        name: f.optional(&sent.name, ConnectorName::parse),
+        scopes: f.list(&sent.scopes, Scopes::parse),
+        export_base_path: f.nullable(&sent.export_base_path, ExportBasePath::parse),
+        import_mode: f.optional(&sent.import_mode, ImportMode::parse),
+        status: f.optional(&sent.status, |s| match Status::parse(s)? {
             st @ (Status::Active | Status::Disabled) => Ok(st),
             _ => Err(Invalid::new("may only be set to active or disabled")),
         }),
-        region: f.optional("region", AwsRegion::parse),
+        region: f.optional(&s3.region, AwsRegion::parse),
         credentials: None,
     };
     // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
     // refused rather than ignored.
-    for field in patchable.into_iter().filter(|f| *f != "export_base_path") {
-        if f.value(field).is_some_and(Value::is_null) {
-            f.fail(field, "cannot be null");
+    let every = [sent.all(), s3.all(), azure.all(), gcs.all()].concat();
+    for field in every {
+        if field.is_null() && !std::ptr::eq(field, &sent.export_base_path) {
+            f.fail(field.name(), "cannot be null");
         }
     }
     Ok(PatchBody {
         settings,
+        s3,
+        azure,
+        gcs,
         fields: f,
     })
 }
@@ -150,28 +158,31 @@ impl PatchBody {
     pub(super) fn for_provider(self, provider: Provider) -> Result<ConnectorPatch, ServiceError> {
         let PatchBody {
             mut settings,
+            s3,
+            azure,
+            gcs,
             fields: mut f,
         } = self;
         settings.credentials = match provider {
-            Provider::S3 => s3::parse_patch(&mut f),
-            Provider::Gcs => gcs::parse_patch(&mut f),
-            Provider::Azure => azure::parse_patch(&mut f),
+            Provider::S3 => s3::parse_patch(&mut f, &s3),
+            Provider::Gcs => gcs::parse_patch(&mut f, &gcs),
+            Provider::Azure => azure::parse_patch(&mut f, &azure),
         };
         let others = [
-            (Provider::S3, &s3::PATCH_CREDENTIAL_FIELDS[..]),
-            (Provider::Gcs, &gcs::PATCH_CREDENTIAL_FIELDS[..]),
-            (Provider::Azure, &azure::PATCH_CREDENTIAL_FIELDS[..]),
+            (Provider::S3, s3::patch_credentials(&s3).to_vec()),
+            (Provider::Gcs, gcs.all()),
+            (Provider::Azure, azure.all()),
         ];
         // A null one is already refused as null.
-        let foreign: Vec<&str> = others
-            .iter()
+        let foreign: Vec<&Sent> = others
+            .into_iter()
             .filter(|(p, _)| *p != provider)
-            .flat_map(|(_, fields)| fields.iter().copied())
-            .filter(|field| f.given(field))
+            .flat_map(|(_, fields)| fields)
+            .filter(|field| field.given())
             .collect();
         for field in foreign {
             f.fail(
-                field,
+                field.name(),
                 format!("does not apply to {} connector", with_article(provider)),
             );
         }

@@ -1,9 +1,9 @@
 //! The shared schemas of the OpenAPI document that no handler type carries: the fields every
 //! provider's body takes, the PATCH body (its settings here, each provider's fields and kinds
 //! of credentials from its `schema` file), browse's body, the error envelope, the domain's
-//! words and instants, and the helpers the providers' schemas are written with. Bodies are
-//! parsed field by field by [`super::super::fields::Fields`], so every schema's field list is
-//! checked against its parser's own list by the tests below.
+//! words and instants, and the helpers the providers' schemas are written with. Each body is
+//! declared once, by [`crate::http::fields::request_fields!`]: the schema printed here and the
+//! fields its parser reads come from that one declaration.
 //!
 //! The request schemas state what the parsers enforce, so that a value a generator draws
 //! from them is one the service accepts: lengths, patterns (ECMA-262, without lookarounds or
@@ -31,6 +31,7 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::scopes::{EventType, ImportMode, Provider, Scope, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
+use crate::http::fields::request_fields;
 
 /// A closed set of words as a string schema with `enum`.
 pub(crate) fn words(description: &str, all: impl IntoIterator<Item = &'static str>) -> Object {
@@ -350,6 +351,7 @@ impl PartialSchema for SettableStatus {
 }
 impl ToSchema for SettableStatus {}
 
+request_fields! {
 /// `PATCH /connectors/{connector_id}`: the fields to change, at least one. `provider`,
 /// `bucket`, `storage_account`, `container`, `gcp_project_id`, `endpoint_url` and
 /// `force_path_style` are immutable (a 422 says so); `export_base_path: null` clears it, and
@@ -358,14 +360,13 @@ impl ToSchema for SettableStatus {}
 /// Azure any of `tenant_id`, `client_id`, `client_secret`; GCS `credentials_json`. Fields of
 /// another provider than the connector's, and `region` on a connector that is not S3, are
 /// 422s naming them: the connector's provider is not in the request, so no schema can say.
-#[derive(ToSchema)]
 #[schema(
     as = ConnectorUpdate,
     min_properties = 1,
     examples(json!({"name": "Archive S3 (2026)", "scopes": ["import", "export"]}))
 )]
 #[serde(deny_unknown_fields)]
-struct ConnectorUpdateFields {
+pub(crate) struct ConnectorUpdateFields as SettingsSent {
     #[schema(nullable = false)]
     name: Option<ConnectorNameSchema>,
     #[schema(nullable = false)]
@@ -375,6 +376,7 @@ struct ConnectorUpdateFields {
     import_mode: Option<ImportMode>,
     #[schema(inline, nullable = false)]
     status: Option<SettableStatus>,
+}
 }
 
 /// The fields of a PATCH that every connector takes.
@@ -482,15 +484,15 @@ impl ToSchema for ConnectorUpdate {
     }
 }
 
+request_fields! {
 /// `POST /connectors/{connector_id}/browse`: every field optional (`null` counts as not
 /// sent); an absent or empty body browses the whole bucket.
-#[derive(ToSchema)]
 #[schema(
     as = BrowseRequest,
     examples(json!({"prefix": "incoming/2026/04/", "pattern": "clip-*.mp4", "recursive": true}))
 )]
 #[serde(deny_unknown_fields)]
-pub struct BrowseBody {
+pub struct BrowseBody as BrowseSent {
     #[schema(inline)]
     prefix: Option<BrowsePrefixSchema>,
     #[schema(inline)]
@@ -513,6 +515,7 @@ pub struct BrowseBody {
     #[schema(format = DateTime)]
     modified_after: Option<String>,
 }
+}
 
 /// An import's `prefix`, `subpath`, and each of `paths`: the export boundary's rules.
 pub struct RelativePathSchema;
@@ -533,8 +536,8 @@ impl PartialSchema for RelativePathSchema {
 }
 impl ToSchema for RelativePathSchema {}
 
+request_fields! {
 /// The body of `POST /connectors/{id}/access`.
-#[derive(ToSchema)]
 #[schema(
     as = AccessBody,
     examples(
@@ -543,7 +546,7 @@ impl ToSchema for RelativePathSchema {}
     )
 )]
 #[serde(deny_unknown_fields)]
-pub struct AccessBody {
+pub struct AccessBody as AccessSent {
     /// One of the connector's `scopes`, else 409 `scope_not_granted`.
     #[schema(pattern = "^(import|export)$")]
     purpose: String,
@@ -564,6 +567,7 @@ pub struct AccessBody {
     /// 900, STS's shortest session; GCS credentials exactly 3600.
     #[schema(minimum = 60, maximum = 3600)]
     ttl_seconds: Option<u32>,
+}
 }
 
 /// `DELETE`'s answer.
@@ -634,22 +638,17 @@ mod tests {
     use crate::domain::glob::GlobPattern;
     use crate::domain::names::{ConnectorName, RoleArn};
     use crate::domain::paths::{BrowsePrefix, ExportBasePath};
-    use crate::http::access::ACCESS_FIELDS;
-    use crate::http::actions::BROWSE_FIELDS;
-    use crate::http::connectors::create::COMMON_FIELDS;
     use crate::http::connectors::patch::patchable;
     use crate::http::openapi::{AzureCreate, GcsCreate, S3Create};
     use crate::providers::azure::credentials::parse_client_secret;
     use crate::providers::azure::names::{AzureTenant, ContainerName, Guid, StorageAccount};
-    use crate::providers::azure::wire::CREATE_FIELDS as AZURE_FIELDS;
+    use crate::providers::azure::schema::AzureCreateSent;
     use crate::providers::gcs::names::{GcpProjectId, GcsBucketName};
     use crate::providers::gcs::schema::*;
-    use crate::providers::gcs::wire::CREATE_FIELDS as GCS_FIELDS;
     use crate::providers::s3::credentials::S3Credentials;
     use crate::providers::s3::endpoint::S3Endpoint;
     use crate::providers::s3::names::{AwsRegion, S3BucketName};
     use crate::providers::s3::schema::*;
-    use crate::providers::s3::wire::CREATE_FIELDS as S3_FIELDS;
 
     fn printed<T: PartialSchema>() -> Value {
         serde_json::to_value(T::schema()).expect("a schema prints")
@@ -686,22 +685,16 @@ mod tests {
     }
 
     #[test]
-    fn each_request_schema_lists_exactly_the_fields_its_parser_accepts() {
-        assert_eq!(
-            properties::<S3Create>(),
-            names([&COMMON_FIELDS[..], &S3_FIELDS])
-        );
+    fn each_request_schema_prints_exactly_the_fields_its_declaration_reads() {
+        assert_eq!(properties::<S3Create>(), names([S3CreateSent::FIELDS]));
         assert_eq!(
             properties::<AzureCreate>(),
-            names([&COMMON_FIELDS[..], &AZURE_FIELDS])
+            names([AzureCreateSent::FIELDS])
         );
-        assert_eq!(
-            properties::<GcsCreate>(),
-            names([&COMMON_FIELDS[..], &GCS_FIELDS, &["credentials_file"]])
-        );
+        assert_eq!(properties::<GcsCreate>(), names([GcsCreateSent::FIELDS]));
         assert_eq!(properties::<ConnectorUpdate>(), names([&patchable()[..]]));
-        assert_eq!(properties::<BrowseBody>(), names([&BROWSE_FIELDS[..]]));
-        assert_eq!(properties::<AccessBody>(), names([&ACCESS_FIELDS[..]]));
+        assert_eq!(properties::<BrowseBody>(), names([BrowseSent::FIELDS]));
+        assert_eq!(properties::<AccessBody>(), names([AccessSent::FIELDS]));
     }
 
     #[test]

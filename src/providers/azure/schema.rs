@@ -1,16 +1,12 @@
 //! Azure's part of the OpenAPI document (the http layer's): the create body and the client
 //! secret.
 
-#![expect(
-    dead_code,
-    reason = "schema types: read by the OpenAPI derive, never built"
-)]
-
 use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::http::fields::request_fields;
 use crate::http::openapi::schemas::*;
 
 /// An Azure client secret.
@@ -35,10 +31,10 @@ impl PartialSchema for ClientSecret {
 }
 impl ToSchema for ClientSecret {}
 
+request_fields! {
 /// `POST /connectors/azure`: every field the parser accepts (any other is a 422 naming it).
 /// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the
 /// whole container.
-#[derive(ToSchema)]
 #[schema(
     as = AzureConnectorCreate,
     examples(json!({
@@ -52,7 +48,7 @@ impl ToSchema for ClientSecret {}
     }))
 )]
 #[serde(deny_unknown_fields)]
-pub struct AzureCreate {
+pub struct AzureCreate as AzureCreateSent {
     name: ConnectorNameSchema,
     scopes: Option<Scopes>,
     import_mode: Option<ImportMode>,
@@ -84,10 +80,11 @@ pub struct AzureCreate {
     #[schema(inline)]
     client_secret: ClientSecret,
 }
+}
 
+request_fields! {
 /// Azure's fields of a PATCH (merged into `ConnectorUpdate`).
-#[derive(ToSchema)]
-pub(crate) struct AzurePatchFields {
+pub(crate) struct AzurePatchFields as AzurePatchSent {
     /// Azure only: a GUID or a verified domain.
     #[schema(
         nullable = false,
@@ -103,6 +100,7 @@ pub(crate) struct AzurePatchFields {
     client_id: Option<String>,
     #[schema(inline, nullable = false)]
     client_secret: Option<ClientSecret>,
+}
 }
 
 /// Azure's kind of PATCH credentials.

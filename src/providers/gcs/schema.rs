@@ -1,11 +1,6 @@
 //! GCS's part of the OpenAPI document (the http layer's): the multipart create form and
 //! the key file a PATCH sends as `credentials_json`.
 
-#![expect(
-    dead_code,
-    reason = "schema types: read by the OpenAPI derive, never built"
-)]
-
 use std::borrow::Cow;
 
 use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, SchemaType, Type};
@@ -14,19 +9,20 @@ use utoipa::{PartialSchema, ToSchema};
 
 use super::credentials::GOOGLE_TOKEN_URI;
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::http::fields::request_fields;
 use crate::http::openapi::schemas::ipv4;
 use crate::http::openapi::schemas::*;
 
 /// What a GCS bucket name may not be, beyond its pattern.
 pub(crate) const GCS_BUCKET_RESERVED: &str = concat!(r"^goog|google|g00gle|^", ipv4!(), "$");
 
+request_fields! {
 /// `POST /connectors/gcs`: a multipart form. Empty text fields count as not sent. `scopes`
 /// is the field repeated once per scope (default `import`), `import_mode` defaults to `all`,
 /// `export_base_path` to the whole bucket.
-#[derive(ToSchema)]
 #[schema(as = GcsConnectorCreate)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct GcsCreateFields {
+pub(crate) struct GcsCreateFields as GcsCreateSent {
     name: ConnectorNameSchema,
     /// Google's bucket naming rules: 3–63 characters (up to 222 with dots, each
     /// dot-separated part 1–63) of lowercase letters, digits, `-`, `_` and `.`, starting and
@@ -69,6 +65,7 @@ pub(crate) struct GcsCreateFields {
         value_type = String
     )]
     credentials_file: Vec<u8>,
+}
 }
 
 /// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
@@ -161,11 +158,12 @@ impl PartialSchema for GcsKeyFile {
 }
 impl ToSchema for GcsKeyFile {}
 
+request_fields! {
 /// GCS's fields of a PATCH (merged into `ConnectorUpdate`).
-#[derive(ToSchema)]
-pub(crate) struct GcsPatchFields {
+pub(crate) struct GcsPatchFields as GcsPatchSent {
     #[schema(inline, nullable = false)]
     credentials_json: Option<GcsKeyFile>,
+}
 }
 
 /// GCS's kind of PATCH credentials.

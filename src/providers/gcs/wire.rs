@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::credentials::GcsServiceAccount;
 use super::location::GcsLocation;
 use super::names::{GcpProjectId, GcsBucketName};
+use super::schema::{GcsCreateSent, GcsPatchSent};
 use crate::domain::connector::Location;
 use crate::domain::credentials::Credentials;
 use crate::http::error::ApiError;
@@ -16,12 +17,6 @@ use crate::http::fields::Fields;
 use crate::http::idempotency::{Canonical, canonical_object};
 use crate::http::wire::Columns;
 use crate::service::connectors::{CredentialUpdate, NewAccess};
-
-/// The form's text fields besides the common ones; the key file is `credentials_file`.
-pub(crate) const CREATE_FIELDS: [&str; 2] = ["bucket", "gcp_project_id"];
-
-/// The PATCH fields that change how the service gets in.
-pub(crate) const PATCH_CREDENTIAL_FIELDS: [&str; 1] = ["credentials_json"];
 
 /// The GCS form as a JSON object (so it validates and fingerprints like the others), plus
 /// the key file's bytes.
@@ -90,30 +85,37 @@ impl Canonical for GcsForm {
 /// account, naming every field at fault in `f`.
 pub(crate) fn parse_create(
     f: &mut Fields,
+    b: &GcsCreateSent,
     key_file: Option<Vec<u8>>,
 ) -> (Option<Location>, Option<NewAccess>) {
-    let bucket = f.required("bucket", GcsBucketName::parse);
-    let mut project = f.optional("gcp_project_id", GcpProjectId::parse);
+    let bucket = f.required(&b.bucket, GcsBucketName::parse);
+    let mut project = f.optional(&b.gcp_project_id, GcpProjectId::parse);
+    let key = b.credentials_file.name();
     let account = match key_file {
-        None => {
+        // A text part of that name, where a file was expected.
+        None if b.credentials_file.sent() => {
             f.fail(
-                "credentials_file",
-                "is required (the service account's JSON key file)",
+                key,
+                "must be a file part (the service account's JSON key file)",
             );
             None
         }
+        None => {
+            f.fail(key, "is required (the service account's JSON key file)");
+            None
+        }
         Some(bytes) => GcsServiceAccount::parse(&bytes)
-            .map_err(|e| f.fail("credentials_file", e.0))
+            .map_err(|e| f.fail(key, e.0))
             .ok(),
     };
-    if project.is_none() && !f.has("gcp_project_id") {
+    if project.is_none() && !b.gcp_project_id.sent() {
         project = account
             .as_ref()
             .and_then(|a| a.project_id())
             .and_then(|p| GcpProjectId::parse(p).ok());
         if project.is_none() && account.is_some() {
             f.fail(
-                "gcp_project_id",
+                b.gcp_project_id.name(),
                 "is required: the key file names no valid project_id",
             );
         }
@@ -131,12 +133,12 @@ pub(crate) fn parse_create(
 }
 
 /// Reads GCS's credential field of a PATCH (the key file as a JSON object), if sent.
-pub(crate) fn parse_patch(f: &mut Fields) -> Option<CredentialUpdate> {
-    let key = f.object("credentials_json")?;
+pub(crate) fn parse_patch(f: &mut Fields, b: &GcsPatchSent) -> Option<CredentialUpdate> {
+    let key = f.object(&b.credentials_json)?;
     match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
         Ok(sa) => Some(CredentialUpdate::Gcs(sa)),
         Err(e) => {
-            f.fail("credentials_json", e.0);
+            f.fail(b.credentials_json.name(), e.0);
             None
         }
     }

@@ -1,17 +1,13 @@
 //! S3's part of the OpenAPI document (the http layer's): the create body, with its two ways
 //! into a bucket as a `oneOf`, and the patterns of its names.
 
-#![expect(
-    dead_code,
-    reason = "schema types: read by the OpenAPI derive, never built"
-)]
-
 use std::borrow::Cow;
 
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::domain::scopes::{ImportMode, Scopes};
+use crate::http::fields::request_fields;
 use crate::http::openapi::schemas::ipv4;
 use crate::http::openapi::schemas::*;
 
@@ -28,13 +24,13 @@ pub(crate) const AWS_REGION: &str = r"^[a-z]{2}(?:-[a-z]+){1,3}-[0-9]{1,2}$";
 /// An S3-compatible service's own region word (R2's `auto`, B2's `us-west-004`).
 pub(crate) const COMPATIBLE_REGION: &str = r"^[a-z0-9][a-z0-9-]*$";
 
+request_fields! {
 /// `POST /connectors/s3`: every field the parser accepts (any other is a 422 naming it).
 /// Exactly one way into the bucket, the `oneOf` below: `aws_access_key_id` with
 /// `aws_secret_access_key` (on AWS or, with `endpoint_url`, on an S3-compatible service), or
 /// `role_arn` (on AWS only); neither, both, or half a key pair is a 422 naming the fields.
 /// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the whole
 /// bucket. A field sent as `null` counts as not sent.
-#[derive(ToSchema)]
 #[schema(
     as = S3ConnectorCreate,
     examples(json!({
@@ -49,7 +45,7 @@ pub(crate) const COMPATIBLE_REGION: &str = r"^[a-z0-9][a-z0-9-]*$";
     }))
 )]
 #[serde(deny_unknown_fields)]
-pub(crate) struct S3CreateFields {
+pub(crate) struct S3CreateFields as S3CreateSent {
     name: ConnectorNameSchema,
     scopes: Option<Scopes>,
     import_mode: Option<ImportMode>,
@@ -104,6 +100,7 @@ pub(crate) struct S3CreateFields {
     /// Path-style requests (`https://host/bucket/key`), which some compatible services
     /// need. Default `false`.
     force_path_style: Option<bool>,
+}
 }
 
 /// `POST /connectors/s3`'s body (see [`S3CreateFields`]), with its ways into the bucket.
@@ -176,9 +173,9 @@ impl ToSchema for S3Create {
 /// S3's settings a PATCH may change besides the common ones.
 pub(crate) const PATCH_SETTINGS: [&str; 1] = ["region"];
 
+request_fields! {
 /// S3's fields of a PATCH (merged into `ConnectorUpdate`).
-#[derive(ToSchema)]
-pub(crate) struct S3PatchFields {
+pub(crate) struct S3PatchFields as S3PatchSent {
     /// S3 only: an AWS region code (`us-east-1`), or, on a connector with an
     /// `endpoint_url`, the compatible service's own word (`auto`); the pattern is the wider
     /// of the two, since which applies depends on the connector.
@@ -209,6 +206,7 @@ pub(crate) struct S3PatchFields {
         pattern = r"^arn:aws(?:[a-z0-9-]{0,28}[a-z0-9])?:iam::[0-9]{12}:role/(?:[A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]{1,64}$"
     )]
     role_arn: Option<String>,
+}
 }
 
 /// S3's kinds of PATCH credentials.

@@ -11,27 +11,32 @@ use crate::domain::scopes::Scopes;
 use crate::http::State;
 use crate::http::auth::Read;
 use crate::http::error::ApiError;
-use crate::http::fields::{Fields, query_object};
+use crate::http::fields::{Fields, query_object, request_fields};
 use crate::http::wire::json_response;
 use crate::providers::s3::names::S3BucketName;
 
-/// The query's parameters, each at most once.
-pub(crate) const PARAMETERS: [&str; 3] = ["bucket", "scopes", "export_base_path"];
+request_fields!(struct SetupQuerySent {
+    bucket,
+    scopes,
+    export_base_path
+});
 
 /// Reads `bucket`, `scopes` (comma-separated, default `import`) and `export_base_path`.
 fn parse(raw: Option<&str>) -> Result<Option<PolicyRequest>, ApiError> {
-    let mut f = Fields::new(query_object(raw)?, &PARAMETERS)?;
-    if f.is_empty() {
+    let map = query_object(raw)?;
+    if map.is_empty() {
         return Ok(None);
     }
-    let bucket = f.required("bucket", S3BucketName::parse);
+    let q = SetupQuerySent::read(map)?;
+    let mut f = Fields::new();
+    let bucket = f.required(&q.bucket, S3BucketName::parse);
     let scopes = f
-        .optional("scopes", |s| {
+        .optional(&q.scopes, |s| {
             let words: Vec<String> = s.split(',').map(|w| w.trim().to_owned()).collect();
             Scopes::parse(&words)
         })
         .unwrap_or(Scopes::IMPORT_ONLY);
-    let export_base_path = f.optional("export_base_path", ExportBasePath::parse);
+    let export_base_path = f.optional(&q.export_base_path, ExportBasePath::parse);
     f.finish()?;
     Ok(bucket.map(|bucket| PolicyRequest {
         bucket,
