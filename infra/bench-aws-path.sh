@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The AWS-path benchmark: starts the pinned emulators (as the test command does), builds the
 # release binary, and runs `cargo bench --bench aws_path -- [parts]` (latency, cold-start,
-# memory, concurrency, roles; all by default). The memory part puts 100,000 objects into moto's S3 first.
+# memory, concurrency, roles, keyless; all by default). The memory part puts 100,000 objects into moto's S3 first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/emulators.sh

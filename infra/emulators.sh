@@ -106,6 +106,15 @@ MOTO_TLS_PORT="$(free_port)"
 PIDS+=($!)
 export MOTO_TLS_ENDPOINT="https://127.0.0.1:$MOTO_TLS_PORT"
 export TOKEN_ENDPOINT_CLIENT_SECRET="azure-test-$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
+# Workload identity federation into Google: the tests' process signs with these AWS keys
+# (google-cloud-auth's aws1 source reads them from the environment, as on Lambda), and the
+# stand-in trusts exactly them, this audience and these service accounts.
+export AWS_ACCESS_KEY_ID="AKIAWIF$(python3 -c 'import secrets; print(secrets.token_hex(6).upper())')"
+export AWS_SECRET_ACCESS_KEY="$(python3 -c 'import secrets; print(secrets.token_hex(20))')"
+export AWS_REGION="us-east-1"
+export GOOGLE_WIF_AWS_KEYS="$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
+export GOOGLE_WIF_AUDIENCE="//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/videovector/providers/aws"
+export GOOGLE_IMPERSONABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com,vv-3@vv-pool.iam.gserviceaccount.com"
 TOKEN_PORT="$(free_port)"
 "$VENV/bin/python" infra/token_endpoint.py "$TOKEN_PORT" "$TLS/server.pem" "$TLS/server-key.pem" >"$LOGS/token-endpoint.log" 2>&1 &
 PIDS+=($!)

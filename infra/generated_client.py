@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import io
 import json
+import os
 import pathlib
 import pkgutil
 import secrets
@@ -343,6 +344,34 @@ class Driver:
         return ("200 with a bucket (trust + permissions policy), 200 without (trust only), "
                 f"scopes without a bucket 422 {error.code}")
 
+    def gcs_identity_setup(self):
+        setup = answered(
+            self.api["gcs_identity_setup"].sync_detailed(
+                client=self.client, bucket=self.gcs_bucket, scopes="import,export",
+                gcp_project_id="generated-project"),
+            200, self.m.GcsIdentitySetup, "identity setup")
+        email = setup.service_account_email
+        expect(email in os.environ["GOOGLE_IMPERSONABLE"].split(","), f"e-mail {email}")
+        expect(setup.roles.import_ == "roles/storage.objectViewer", f"import {setup.roles.import_}")
+        expect(any(f"gs://{self.gcs_bucket}" in c and email in c for c in setup.commands),
+               "no gcloud command for the bucket")
+        # The keyless create: the same operation as the multipart one, as JSON.
+        body = self.m.GcsKeylessConnectorCreate(
+            name="Generated keyless GCS", bucket=self.gcs_bucket,
+            gcp_project_id="generated-project",
+            scopes=[self.m.ScopesItem.IMPORT])
+        made = answered(self.api["create_gcs"].sync_detailed(client=self.client, body=body),
+                        201, self.m.Connector, "keyless create")
+        expect(made.auth_type == self.m.AuthType.WORKLOAD_IDENTITY, f"auth_type {made.auth_type}")
+        expect(made.service_account_email == email, "service_account_email")
+        report = answered(
+            self.api["test_connector"].sync_detailed(made.connector_id, client=self.client),
+            200, self.m.TestReport, "keyless test")
+        names = [c.name for c in report.checks]
+        expect(report.success and names[:2] == ["federation", "impersonation"],
+               f"keyless test: {names}, {report.error_message}")
+        return f"200 {email}; keyless create 201 {made.connector_id}, test {names}"
+
     def grant_access(self):
         op = self.api["grant_access"]
         grant = answered(
@@ -415,6 +444,7 @@ class Driver:
 
 ORDER = ["create_s3", "create_gcs", "create_azure", "list_connectors", "get_connector",
          "update_connector", "test_connector", "browse_connector", "role_setup",
+         "gcs_identity_setup",
          "grant_access", "delete_connector", "list_events"]
 
 

@@ -192,9 +192,15 @@ class Server:
                 # its role (`external_id_not_enforced`).
                 "SERVICE_PRINCIPAL_ARN": "arn:aws:iam::111122223333:role/videovector-connectors-access",
                 "AWS_ENDPOINT_URL_STS": env("MOTO_ENDPOINT"),
-                "AWS_ACCESS_KEY_ID": "AKIASCHEMATHESIS0000",
-                "AWS_SECRET_ACCESS_KEY": "schemathesis",
+                # The keys the Google STS stand-in trusts (infra/emulators.sh), so that
+                # keyless GCS connectors federate; moto's STS takes any.
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "AKIASCHEMATHESIS0000"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "schemathesis"),
                 "AWS_REGION": "us-east-1",
+                # Keyless GCS: the federation and the service accounts the stand-ins trust.
+                "GCS_WORKLOAD_IDENTITY_AUDIENCE": env("GOOGLE_WIF_AUDIENCE"),
+                "GCS_SERVICE_ACCOUNTS": env("GOOGLE_IMPERSONABLE"),
+                "PROVIDER_GCS_IAM_CREDENTIALS_URL": f"{env('AZURE_TOKEN_ENDPOINT')}/google/iam",
                 "RATE_LIMIT_TESTS_PER_MINUTE": "0",
                 "RATE_LIMIT_BROWSES_PER_MINUTE": "0",
                 "RATE_LIMIT_CREATES_PER_MINUTE": "0",

@@ -14,10 +14,23 @@ token this stand-in issued, when `options` is a Credential Access Boundary;
 GET /google/boundaries/{token} answers the boundary a downscoped token was made with, so
 a test can see what the service asked for.
 
+Workload identity federation from AWS, as Google's STS and IAM Credentials check it:
+POST /google/v1/token with subject_token_type urn:ietf:params:aws:token-type:aws4_request
+decodes the subject token (a signed STS GetCallerIdentity request), recomputes its SigV4
+signature with botocore and $GOOGLE_WIF_AWS_KEYS ("access-key:secret-key"), refuses one
+older than 15 minutes, checks `audience` and the signed `x-goog-cloud-target-resource`
+header against $GOOGLE_WIF_AUDIENCE, and mints a federated token. It cannot call AWS to
+learn which role signed: it trusts the keys it was given. POST
+/google/iam/v1/projects/-/serviceAccounts/{email}:generateAccessToken answers a token
+of that service account for a federated bearer token when the e-mail is one of
+$GOOGLE_IMPERSONABLE (comma-separated), 403 when not; GET /google/impersonations answers
+how many tokens each service account was given, so a test can see whose was used.
+
 Usage: python infra/token_endpoint.py PORT CERT KEY
 """
 
 import base64
+import datetime
 import json
 import os
 import secrets
@@ -28,6 +41,10 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environ["TOKEN_ENDPOINT_CLIENT_SECRET"]
+WIF_AUDIENCE = os.environ.get("GOOGLE_WIF_AUDIENCE", "")
+WIF_KEYS = os.environ.get("GOOGLE_WIF_AWS_KEYS", ":").split(":", 1)
+IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(",")))
+AWS4_REQUEST = "urn:ietf:params:aws:token-type:aws4_request"
 
 
 def b64(data: dict) -> str:
@@ -52,6 +69,79 @@ def token(tenant: str, client_id: str) -> str:
 
 ISSUED = set()
 BOUNDARIES = {}
+FEDERATED = set()
+IMPERSONATIONS = {}
+
+
+def refused(description: str) -> tuple:
+    return 400, {"error": "invalid_grant", "error_description": description}
+
+
+def federate(field) -> tuple:
+    """Google STS's exchange of a signed AWS GetCallerIdentity request."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    try:
+        signed = json.loads(urllib.parse.unquote(field("subject_token")))
+        headers = {h["key"]: h["value"] for h in signed["headers"]}
+        authorization = headers.pop("Authorization")
+        url, method = signed["url"], signed["method"]
+    except (ValueError, KeyError, TypeError):
+        return refused("The subject token is not a signed AWS request.")
+    if field("audience") != WIF_AUDIENCE:
+        return refused(f"Invalid audience: {field('audience')}")
+    if headers.get("x-goog-cloud-target-resource") != WIF_AUDIENCE:
+        return refused("The signed request's x-goog-cloud-target-resource is not the audience.")
+    try:
+        credential = authorization.split("Credential=", 1)[1].split(",", 1)[0]
+        key_id, date, region, service, _ = credential.split("/")
+        signature = authorization.split("Signature=", 1)[1].strip()
+        when = datetime.datetime.strptime(headers["x-amz-date"], "%Y%m%dT%H%M%SZ")
+    except (IndexError, ValueError, KeyError):
+        return refused("The signed request's Authorization header cannot be read.")
+    age = datetime.datetime.utcnow() - when
+    if abs(age.total_seconds()) > 15 * 60:
+        return refused("The signed request has expired.")
+    if key_id != WIF_KEYS[0] or service != "sts" or "Action=GetCallerIdentity" not in url:
+        return refused("The subject token is not the trusted AWS identity's GetCallerIdentity.")
+    request = AWSRequest(method=method, url=url, headers=headers, data=signed.get("body", ""))
+    request.context["timestamp"] = headers["x-amz-date"]
+    auth = SigV4Auth(
+        Credentials(WIF_KEYS[0], WIF_KEYS[1], headers.get("x-amz-security-token")),
+        service,
+        region,
+    )
+    expected = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)), request)
+    if not secrets.compare_digest(expected, signature):
+        return refused("The AWS signature of the subject token does not match.")
+    token = "ya29.federated-" + secrets.token_hex(16)
+    FEDERATED.add(token)
+    return 200, {
+        "access_token": token,
+        "expires_in": 3599,
+        "token_type": "Bearer",
+        "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+    }
+
+
+def impersonate(path: str, bearer: str) -> tuple:
+    """IAM Credentials' generateAccessToken for a federated caller."""
+    name = path.rsplit("/", 1)[-1]
+    if not name.endswith(":generateAccessToken"):
+        return 404, {"error": {"code": 404, "status": "NOT_FOUND"}}
+    email = name[: -len(":generateAccessToken")]
+    if bearer not in FEDERATED:
+        return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
+    if email not in IMPERSONABLE:
+        return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                               "message": "Permission 'iam.serviceAccounts.getAccessToken' denied"}}
+    token = "ya29.sa-" + secrets.token_hex(16)
+    ISSUED.add(token)
+    IMPERSONATIONS[email] = IMPERSONATIONS.get(email, 0) + 1
+    expires = datetime.datetime.utcnow() + datetime.timedelta(hours=1)
+    return 200, {"accessToken": token, "expireTime": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
 def google(path: str, field) -> tuple:
@@ -67,6 +157,8 @@ def google(path: str, field) -> tuple:
     if path == "google/v1/token":
         if field("grant_type") != "urn:ietf:params:oauth:grant-type:token-exchange":
             return 400, {"error": "unsupported_grant_type"}
+        if field("subject_token_type") == AWS4_REQUEST:
+            return federate(field)
         if field("subject_token") not in ISSUED:
             return 400, {"error": "invalid_grant", "error_description": "unknown subject token"}
         try:
@@ -91,12 +183,18 @@ class Handler(BaseHTTPRequestHandler):
         prefix = "/google/boundaries/"
         if self.path.startswith(prefix) and self.path[len(prefix):] in BOUNDARIES:
             return self.answer(200, BOUNDARIES[self.path[len(prefix):]])
+        if self.path == "/google/impersonations":
+            return self.answer(200, IMPERSONATIONS)
         self.answer(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
         parts = self.path.strip("/").split("/")
         length = int(self.headers.get("content-length", "0"))
-        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        body = self.rfile.read(length).decode()
+        if parts[:2] == ["google", "iam"]:
+            bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
+            return self.answer(*impersonate(self.path, bearer))
+        form = urllib.parse.parse_qs(body)
         field = lambda k: form.get(k, [""])[0]
         if parts[0] == "google":
             return self.answer(*google("/".join(parts), field))

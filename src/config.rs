@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::providers::ProviderSettings;
 use crate::providers::azure::AzureSettings;
 use crate::providers::egress::EgressPolicy;
+use crate::providers::gcs::identity::IdentitySettings;
 use crate::providers::s3::S3Settings;
 use crate::service::limits::RateLimits;
 
@@ -46,6 +47,20 @@ pub struct Settings {
     /// and tests only).
     #[arg(long, env = "PROVIDER_GCS_STS_TOKEN_URL", value_parser = parse_endpoint, global = true)]
     pub gcs_sts_token_url: Option<String>,
+    /// The workload identity pool provider that trusts the service's AWS role, for keyless
+    /// GCS connectors: `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`.
+    /// Unset (with `GCS_SERVICE_ACCOUNTS`), keyless GCS connectors are refused with
+    /// `identity_not_configured`.
+    #[arg(long, env = "GCS_WORKLOAD_IDENTITY_AUDIENCE", value_parser = parse_wif_audience, requires = "gcs_service_accounts", global = true)]
+    pub gcs_workload_identity_audience: Option<String>,
+    /// The service accounts given to accounts for keyless GCS connectors, one each, in
+    /// order, comma-separated; append new ones at the end (docs/api.md).
+    #[arg(long = "gcs-service-accounts", env = "GCS_SERVICE_ACCOUNTS", value_delimiter = ',', value_parser = parse_service_account, requires = "gcs_workload_identity_audience", global = true)]
+    pub gcs_service_accounts: Vec<String>,
+    /// Google's IAM Credentials API, where service accounts' tokens are made (emulators and
+    /// tests only).
+    #[arg(long, env = "PROVIDER_GCS_IAM_CREDENTIALS_URL", value_parser = parse_endpoint, global = true)]
+    pub gcs_iam_credentials_url: Option<String>,
     /// A Blob service base URL used instead of `https://{account}.blob.core.windows.net`
     /// (emulators only); the account becomes the first path segment.
     #[arg(long, env = "PROVIDER_AZURE_ENDPOINT_URL", value_parser = parse_https_endpoint, global = true)]
@@ -121,6 +136,9 @@ impl Settings {
             gcs_endpoint_url: None,
             gcs_oauth_token_url: None,
             gcs_sts_token_url: None,
+            gcs_workload_identity_audience: None,
+            gcs_service_accounts: Vec::new(),
+            gcs_iam_credentials_url: None,
             azure_endpoint_url: None,
             azure_authority_host: None,
             table_name: None,
@@ -164,6 +182,7 @@ impl Settings {
                     })
                 }
             },
+            gcs_identity: self.gcs_identity(),
             service_principal_arn: self.service_principal_arn.clone(),
             aws: None,
             azure: AzureSettings {
@@ -171,6 +190,79 @@ impl Settings {
                 authority_host: self.azure_authority_host.clone(),
             },
         }
+    }
+}
+
+impl Settings {
+    /// The operator's workload identity federation for GCS, when both halves are set.
+    fn gcs_identity(&self) -> Option<IdentitySettings> {
+        let audience = self.gcs_workload_identity_audience.clone()?;
+        let accounts: Vec<String> = self
+            .gcs_service_accounts
+            .iter()
+            .filter(|a| !a.is_empty())
+            .cloned()
+            .collect();
+        if accounts.is_empty() {
+            return None;
+        }
+        let mut identity = IdentitySettings::new(audience, accounts);
+        if let Some(sts) = &self.gcs_sts_token_url {
+            identity.sts_url.clone_from(sts);
+        }
+        if let Some(iam) = &self.gcs_iam_credentials_url {
+            identity.iam_url.clone_from(iam);
+        }
+        Some(identity)
+    }
+}
+
+/// A workload identity pool provider's resource name, as Google's STS takes it.
+fn parse_wif_audience(s: &str) -> Result<String, String> {
+    let rest = s.strip_prefix("//iam.googleapis.com/projects/");
+    let parts: Vec<&str> = rest.map(|r| r.split('/').collect()).unwrap_or_default();
+    let named = |p: &str| {
+        !p.is_empty() && p.len() <= 63 && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    match parts.as_slice() {
+        [number, "locations", "global", "workloadIdentityPools", pool, "providers", provider]
+            if number.bytes().all(|b| b.is_ascii_digit())
+                && !number.is_empty()
+                && named(pool)
+                && named(provider) =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(
+            "must be //iam.googleapis.com/projects/<project number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>"
+                .to_owned(),
+        ),
+    }
+}
+
+/// A service account's email, as it goes into IAM Credentials' path: `name@domain`, of
+/// lowercase letters, digits, `-` and `.` (an empty entry, as an unset template parameter
+/// gives, is dropped later).
+fn parse_service_account(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(String::new());
+    }
+    let ok = |part: &str| {
+        !part.is_empty()
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b))
+    };
+    match s.split_once('@') {
+        Some((name, domain))
+            if s.len() <= 254 && ok(name) && ok(domain) && domain.contains('.') =>
+        {
+            Ok(s.to_owned())
+        }
+        _ => Err(format!(
+            "must be a service account's email such as vv-1@my-project.iam.gserviceaccount.com, not {s}"
+        )),
     }
 }
 

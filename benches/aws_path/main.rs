@@ -18,10 +18,13 @@
 //!   (`AWS_LAMBDA_MAX_CONCURRENCY`, as on Lambda Managed Instances);
 //! - `roles`: a test on an IAM role connector (AssumeRole included) against one on a key
 //!   connector, cold and warm, on the moto that checks IAM ([`roles`]).
+//! - `keyless`: a test on a keyless GCS connector (workload identity) against one on a
+//!   GCS connector with a key file, cold and warm ([`keyless`]).
 //!
 //! Under `cargo test` (no `--bench`) it runs a small latency pass, and skips when the
 //! emulators are not running.
 
+mod keyless;
 mod proxy;
 mod roles;
 mod runtime_api;
@@ -127,6 +130,9 @@ fn main() -> Result<()> {
             }
             if wants("roles") {
                 roles::roles(plan, cert, DELAY).await?;
+            }
+            if wants("keyless") {
+                keyless::keyless(plan, cert, &moto).await?;
             }
             if wants("cold-start") || wants("memory") || wants("concurrency") {
                 let binary = std::env::var("CONNECTORS_RELEASE_BIN")

@@ -64,6 +64,9 @@ pub enum Access {
     Secret(SecretRef),
     /// An IAM role (S3 only); nothing is kept in the vault.
     IamRole(RoleGrant),
+    /// The account's service account, reached through workload identity federation (GCS
+    /// only); nothing is kept in the vault.
+    GcsIdentity(crate::providers::gcs::credentials::GcsIdentity),
 }
 
 impl Access {
@@ -71,7 +74,7 @@ impl Access {
     pub fn secret(&self) -> Option<&SecretRef> {
         match self {
             Access::Secret(s) => Some(s),
-            Access::IamRole(_) => None,
+            Access::IamRole(_) | Access::GcsIdentity(_) => None,
         }
     }
 }

@@ -116,6 +116,9 @@ impl ApiError {
                 }
                 S::ProviderUnavailable(_) | S::Dependency(_) => StatusCode::SERVICE_UNAVAILABLE,
                 S::Internal(_) | S::CredentialsMissing(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                S::IdentityNotConfigured { setup: true, .. } => StatusCode::NOT_FOUND,
+                S::IdentityNotConfigured { setup: false, .. } => StatusCode::CONFLICT,
+                S::IdentityPoolExhausted(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }
@@ -150,6 +153,8 @@ impl ApiError {
                 S::Dependency(_) => "dependency_unavailable",
                 S::Internal(_) => "internal_error",
                 S::CredentialsMissing(_) => "credentials_missing",
+                S::IdentityNotConfigured { .. } => "identity_not_configured",
+                S::IdentityPoolExhausted(_) => "identity_pool_exhausted",
             },
         }
     }
@@ -179,6 +184,8 @@ impl ApiError {
             ApiError::Service(
                 ServiceError::Dependency(_) | ServiceError::ProviderUnavailable(_),
             ) => Some(2),
+            // The operator adds service accounts to the pool: minutes, not seconds.
+            ApiError::Service(ServiceError::IdentityPoolExhausted(_)) => Some(300),
             _ => None,
         }
     }

@@ -41,7 +41,7 @@ fn content_type(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     content_type(headers).is_some_and(|ct| {
         let essence = ct.split(';').next().unwrap_or("").trim();
         essence.eq_ignore_ascii_case("application/json")

@@ -74,8 +74,10 @@ pub(crate) struct ConnectorView<'a> {
     /// S3 only: whether requests use path-style addressing; null for other providers.
     #[schema(required = true)]
     force_path_style: Option<bool>,
-    /// S3 only: `access_key` (a stored key pair) or `iam_role` (a role the service
-    /// assumes); null for other providers.
+    /// How the service gets in. S3: `access_key` (a stored key pair) or `iam_role` (a
+    /// role the service assumes); GCS: `service_account_key` (a stored key file) or
+    /// `workload_identity` (the account's own service account, nothing stored); Azure:
+    /// `client_secret`. Never null.
     #[schema(required = true)]
     auth_type: Option<AuthType>,
     /// `iam_role` only: the role the service assumes.
@@ -102,14 +104,21 @@ pub(crate) struct ConnectorView<'a> {
     /// GCS only: the service account's email.
     #[serde(skip_serializing_if = "Option::is_none")]
     client_email: Option<&'a str>,
+    /// GCS only: the service account the service acts as (the key file's, or the
+    /// account's own for `workload_identity`); null for other providers.
+    #[schema(required = true)]
+    service_account_email: Option<&'a str>,
 }
 
-/// How an S3 connector gets into its bucket.
+/// How a connector gets into its bucket: each provider's kinds.
 #[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum AuthType {
     AccessKey,
     IamRole,
+    ServiceAccountKey,
+    WorkloadIdentity,
+    ClientSecret,
 }
 
 /// The view's provider columns: each provider fills its own (`providers::<name>::wire`),
@@ -127,13 +136,14 @@ pub(crate) struct Columns<'a> {
     pub role_arn: Option<&'a str>,
     pub external_id: Option<&'a str>,
     pub client_email: Option<&'a str>,
+    pub service_account_email: Option<&'a str>,
 }
 
 /// A connector's provider columns, from its provider's own `wire` module.
 pub(crate) fn columns(c: &Connector) -> Columns<'_> {
     match &c.location {
         Location::S3(l) => providers::s3::wire::columns(l, &c.access),
-        Location::Gcs(l) => providers::gcs::wire::columns(l, &c.credential_hint),
+        Location::Gcs(l) => providers::gcs::wire::columns(l, &c.access, &c.credential_hint),
         Location::Azure(l) => providers::azure::wire::columns(l),
     }
 }
@@ -166,6 +176,7 @@ fn view(c: &Connector) -> ConnectorView<'_> {
         last_test_error: c.last_test_error.as_deref(),
         credential_hint: &c.credential_hint,
         client_email: columns.client_email,
+        service_account_email: columns.service_account_email,
     }
 }
 

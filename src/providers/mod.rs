@@ -68,6 +68,10 @@ pub enum ProviderErrorKind {
     ExternalIdNotEnforced,
     /// The provider, or this kind of connector, cannot hand out what was asked.
     AccessNotSupported,
+    /// Google's STS refused the service's own AWS identity (GCS workload identity).
+    FederationDenied,
+    /// IAM Credentials refused to let the service act as the account's service account.
+    ImpersonationDenied,
 }
 
 impl ProviderErrorKind {
@@ -83,6 +87,8 @@ impl ProviderErrorKind {
             Self::AssumeRoleDenied => "assume_role_denied",
             Self::ExternalIdNotEnforced => "external_id_not_enforced",
             Self::AccessNotSupported => "access_not_supported",
+            Self::FederationDenied => "federation_denied",
+            Self::ImpersonationDenied => "impersonation_denied",
         }
     }
 
@@ -226,6 +232,29 @@ pub trait ProviderFactory: Send + Sync {
         grant: access::PrefixGrant<'_>,
     ) -> Result<access::VendedCredentials, OpenError>;
 
+    /// The service accounts of the operator's GCS pool, in order; `None` when keyless GCS
+    /// connectors are not configured.
+    fn gcs_service_accounts(&self) -> Option<&[String]>;
+
+    /// The service's AWS identity federated into Google (a keyless GCS connector's first
+    /// step), kept while it lasts.
+    ///
+    /// # Errors
+    /// `federation_denied`, Google's STS being slow or unreachable, or no federation
+    /// configured.
+    async fn gcs_federate(&self) -> Result<gcs::identity::FederatedToken, ProviderError>;
+
+    /// A token of the service account `email`, made with the federated token (the second
+    /// step), kept while it lasts.
+    ///
+    /// # Errors
+    /// `impersonation_denied`, or IAM Credentials being slow or unreachable.
+    async fn gcs_impersonate(
+        &self,
+        federated: &gcs::identity::FederatedToken,
+        email: &str,
+    ) -> Result<gcs::identity::ServiceAccountToken, ProviderError>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
@@ -242,6 +271,8 @@ pub enum Granted<'a> {
     Stored(&'a Credentials),
     Session(&'a roles::RoleSession),
     Scoped(&'a roles::ScopedSession),
+    /// A GCS service account's token (a keyless connector's).
+    GcsToken(&'a gcs::identity::ServiceAccountToken),
 }
 
 /// Where each provider is reached: the real services unless an emulator is named.
@@ -252,6 +283,9 @@ pub struct ProviderSettings {
     pub gcs_endpoint_url: Option<String>,
     /// Where GCS credentials for a prefix are minted, instead of Google's OAuth and STS.
     pub gcs_tokens: Option<gcs::adapter::TokenEndpoints>,
+    /// The operator's workload identity federation for keyless GCS connectors; none
+    /// configured, such connectors cannot be made.
+    pub gcs_identity: Option<gcs::identity::IdentitySettings>,
     pub azure: azure::AzureSettings,
     /// The ARN customers' IAM roles trust; STS `GetCallerIdentity` says when unset. When
     /// it names a role, the service assumes that role before assuming customers' roles.
@@ -269,6 +303,7 @@ pub struct Providers {
     azure: azure::AzureFactory,
     principal: principal::ServicePrincipal,
     roles: roles::RoleSessions,
+    gcs_identity: Option<gcs::identity::WorkloadIdentity>,
     /// Built on the first GCS or Azure call, not at start: a cold start that serves only
     /// S3 or the API itself never pays for it.
     http: std::sync::OnceLock<Result<reqwest::Client, String>>,
@@ -289,8 +324,20 @@ impl Providers {
                     .and_then(|arn| crate::domain::names::RoleArn::parse(arn).ok()),
             ),
             principal: principal::ServicePrincipal::new(settings.service_principal_arn),
+            gcs_identity: settings
+                .gcs_identity
+                .map(gcs::identity::WorkloadIdentity::new),
             http: std::sync::OnceLock::new(),
         }
+    }
+
+    fn gcs_identity(&self) -> Result<&gcs::identity::WorkloadIdentity, ProviderError> {
+        self.gcs_identity.as_ref().ok_or_else(|| {
+            ProviderError::new(
+                ProviderErrorKind::FederationDenied,
+                "keyless GCS connectors are not configured on this service",
+            )
+        })
     }
 
     fn http(&self) -> Result<&reqwest::Client, OpenError> {
@@ -411,6 +458,36 @@ impl ProviderFactory for Providers {
         }
     }
 
+    fn gcs_service_accounts(&self) -> Option<&[String]> {
+        self.gcs_identity
+            .as_ref()
+            .map(gcs::identity::WorkloadIdentity::service_accounts)
+    }
+
+    async fn gcs_federate(&self) -> Result<gcs::identity::FederatedToken, ProviderError> {
+        self.gcs_identity()?.federate().await
+    }
+
+    async fn gcs_impersonate(
+        &self,
+        federated: &gcs::identity::FederatedToken,
+        email: &str,
+    ) -> Result<gcs::identity::ServiceAccountToken, ProviderError> {
+        let http = self.http().map_err(|e| match e {
+            OpenError::NoClient(why) => {
+                ProviderError::new(ProviderErrorKind::ProviderUnavailable, why)
+            }
+            OpenError::Refused(refused) => refused,
+            OpenError::CredentialsMismatch => ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                "no HTTPS client for Google",
+            ),
+        })?;
+        self.gcs_identity()?
+            .impersonate(http, federated, email)
+            .await
+    }
+
     fn open(
         &self,
         connector: &Connector,
@@ -420,7 +497,7 @@ impl ProviderFactory for Providers {
             Granted::Stored(Credentials::S3(keys)) => Some(s3::S3Keys::Stored(keys)),
             Granted::Session(session) => Some(s3::S3Keys::Session(session)),
             Granted::Scoped(scoped) => Some(s3::S3Keys::Session(scoped.session())),
-            Granted::Stored(_) => None,
+            Granted::Stored(_) | Granted::GcsToken(_) => None,
         };
         match (&connector.location, credentials, s3_keys) {
             (Location::S3(l), _, Some(keys)) => {
@@ -441,6 +518,9 @@ impl ProviderFactory for Providers {
             (Location::Gcs(l), Granted::Stored(Credentials::Gcs(key)), _) => {
                 Ok(Arc::new(self.gcs.open(&l.bucket, key, self.http()?)))
             }
+            (Location::Gcs(l), Granted::GcsToken(token), _) => Ok(Arc::new(
+                self.gcs.open_with_token(&l.bucket, token, self.http()?),
+            )),
             (Location::Azure(l), Granted::Stored(Credentials::Azure(creds)), _) => Ok(Arc::new(
                 self.azure
                     .open(&l.storage_account, &l.container, creds, self.http()?),

@@ -207,9 +207,20 @@ impl App {
             rights,
             expires_in,
         };
+        // A keyless GCS connector's grant is made from its service account's token.
+        let gcs_token = match &way_in {
+            WayIn::GcsIdentity(identity) => {
+                let mut refusal = super::clients::FirstRefusal::default();
+                match self.gcs_token(identity, &mut refusal).await {
+                    Some(token) => Some(token),
+                    None => return Err(refusal.into_error()),
+                }
+            }
+            WayIn::Keys(_) | WayIn::Role(_) => None,
+        };
         // A role connector's grant runs on a session of its own, held to the prefix.
         let scoped: Option<ScopedSession> = match &way_in {
-            WayIn::Keys(_) => None,
+            WayIn::Keys(_) | WayIn::GcsIdentity(_) => None,
             WayIn::Role(grant) => {
                 let mut refusal = super::clients::FirstRefusal::default();
                 let name = roles::session_name(Some(&connector.id));
@@ -229,12 +240,13 @@ impl App {
                 )
             }
         };
-        let granted = match (&way_in, &scoped) {
-            (_, Some(session)) => Granted::Scoped(session),
-            (WayIn::Keys(credentials), None) => Granted::Stored(credentials),
-            (WayIn::Role(_), None) => {
+        let granted = match (&way_in, &scoped, &gcs_token) {
+            (_, Some(session), _) => Granted::Scoped(session),
+            (_, None, Some(token)) => Granted::GcsToken(token),
+            (WayIn::Keys(credentials), None, None) => Granted::Stored(credentials),
+            (WayIn::Role(_) | WayIn::GcsIdentity(_), None, None) => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
-                    "a role connector without a scoped session"
+                    "a connector without stored credentials reached no session or token"
                 )));
             }
         };

@@ -36,8 +36,9 @@ const TEST_BUDGET: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckError {
     /// `invalid_credentials`, `access_denied`, `bucket_not_found`, `wrong_region`,
-    /// `timeout`, `provider_unavailable`, `endpoint_not_allowed`, and for IAM role
-    /// connectors `assume_role_denied` and `external_id_not_enforced`.
+    /// `timeout`, `provider_unavailable`, `endpoint_not_allowed`, for IAM role
+    /// connectors `assume_role_denied` and `external_id_not_enforced`, and for keyless GCS
+    /// connectors `federation_denied` and `impersonation_denied`.
     pub code: Cow<'static, str>,
     pub message: String,
 }
@@ -46,7 +47,9 @@ pub struct CheckError {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Check {
     /// `authenticate`, `list`, `write` or `delete`; an IAM role connector's test starts
-    /// with `assume_role` and `external_id_enforced`.
+    /// with `assume_role` and `external_id_enforced`, a keyless GCS connector's with
+    /// `federation` (the service's AWS identity at Google's STS) and `impersonation`
+    /// (the account's service account).
     #[schema(value_type = String)]
     pub name: Cow<'static, str>,
     pub ok: bool,
@@ -207,6 +210,12 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
     checks
 }
 
+/// What a chain of identity steps ends with.
+enum Chained {
+    Role(crate::providers::roles::RoleSession),
+    GcsToken(crate::providers::gcs::identity::ServiceAccountToken),
+}
+
 /// Records a test's outcome on `c`: when it ran, what it found, and the status that
 /// follows (`active` or `failed`), except that a disabled connector stays disabled.
 pub(super) fn record_outcome(c: &mut Connector, report: &TestReport, at: Timestamp) {
@@ -256,7 +265,7 @@ impl App {
         let (connector, way_in) = self.credentials_in_use(connector).await?;
         let stored = match way_in {
             WayIn::Keys(credentials) => Some(credentials),
-            WayIn::Role(_) => None,
+            WayIn::Role(_) | WayIn::GcsIdentity(_) => None,
         };
         let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
@@ -302,6 +311,7 @@ impl App {
                 Access::IamRole(self.role_grant(tenant, role_arn).await?),
                 None,
             ),
+            NewAccess::GcsIdentity => (Access::GcsIdentity(self.gcs_identity(tenant).await?), None),
         };
         let draft = new.record(tenant, ConnectorId::generate(), access);
         let report = self.check_access(&draft, stored, false).await?;
@@ -356,22 +366,29 @@ impl App {
         let started = Instant::now();
         let deadline = started + TEST_BUDGET;
         let mut checks = Vec::new();
-        let session = match &connector.access {
+        let mut reported = Reported {
+            checks: &mut checks,
+            deadline,
+        };
+        let chained = match &connector.access {
             Access::IamRole(grant) => {
                 // CloudTrail shows the customer this name: a saved connector's id.
                 let name = session_name(saved.then_some(&connector.id));
-                let mut reported = Reported {
-                    checks: &mut checks,
-                    deadline,
-                };
-                self.role_session(grant, &name, &mut reported).await
+                self.role_session(grant, &name, &mut reported)
+                    .await
+                    .map(Chained::Role)
             }
+            Access::GcsIdentity(identity) => self
+                .gcs_token(identity, &mut reported)
+                .await
+                .map(Chained::GcsToken),
             Access::Secret(_) => None,
         };
-        let granted = match (&session, stored) {
-            (Some(session), _) => Some(Granted::Session(session)),
+        let granted = match (&chained, stored) {
+            (Some(Chained::Role(session)), _) => Some(Granted::Session(session)),
+            (Some(Chained::GcsToken(token)), _) => Some(Granted::GcsToken(token)),
             (None, Some(credentials)) if checks.is_empty() => Some(Granted::Stored(credentials)),
-            // A role that was not assumed, or may not be used: nothing more is tried.
+            // A chain that failed, or may not be used: nothing more is tried.
             (None, _) if !checks.is_empty() => None,
             (None, _) => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(

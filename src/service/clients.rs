@@ -10,6 +10,8 @@ use super::App;
 use super::connectors::WayIn;
 use super::error::ServiceError;
 use crate::domain::connector::{Connector, RoleGrant};
+use crate::providers::gcs::credentials::GcsIdentity;
+use crate::providers::gcs::identity::ServiceAccountToken;
 use crate::providers::roles::RoleSession;
 use crate::providers::roles::session_name;
 use crate::providers::{Granted, ObjectStore, OpenError, ProviderError};
@@ -67,6 +69,25 @@ impl App {
         Some(session)
     }
 
+    /// A keyless GCS connector's chain: the service's AWS identity federated into Google,
+    /// then the account's service account impersonated; `None` when a step failed.
+    pub(super) async fn gcs_token(
+        &self,
+        identity: &GcsIdentity,
+        steps: &mut impl Steps,
+    ) -> Option<ServiceAccountToken> {
+        let federated = steps
+            .step("federation", self.providers.gcs_federate())
+            .await?;
+        steps
+            .step(
+                "impersonation",
+                self.providers
+                    .gcs_impersonate(&federated, &identity.service_account_email),
+            )
+            .await
+    }
+
     /// A client for a saved connector that is not disabled: with its stored credentials,
     /// or its role's session once the role is seen to require the external ID.
     ///
@@ -85,6 +106,13 @@ impl App {
                 let name = session_name(Some(&current.id));
                 match self.role_session(grant, &name, &mut refusal).await {
                     Some(session) => self.providers.open(&current, Granted::Session(&session)),
+                    None => return Err(refusal.into_error()),
+                }
+            }
+            WayIn::GcsIdentity(identity) => {
+                let mut refusal = FirstRefusal::default();
+                match self.gcs_token(identity, &mut refusal).await {
+                    Some(token) => self.providers.open(&current, Granted::GcsToken(&token)),
                     None => return Err(refusal.into_error()),
                 }
             }

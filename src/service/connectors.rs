@@ -18,7 +18,7 @@ use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
 use crate::providers::azure::credentials::AzureUpdate;
-use crate::providers::gcs::credentials::GcsServiceAccount;
+use crate::providers::gcs::credentials::{GcsIdentity, GcsServiceAccount};
 use crate::providers::s3::credentials::S3Access;
 use crate::providers::s3::location::S3Location;
 use crate::providers::s3::names::AwsRegion;
@@ -46,14 +46,19 @@ pub enum NewAccess {
     /// An IAM role in the customer's account (S3 only), assumed with the account's
     /// external ID; nothing is stored in the vault.
     Role(RoleArn),
+    /// The account's own GCS service account, through workload identity; nothing is
+    /// stored in the vault.
+    GcsIdentity,
 }
 
 impl NewAccess {
-    /// What the connector object shows of this access.
-    fn hint(&self) -> String {
-        match self {
-            NewAccess::Keys(c) => c.hint(),
-            NewAccess::Role(arn) => arn.to_string(),
+    /// What the connector object shows of this access, once it is `access`.
+    fn hint(&self, access: &Access) -> String {
+        match (self, access) {
+            (_, Access::GcsIdentity(identity)) => identity.service_account_email.clone(),
+            (NewAccess::Keys(c), _) => c.hint(),
+            (NewAccess::Role(arn), _) => arn.to_string(),
+            (NewAccess::GcsIdentity, _) => "workload identity".to_owned(),
         }
     }
 }
@@ -77,12 +82,15 @@ impl NewConnector {
             last_tested_at: None,
             last_test_result: None,
             last_test_error: None,
-            credential_hint: self.access.hint(),
+            credential_hint: self.access.hint(&access),
             access,
             version: 1,
         }
     }
 }
+
+/// The pool GCS service accounts are given from, as the store names it.
+const GCS_POOL: &str = "gcs";
 
 /// How the service gets into a saved connector's bucket, as read for one request.
 pub(crate) enum WayIn {
@@ -90,6 +98,8 @@ pub(crate) enum WayIn {
     Keys(Credentials),
     /// The role to assume.
     Role(RoleGrant),
+    /// The account's GCS service account, reached through workload identity.
+    GcsIdentity(GcsIdentity),
 }
 
 /// New credentials sent with a PATCH, in the terms of the provider they are for.
@@ -98,6 +108,9 @@ pub enum CredentialUpdate {
     /// New keys, or an IAM role: a connector with keys switches to it (its secret goes).
     S3(S3Access),
     Gcs(GcsServiceAccount),
+    /// A GCS connector with a key file switches to its account's service account (its
+    /// secret goes).
+    GcsIdentity,
     /// Any subset of the service principal's parts; the rest are kept.
     Azure(AzureUpdate),
 }
@@ -111,6 +124,7 @@ impl CredentialUpdate {
             }
             CredentialUpdate::S3(S3Access::Role(_)) => vec!["role_arn"],
             CredentialUpdate::Gcs(_) => vec!["credentials_json"],
+            CredentialUpdate::GcsIdentity => vec!["workload_identity"],
             CredentialUpdate::Azure(u) => [
                 u.tenant_id.as_ref().map(|_| "tenant_id"),
                 u.client_id.as_ref().map(|_| "client_id"),
@@ -212,6 +226,10 @@ impl App {
                     let grant = grant.clone();
                     return Ok((connector, WayIn::Role(grant)));
                 }
+                Access::GcsIdentity(identity) => {
+                    let identity = identity.clone();
+                    return Ok((connector, WayIn::GcsIdentity(identity)));
+                }
             };
             match self.storage.vault.get(reference).await {
                 Ok(secret) => {
@@ -271,6 +289,7 @@ impl App {
                 Access::Secret(self.put_secret(tenant, &id, credentials).await?)
             }
             NewAccess::Role(role_arn) => Access::IamRole(self.role_grant(tenant, role_arn).await?),
+            NewAccess::GcsIdentity => Access::GcsIdentity(self.gcs_identity(tenant).await?),
         };
         let connector = new.record(tenant, id, access);
         let mut event =
@@ -318,6 +337,44 @@ impl App {
             role_arn: role_arn.clone(),
             external_id: self.external_id(tenant).await?,
         })
+    }
+
+    /// The account's GCS service account: the one the operator's pool gave it, or the
+    /// first one free, given to it for good.
+    ///
+    /// # Errors
+    /// `IdentityNotConfigured` when the operator set up no pool; `IdentityPoolExhausted`
+    /// (logged as an error for the operator's alarm) when every one is held; `Dependency`.
+    pub(crate) async fn gcs_identity(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<GcsIdentity, ServiceError> {
+        let pool =
+            self.providers
+                .gcs_service_accounts()
+                .ok_or(ServiceError::IdentityNotConfigured {
+                    provider: Provider::Gcs,
+                    setup: false,
+                })?;
+        match self
+            .storage
+            .identities
+            .assign_identity(GCS_POOL, tenant, pool)
+            .await?
+        {
+            Some(email) => Ok(GcsIdentity {
+                service_account_email: email,
+            }),
+            None => {
+                tracing::error!(
+                    alert = "identity_pool_exhausted",
+                    pool_size = pool.len(),
+                    "every GCS service account of the pool is held by an account: add \
+                     service accounts to GCS_SERVICE_ACCOUNTS (docs/api.md)"
+                );
+                Err(ServiceError::IdentityPoolExhausted(Provider::Gcs))
+            }
+        }
     }
 
     /// Refuses a location the service may not call: a connector's own endpoint that is
@@ -514,6 +571,11 @@ impl App {
                 role_arn.to_string(),
                 None,
             ),
+            CredentialUpdate::GcsIdentity => {
+                let identity = self.gcs_identity(tenant).await?;
+                let hint = identity.service_account_email.clone();
+                (Access::GcsIdentity(identity), hint, None)
+            }
             _ => {
                 let credentials = self.rotated_credentials(current, update).await?;
                 (unsaved(), credentials.hint(), Some(credentials))
@@ -740,7 +802,9 @@ fn unused_after(before: &Access, after: &Access) -> Option<Unused> {
         (Access::Secret(old), Access::Secret(new)) if old != new => {
             Some(Unused::Version(old.clone()))
         }
-        (Access::Secret(old), Access::IamRole(_)) => Some(Unused::Secret(old.name.clone())),
+        (Access::Secret(old), Access::IamRole(_) | Access::GcsIdentity(_)) => {
+            Some(Unused::Secret(old.name.clone()))
+        }
         _ => None,
     }
 }

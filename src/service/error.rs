@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::access_check::TestReport;
 use crate::domain::ids::ConnectorId;
+use crate::domain::scopes::Provider;
 use crate::providers::ProviderError;
 use crate::store::{StoreError, VaultError};
 
@@ -98,9 +99,36 @@ pub enum ServiceError {
          sent with PATCH replace them, and an operator's reconcile reports the connector"
     )]
     CredentialsMissing(ConnectorId),
+    /// A keyless connector was asked for, and the operator has set up no identity for its
+    /// provider (409); `setup` when it was the identity setup that was asked for (404).
+    #[error("{}", not_configured(*.provider))]
+    IdentityNotConfigured { provider: Provider, setup: bool },
+    /// Every identity of the operator's pool is held by an account.
+    #[error(
+        "no {} identity is free for this account yet; the operator has been alerted, retry later",
+        .0.as_str()
+    )]
+    IdentityPoolExhausted(Provider),
     /// A bug, or stored data that cannot be read.
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// What the operator must configure for a provider's keyless connectors.
+fn not_configured(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Gcs => {
+            "keyless GCS connectors are not configured on this service: its operator sets \
+             GCS_WORKLOAD_IDENTITY_AUDIENCE (the workload identity pool provider that trusts \
+             the service's AWS role) and GCS_SERVICE_ACCOUNTS (the pool of service accounts); \
+             a connector with a key file works without them"
+        }
+        Provider::Azure => {
+            "keyless Azure connectors are not configured on this service: its operator sets \
+             up the multi-tenant Entra app; a connector with a client secret works without it"
+        }
+        Provider::S3 => "S3 connectors need no identity setup: use the role setup",
+    }
 }
 
 fn summary(fields: &[FieldError]) -> String {

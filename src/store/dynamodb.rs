@@ -31,8 +31,8 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage,
-    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder,
-    RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
+    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, Identities,
+    PageBuilder, RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -873,6 +873,117 @@ impl ServiceKeys for DynamoStore {
         Err(StoreError::Unavailable(
             format!("service key {name} could not be read").into(),
         ))
+    }
+}
+
+/// A pool's items: `IDENTITY#<pool>` holds `NEXT` (how many candidates were handed out,
+/// so a new account's claim starts past them instead of trying each) and `HELD#<identity>`
+/// (its tenant); `IDENTITY#<pool>#<tenant>` / `HOLDS` is what an account holds.
+#[async_trait]
+impl Identities for DynamoStore {
+    async fn assign_identity(
+        &self,
+        pool: &str,
+        tenant: &TenantId,
+        candidates: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        let own = (format!("IDENTITY#{pool}#{tenant}"), "HOLDS".to_owned());
+        let held = |item: &Item| {
+            item.get("identity")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("{pool}: an assignment without an identity"))
+                })
+        };
+        if let Some(item) = self.get_item(own.0.clone(), own.1.clone()).await? {
+            return held(&item).map(Some);
+        }
+        // Candidates are tried in order from a hint of how many are held; each claim is
+        // conditional, so a stale hint costs a refused claim and never gives one twice, and
+        // a lost race spends no candidate.
+        let start = self
+            .get_item(format!("IDENTITY#{pool}"), "NEXT".to_owned())
+            .await?
+            .and_then(|item| {
+                item.get("n")
+                    .and_then(|n| n.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+            })
+            .unwrap_or(0_usize);
+        for (i, candidate) in candidates.iter().enumerate().skip(start) {
+            let put = |pk: String, sk: String, attribute: &str, value: &str| {
+                built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .item(PK, s(pk))
+                        .item(SK, s(sk))
+                        .item(attribute, s(value))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )
+                .map(|p| TransactWriteItem::builder().put(p).build())
+            };
+            let sent = self
+                .client
+                .transact_write_items()
+                .transact_items(put(
+                    format!("IDENTITY#{pool}"),
+                    format!("HELD#{candidate}"),
+                    "tenant",
+                    tenant.as_str(),
+                )?)
+                .transact_items(put(own.0.clone(), own.1.clone(), "identity", candidate)?)
+                .send()
+                .await;
+            let Err(e) = sent else {
+                self.advance_identity_hint(pool, i + 1).await;
+                return Ok(Some(candidate.clone()));
+            };
+            let reasons = match e.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(c)) => {
+                    c.cancellation_reasons()
+                }
+                _ => return Err(StoreError::Unavailable(Box::new(e))),
+            };
+            let failed =
+                |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            if failed(1) {
+                // The account was given one meanwhile (by another instance).
+                let item = self.get_item(own.0.clone(), own.1.clone()).await?;
+                return item.as_ref().map(held).transpose();
+            }
+            if !failed(0) {
+                return Err(StoreError::Unavailable(Box::new(e)));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl DynamoStore {
+    /// Moves the pool's hint up to `held` candidates; a hint already past it stays, and a
+    /// failure only costs later claims a refused try.
+    async fn advance_identity_hint(&self, pool: &str, held: usize) {
+        let advanced = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, s(format!("IDENTITY#{pool}")))
+            .key(SK, s("NEXT"))
+            .update_expression("SET #n = :held")
+            .condition_expression("attribute_not_exists(#n) OR #n < :held")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":held", AttributeValue::N(held.to_string()))
+            .send()
+            .await;
+        if let Err(e) = advanced
+            && !e
+                .as_service_error()
+                .is_some_and(aws_sdk_dynamodb::operation::update_item::UpdateItemError::is_conditional_check_failed_exception)
+        {
+            tracing::warn!(error = %aws_sdk_dynamodb::error::DisplayErrorContext(&e), pool, "the identity pool's hint was not advanced");
+        }
     }
 }
 

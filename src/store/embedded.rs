@@ -17,8 +17,8 @@ use ulid::Ulid;
 
 use super::{
     ApiKeys, Changes, Claim, ConnectorEvents, ConnectorPage, ConnectorRecords, EventPage,
-    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, PageBuilder,
-    RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
+    EventPageBuilder, Holder, IdempotencyRecord, IdempotencyRecords, IdempotencyState, Identities,
+    PageBuilder, RateCounters, Remembered, ServiceKeys, StoreError, decide_claim,
 };
 use crate::domain::apikey::{ApiKeyRecord, KeyHash};
 use crate::domain::connector::{Connector, ListFilter};
@@ -40,6 +40,10 @@ const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 
 /// `<name>` → the service key, 64 hex digits.
 const SERVICE_KEYS: TableDefinition<&str, &str> = TableDefinition::new("service_keys");
+
+/// `"<pool>/held/<identity>"` → the tenant holding it; `"<pool>/of/<tenant>"` → the
+/// identity the tenant holds.
+const IDENTITIES: TableDefinition<&str, &str> = TableDefinition::new("identities");
 
 /// The decoded contents of the `connectors` and `api_keys` tables, as last committed.
 struct Mirror {
@@ -604,6 +608,38 @@ impl ServiceKeys for EmbeddedStore {
                     Ok((candidate, Change::Nothing))
                 }
             }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl Identities for EmbeddedStore {
+    async fn assign_identity(
+        &self,
+        pool: &str,
+        tenant: &TenantId,
+        candidates: &[String],
+    ) -> Result<Option<String>, StoreError> {
+        let (pool, tenant, candidates) = (pool.to_owned(), tenant.to_string(), candidates.to_vec());
+        self.write(move |txn| {
+            let mut t = txn.open_table(IDENTITIES).map_err(unavailable)?;
+            let own = format!("{pool}/of/{tenant}");
+            if let Some(held) = t.get(own.as_str()).map_err(unavailable)? {
+                return Ok((Some(held.value().to_owned()), Change::Nothing));
+            }
+            for candidate in &candidates {
+                let key = format!("{pool}/held/{candidate}");
+                if t.get(key.as_str()).map_err(unavailable)?.is_some() {
+                    continue;
+                }
+                t.insert(key.as_str(), tenant.as_str())
+                    .map_err(unavailable)?;
+                t.insert(own.as_str(), candidate.as_str())
+                    .map_err(unavailable)?;
+                return Ok((Some(candidate.clone()), Change::Nothing));
+            }
+            Ok((None, Change::Nothing))
         })
         .await
     }

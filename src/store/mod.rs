@@ -1,5 +1,5 @@
 //! Storage ports, one per concern — [`ConnectorRecords`], [`ConnectorEvents`], [`ApiKeys`],
-//! [`IdempotencyRecords`], [`ServiceKeys`], [`RateCounters`] and [`SecretVault`]
+//! [`IdempotencyRecords`], [`ServiceKeys`], [`Identities`], [`RateCounters`] and [`SecretVault`]
 //! (credentials) — gathered in
 //! [`Storage`], with the embedded and AWS adapters that implement them.
 
@@ -353,6 +353,21 @@ pub trait ServiceKeys: Send + Sync {
     async fn shared_key(&self, name: &str, candidate: [u8; 32]) -> Result<[u8; 32], StoreError>;
 }
 
+/// Identities from a pool the operator made (GCS service accounts), each given to one
+/// account the first time it asks and held by it for good.
+#[async_trait]
+pub trait Identities: Send + Sync {
+    /// The identity of pool `pool` that `tenant` holds; if it holds none yet, the first of
+    /// `candidates` no account holds, given to it atomically (of two accounts asking at once
+    /// for the last one, one gets it). `None` when every candidate is held by another.
+    async fn assign_identity(
+        &self,
+        pool: &str,
+        tenant: &TenantId,
+        candidates: &[String],
+    ) -> Result<Option<String>, StoreError>;
+}
+
 /// Request counters shared by every instance: one per key and fixed window.
 #[async_trait]
 pub trait RateCounters: Send + Sync {
@@ -374,6 +389,7 @@ pub struct Storage {
     pub api_keys: Arc<dyn ApiKeys>,
     pub idempotency: Arc<dyn IdempotencyRecords>,
     pub service_keys: Arc<dyn ServiceKeys>,
+    pub identities: Arc<dyn Identities>,
     pub rate_counters: Arc<dyn RateCounters>,
     pub vault: Arc<dyn SecretVault>,
 }
@@ -387,6 +403,7 @@ impl Storage {
             + ApiKeys
             + IdempotencyRecords
             + ServiceKeys
+            + Identities
             + RateCounters
             + 'static,
     {
@@ -396,6 +413,7 @@ impl Storage {
             api_keys: Arc::clone(&store) as Arc<dyn ApiKeys>,
             idempotency: Arc::clone(&store) as Arc<dyn IdempotencyRecords>,
             service_keys: Arc::clone(&store) as Arc<dyn ServiceKeys>,
+            identities: Arc::clone(&store) as Arc<dyn Identities>,
             rate_counters: store,
             vault,
         }

@@ -61,10 +61,19 @@ async fn a_wrong_content_type_is_a_415() {
     assert_eq!(r.error_code(), "unsupported_media_type");
     let req = t
         .request(Method::POST, "/api/v2/connectors/gcs", Some(&t.key))
-        .header("content-type", "application/json")
+        .header("content-type", "text/plain")
         .body(Body::from("{}"))
         .expect("req");
-    assert_eq!(t.send(req).await.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let r = t.send(req).await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("multipart/form-data") && message.contains("application/json"),
+        "both ways in are named: {message}"
+    );
 }
 
 #[tokio::test]

@@ -295,6 +295,7 @@ pub fn emulators() -> ProviderSettings {
                 sts: format!("{base}/google/v1/token"),
             }
         }),
+        gcs_identity: gcs_identity_pool(&impersonable()),
         azure: AzureSettings {
             endpoint_url: endpoint("AZURITE_BLOB_ENDPOINT"),
             authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
@@ -302,6 +303,27 @@ pub fn emulators() -> ProviderSettings {
         service_principal_arn: None,
         aws: None,
     }
+}
+
+/// The service accounts the Google stand-in lets the service act as.
+pub fn impersonable() -> Vec<String> {
+    std::env::var("GOOGLE_IMPERSONABLE")
+        .map(|list| list.split(',').map(str::to_owned).collect())
+        .unwrap_or_default()
+}
+
+/// The workload identity federation the test command's Google stand-ins trust, handing
+/// out `service_accounts`; none without the emulators.
+pub fn gcs_identity_pool(
+    service_accounts: &[String],
+) -> Option<connectors::providers::gcs::identity::IdentitySettings> {
+    let base = std::env::var("AZURE_TOKEN_ENDPOINT").ok()?;
+    Some(connectors::providers::gcs::identity::IdentitySettings {
+        audience: std::env::var("GOOGLE_WIF_AUDIENCE").ok()?,
+        service_accounts: service_accounts.to_vec(),
+        sts_url: format!("{base}/google/v1/token"),
+        iam_url: format!("{base}/google/iam"),
+    })
 }
 
 #[cfg(feature = "emulators")]
@@ -390,7 +412,21 @@ impl TestApp {
             s3_allowed_endpoints: providers.s3.egress,
             gcs_endpoint_url: providers.gcs_endpoint_url,
             gcs_oauth_token_url: providers.gcs_tokens.as_ref().map(|t| t.oauth.clone()),
-            gcs_sts_token_url: providers.gcs_tokens.as_ref().map(|t| t.sts.clone()),
+            gcs_sts_token_url: providers
+                .gcs_identity
+                .as_ref()
+                .map(|i| i.sts_url.clone())
+                .or_else(|| providers.gcs_tokens.as_ref().map(|t| t.sts.clone())),
+            gcs_workload_identity_audience: providers
+                .gcs_identity
+                .as_ref()
+                .map(|i| i.audience.clone()),
+            gcs_service_accounts: providers
+                .gcs_identity
+                .as_ref()
+                .map(|i| i.service_accounts.clone())
+                .unwrap_or_default(),
+            gcs_iam_credentials_url: providers.gcs_identity.as_ref().map(|i| i.iam_url.clone()),
             azure_endpoint_url: providers.azure.endpoint_url,
             azure_authority_host: providers.azure.authority_host,
             service_principal_arn: providers.service_principal_arn,

@@ -110,7 +110,7 @@ async fn the_served_document_equals_the_committed_infra_openapi_json() {
 }
 
 #[tokio::test]
-async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role_setup_access_and_events()
+async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_two_setups_access_and_events()
  {
     let (_, doc) = served().await;
     assert!(
@@ -135,6 +135,7 @@ async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_role
         ("POST", "/api/v2/connectors/{connector_id}/browse"),
         ("DELETE", ONE),
         ("GET", "/api/v2/connectors/s3/role-setup"),
+        ("GET", "/api/v2/connectors/gcs/identity-setup"),
         ("POST", "/api/v2/connectors/{connector_id}/access"),
         ("GET", "/api/v2/connectors/{connector_id}/events"),
     ]
@@ -304,15 +305,33 @@ async fn both_auth_schemes_are_declared_and_either_one_is_enough() {
 }
 
 #[tokio::test]
-async fn the_gcs_create_is_a_multipart_form_with_the_key_file_as_binary() {
+async fn the_gcs_create_is_a_multipart_form_with_the_key_file_as_binary_or_keyless_json() {
     let (_, doc) = served().await;
     let op = operation(&doc, "post", "/api/v2/connectors/gcs");
     let body = &op["requestBody"]["content"];
     assert_eq!(
         body.as_object()
             .map(|c| c.keys().cloned().collect::<Vec<_>>()),
-        Some(vec!["multipart/form-data".to_owned()])
+        Some(vec![
+            "application/json".to_owned(),
+            "multipart/form-data".to_owned()
+        ])
     );
+    assert_eq!(
+        body["application/json"]["schema"]["$ref"],
+        "#/components/schemas/GcsKeylessConnectorCreate"
+    );
+    let keyless = &doc["components"]["schemas"]["GcsKeylessConnectorCreate"];
+    assert_eq!(keyless["additionalProperties"], false, "{keyless}");
+    assert!(keyless["properties"].get("credentials_file").is_none());
+    for field in ["name", "bucket", "gcp_project_id"] {
+        assert!(
+            keyless["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&json!(field))),
+            "{field}"
+        );
+    }
     let form = &doc["components"]["schemas"]["GcsConnectorCreate"];
     assert_eq!(
         form["properties"]["credentials_file"]["contentMediaType"],

@@ -612,6 +612,78 @@ async fn the_first_shared_key_written_is_the_one_every_caller_gets(p: Ports) {
 }
 on_every_adapter!(the_first_shared_key_written_is_the_one_every_caller_gets);
 
+async fn each_tenant_is_given_one_identity_of_a_pool_for_good_and_none_is_given_twice(p: Ports) {
+    let pool: Vec<String> = (1..=4).map(|i| format!("sa-{i}@pool.example")).collect();
+    let identities = &p.storage.identities;
+    // Ten tenants ask at once, twice each: four are given one, no identity twice.
+    let asks = (0..20).map(|i| {
+        let pool = &pool;
+        async move {
+            let who = tenant(&format!("tenant-{}", i % 10));
+            let given = identities
+                .assign_identity("gcs", &who, pool)
+                .await
+                .expect("assign");
+            (who, given)
+        }
+    });
+    let answers = join_all(asks).await;
+    let mut held = std::collections::BTreeMap::new();
+    for (who, given) in &answers {
+        if let Some(identity) = given {
+            let first = held
+                .entry(who.to_string())
+                .or_insert_with(|| identity.clone());
+            assert_eq!(first, identity, "{who} was given two identities");
+        }
+    }
+    let mut given: Vec<&String> = held.values().collect();
+    given.sort();
+    given.dedup();
+    assert_eq!(held.len(), 4, "{answers:?}");
+    assert_eq!(
+        given.len(),
+        4,
+        "an identity was given to two tenants: {held:?}"
+    );
+    // A tenant that holds one keeps it, whatever the pool now says; another pool is apart.
+    let (holder, identity) = held.iter().next().expect("a holder");
+    assert_eq!(
+        identities
+            .assign_identity("gcs", &tenant(holder), &[])
+            .await
+            .expect("assign")
+            .as_ref(),
+        Some(identity)
+    );
+    assert_eq!(
+        identities
+            .assign_identity("gcs", &tenant("late"), &pool)
+            .await
+            .expect("assign"),
+        None
+    );
+    let grown = [pool.clone(), vec!["sa-5@pool.example".to_owned()]].concat();
+    assert_eq!(
+        identities
+            .assign_identity("gcs", &tenant("late"), &grown)
+            .await
+            .expect("assign")
+            .as_deref(),
+        Some("sa-5@pool.example")
+    );
+    assert_eq!(
+        identities
+            .assign_identity("azure", &tenant(holder), &pool)
+            .await
+            .expect("assign")
+            .as_deref(),
+        Some("sa-1@pool.example"),
+        "pools are apart"
+    );
+}
+on_every_adapter!(each_tenant_is_given_one_identity_of_a_pool_for_good_and_none_is_given_twice);
+
 async fn secret_versions_are_readable_until_removed(p: Ports) {
     let id = ConnectorId::generate();
     let name = format!("{}/acme/{id}", p.prefix);

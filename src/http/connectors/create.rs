@@ -19,7 +19,7 @@ use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Scopes};
 use crate::providers::azure::schema::AzureCreateSent;
-use crate::providers::gcs::schema::GcsCreateSent;
+use crate::providers::gcs::schema::{GcsCreateSent, GcsKeylessCreateSent};
 use crate::providers::gcs::wire::GcsForm;
 use crate::providers::s3::schema::S3CreateSent;
 use crate::providers::{azure::wire as azure, gcs::wire as gcs, s3::wire as s3};
@@ -101,8 +101,17 @@ fn parse_gcs(form: GcsForm) -> Result<NewConnector, ApiError> {
                 .collect(),
         ));
     }
-    let b = GcsCreateSent::read(form.fields)?;
     let mut f = Fields::new();
+    if form.keyless {
+        let b = GcsKeylessCreateSent::read(form.fields)?;
+        let c = common(
+            &mut f,
+            [&b.name, &b.scopes, &b.import_mode, &b.export_base_path],
+        );
+        let (location, access) = gcs::parse_keyless_create(&mut f, &b);
+        return new_connector(f, c, location, access);
+    }
+    let b = GcsCreateSent::read(form.fields)?;
     let c = common(
         &mut f,
         [&b.name, &b.scopes, &b.import_mode, &b.export_base_path],
@@ -170,7 +179,7 @@ impl CreateBody for GcsForm {
 
 /// One provider's create operation: the handler, and its part of the OpenAPI document.
 macro_rules! create_operation {
-    ($handler:ident, $body:ty, $path:literal, $schema:ty, $content_type:literal, $summary:literal) => {
+    ($handler:ident, $body:ty, $path:literal, [$(($schema:ty = $content_type:literal)),+], $summary:literal) => {
         #[doc = $summary]
         #[utoipa::path(
             post,
@@ -178,8 +187,9 @@ macro_rules! create_operation {
             tag = "connectors",
             summary = $summary,
             description = "Validates every field (a 422 names each problem), stores the \
-                credentials in the secret store only (an S3 connector with `role_arn` \
-                stores none), and answers the connector. With \
+                credentials in the secret store only (an S3 connector with `role_arn` and a \
+                GCS connector created as JSON, through workload identity, store none), and \
+                answers the connector. With \
                 `?dry_run=true` nothing is stored: the access test runs on the draft and its \
                 report is the answer.",
             params(
@@ -189,7 +199,7 @@ macro_rules! create_operation {
                     description = "1-255 printable ASCII characters. A retry with the same \
                         key and body replays the first answer for 24 hours."),
             ),
-            request_body(content = $schema, content_type = $content_type),
+            request_body(content($(($schema = $content_type)),+)),
             responses(
                 (status = 201, description = "Created.", body = crate::http::wire::ConnectorView,
                     headers(
@@ -205,7 +215,8 @@ macro_rules! create_operation {
                 (status = 400, description = "`malformed_json` or `malformed_multipart`.",
                     body = crate::http::openapi::ErrorEnvelope),
                 (status = 409, description = "`idempotency_request_in_progress`: the first \
-                    request with this key is still running.",
+                    request with this key is still running; `identity_not_configured`: a \
+                    keyless create where the operator has set no workload identity up.",
                     body = crate::http::openapi::ErrorEnvelope),
                 (status = 413, description = "`payload_too_large`: JSON over 64 KiB, a form \
                     over 128 KiB or a key file over 64 KiB.",
@@ -216,6 +227,10 @@ macro_rules! create_operation {
                     fault, or `idempotency_key_reused` with another body.",
                     body = crate::http::openapi::ErrorEnvelope),
                 (status = 429, description = "`rate_limited`: too many creates this minute.",
+                    body = crate::http::openapi::ErrorEnvelope),
+                (status = 503, description = "`identity_pool_exhausted` (with `Retry-After`): \
+                    no service account is left to give this account a keyless connector; \
+                    `dependency_unavailable`.",
                     body = crate::http::openapi::ErrorEnvelope),
             ),
         )]
@@ -235,24 +250,24 @@ create_operation!(
     create_s3,
     S3Body,
     "/api/v2/connectors/s3",
-    crate::http::openapi::S3Create,
-    "application/json",
+    [(crate::http::openapi::S3Create = "application/json")],
     "Create an Amazon S3 connector"
 );
 create_operation!(
     create_gcs,
     GcsForm,
     "/api/v2/connectors/gcs",
-    crate::http::openapi::GcsCreate,
-    "multipart/form-data",
+    [
+        (crate::http::openapi::GcsCreate = "multipart/form-data"),
+        (crate::http::openapi::GcsKeylessCreate = "application/json")
+    ],
     "Create a Google Cloud Storage connector"
 );
 create_operation!(
     create_azure,
     AzureBody,
     "/api/v2/connectors/azure",
-    crate::http::openapi::AzureCreate,
-    "application/json",
+    [(crate::http::openapi::AzureCreate = "application/json")],
     "Create an Azure Blob connector"
 );
 
@@ -369,6 +384,7 @@ mod tests {
             fields,
             key_file: None,
             duplicates: Vec::new(),
+            keyless: false,
         };
         match parse_gcs(form) {
             Err(ApiError::Service(ServiceError::Validation(fields))) => {

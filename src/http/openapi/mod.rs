@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use super::wire::json_response;
 
 pub use crate::providers::azure::schema::AzureCreate;
-pub use crate::providers::gcs::schema::GcsCreate;
+pub use crate::providers::gcs::schema::{GcsCreate, GcsKeylessCreate};
 pub use crate::providers::s3::schema::S3Create;
 pub use schemas::{AccessBody, BrowseBody, ConnectorUpdate, Deleted, ErrorEnvelope};
 
@@ -45,6 +45,7 @@ pub const PATH: &str = "/api/v2/openapi.json";
     security(("api_key" = []), ("bearer" = [])),
     tags(
         (name = "connectors", description = "Create, list, get, update and delete connectors."),
+        (name = "setup", description = "What a customer grants the service before creating a connector that stores no secret: an IAM role for S3, a bucket role for this account's own service account on GCS."),
         (name = "actions", description = "Test a connector's access, browse its files, and grant short-lived access to them for import and export jobs."),
         (name = "history", description = "Each connector's events: who created, changed, tested, disabled or deleted it, or was granted access, and when."),
     )

@@ -8,7 +8,7 @@ use super::schema::{AzureCreateSent, AzurePatchSent};
 use crate::domain::connector::Location;
 use crate::domain::credentials::Credentials;
 use crate::http::fields::{Fields, text};
-use crate::http::wire::Columns;
+use crate::http::wire::{AuthType, Columns};
 use crate::service::connectors::{CredentialUpdate, NewAccess};
 
 /// Reads the Azure create fields: the container's location and the service principal,
@@ -55,6 +55,7 @@ pub(crate) fn columns(l: &AzureLocation) -> Columns<'_> {
     Columns {
         storage_account: Some(l.storage_account.as_str()),
         container: Some(l.container.as_str()),
+        auth_type: Some(AuthType::ClientSecret),
         ..Columns::default()
     }
 }

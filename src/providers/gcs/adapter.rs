@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::credentials::GOOGLE_TOKEN_URI;
 use super::credentials::GcsServiceAccount;
+use super::identity::ServiceAccountToken;
 use super::names::GcsBucketName;
 use super::signing::{ASSERTION_LIFETIME_SECS, Assertion, KeySigner, SignRequest};
 use crate::domain::glob::GlobPattern;
@@ -111,15 +112,46 @@ impl GcsFactory {
                     .build()
                     .ok()
             });
+        self.store(
+            bucket,
+            Auth::Key {
+                credentials,
+                account: key.clone(),
+            },
+            http,
+        )
+    }
+
+    /// A client that presents a service account's token (a keyless connector's).
+    pub fn open_with_token(
+        &self,
+        bucket: &GcsBucketName,
+        token: &ServiceAccountToken,
+        http: &reqwest::Client,
+    ) -> GcsStore {
+        self.store(bucket, Auth::Token(token.clone()), http)
+    }
+
+    fn store(&self, bucket: &GcsBucketName, auth: Auth, http: &reqwest::Client) -> GcsStore {
         GcsStore {
             http: http.clone(),
             endpoint: self.endpoint.clone(),
             bucket: bucket.to_string(),
-            credentials,
-            account: key.clone(),
+            auth,
             tokens: self.tokens.clone(),
         }
     }
+}
+
+/// How a store gets in: the connector's key file (its tokens made by `google-cloud-auth`,
+/// URLs signed with it), or a service account's token made for a keyless connector.
+enum Auth {
+    Key {
+        credentials: Option<Credentials>,
+        /// The key file itself, for signing URLs and assertions (parsed only when asked).
+        account: GcsServiceAccount,
+    },
+    Token(ServiceAccountToken),
 }
 
 /// One bucket, reached with one service account.
@@ -127,9 +159,7 @@ pub struct GcsStore {
     http: reqwest::Client,
     endpoint: String,
     bucket: String,
-    credentials: Option<Credentials>,
-    /// The key file itself, for signing URLs and assertions (parsed only when asked).
-    account: GcsServiceAccount,
+    auth: Auth,
     tokens: TokenEndpoints,
 }
 
@@ -198,7 +228,22 @@ impl GcsStore {
                 "the service-account key could not produce a token: upload a current key file",
             )
         };
-        let credentials = self.credentials.as_ref().ok_or_else(invalid)?;
+        let credentials = match &self.auth {
+            Auth::Key { credentials, .. } => credentials.as_ref().ok_or_else(invalid)?,
+            Auth::Token(token) => {
+                let mut headers = HeaderMap::new();
+                let value = format!("Bearer {}", token.token.expose_secret());
+                let mut value = http::HeaderValue::from_str(&value).map_err(|_| {
+                    ProviderError::new(
+                        ProviderErrorKind::ProviderUnavailable,
+                        "IAM Credentials made a token that cannot be sent; try again later",
+                    )
+                })?;
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+                return Ok(headers);
+            }
+        };
         match credentials.headers(http::Extensions::new()).await {
             Ok(CacheableResource::New { data, .. }) => Ok(data),
             Ok(CacheableResource::NotModified) | Err(_) => Err(invalid()),
@@ -208,17 +253,20 @@ impl GcsStore {
     /// The signer for this store's service account (the RSA key parsed once, for every
     /// URL of one grant) and the key's id.
     fn signer(&self) -> Result<(KeySigner, Option<String>), ProviderError> {
-        let fields: SigningFields = serde_json::from_str(self.account.key_json().expose_secret())
+        let Auth::Key { account, .. } = &self.auth else {
+            return Err(crate::providers::access::not_supported(
+                "a keyless GCS connector cannot sign URLs yet: send `prefix` for an access \
+                 token held to it",
+            ));
+        };
+        let fields: SigningFields = serde_json::from_str(account.key_json().expose_secret())
             .map_err(|_| {
-            ProviderError::new(
-                ProviderErrorKind::InvalidCredentials,
-                "the service-account key file has no private_key: upload a current key file",
-            )
-        })?;
-        let signer = KeySigner::new(
-            self.account.client_email(),
-            fields.private_key.expose_secret(),
-        )?;
+                ProviderError::new(
+                    ProviderErrorKind::InvalidCredentials,
+                    "the service-account key file has no private_key: upload a current key file",
+                )
+            })?;
+        let signer = KeySigner::new(account.client_email(), fields.private_key.expose_secret())?;
         Ok((signer, fields.private_key_id))
     }
 
@@ -259,6 +307,32 @@ impl GcsStore {
                 ),
             )
         })
+    }
+
+    /// The key's signed JWT traded at Google's OAuth endpoint for a token (read-only scope
+    /// for `ReadList`).
+    async fn key_token(
+        &self,
+        rights: PrefixRights,
+        issued_at: Timestamp,
+    ) -> Result<TokenAnswer, ProviderError> {
+        let (signer, key_id) = self.signer()?;
+        let scope = match rights {
+            PrefixRights::ReadList => READ_ONLY_SCOPE,
+            PrefixRights::Write => SCOPE,
+        };
+        let assertion = signer.oauth_assertion(&Assertion {
+            key_id: key_id.as_deref(),
+            scope,
+            audience: &self.tokens.oauth,
+            issued_at,
+        })?;
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", JWT_BEARER)
+            .append_pair("assertion", assertion.expose_secret())
+            .finish();
+        self.token(TokenService::OAuth, &self.tokens.oauth, form)
+            .await
     }
 
     fn objects_url(&self) -> String {
@@ -493,25 +567,14 @@ impl ObjectStore for GcsStore {
         grant: PrefixGrant<'_>,
     ) -> Result<VendedCredentials, ProviderError> {
         let boundary = access_boundary(&self.bucket, grant.prefix, grant.rights)?;
-        let (signer, key_id) = self.signer()?;
-        let scope = match grant.rights {
-            PrefixRights::ReadList => READ_ONLY_SCOPE,
-            PrefixRights::Write => SCOPE,
-        };
         let issued_at = Timestamp::now();
-        let assertion = signer.oauth_assertion(&Assertion {
-            key_id: key_id.as_deref(),
-            scope,
-            audience: &self.tokens.oauth,
-            issued_at,
-        })?;
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", JWT_BEARER)
-            .append_pair("assertion", assertion.expose_secret())
-            .finish();
-        let source = self
-            .token(TokenService::OAuth, &self.tokens.oauth, form)
-            .await?;
+        let source = match &self.auth {
+            Auth::Token(token) => TokenAnswer {
+                access_token: token.token.clone(),
+                expires_in: Some(token.seconds_left()),
+            },
+            Auth::Key { .. } => self.key_token(grant.rights, issued_at).await?,
+        };
         let form = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("grant_type", TOKEN_EXCHANGE)
             .append_pair("subject_token_type", ACCESS_TOKEN_TYPE)
@@ -663,8 +726,10 @@ mod tests {
             http: reqwest::Client::new(),
             endpoint: DEFAULT_ENDPOINT.into(),
             bucket: "media_archive".into(),
-            credentials: None,
-            account: GcsServiceAccount::parse(TEST_KEY_FILE).expect("test key file"),
+            auth: Auth::Key {
+                credentials: None,
+                account: GcsServiceAccount::parse(TEST_KEY_FILE).expect("test key file"),
+            },
             tokens: TokenEndpoints::default(),
         }
     }

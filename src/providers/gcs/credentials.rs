@@ -1,4 +1,5 @@
-//! A GCS connector's stored credentials: a service-account key file, checked to sign.
+//! A GCS connector's ways in: a stored service-account key file, checked to sign; or,
+//! with nothing stored, the account's own service account from the operator's pool.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,13 @@ pub const MAX_KEY_FILE_BYTES: usize = 64 * 1024;
 
 /// The only token endpoint a service-account key may name.
 pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// A keyless connector's way in: the service account the operator's pool gave its
+/// account, which the customer granted a bucket role. The record keeps only its email.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GcsIdentity {
+    pub service_account_email: String,
+}
 
 /// A Google service-account key file, checked to be one that can actually sign.
 #[derive(Clone)]

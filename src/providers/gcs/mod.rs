@@ -3,9 +3,12 @@
 
 pub mod adapter;
 pub mod credentials;
+pub mod identity;
 pub mod location;
 pub mod names;
 pub mod schema;
+pub mod setup;
+pub mod setup_route;
 pub mod signing;
 pub mod wire;
 

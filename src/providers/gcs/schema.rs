@@ -68,6 +68,62 @@ pub(crate) struct GcsCreateFields as GcsCreateSent {
 }
 }
 
+request_fields! {
+/// `POST /connectors/gcs` as JSON: a keyless connector, reached through the account's own
+/// service account (`GET /connectors/gcs/identity-setup` names it; grant it a role on the
+/// bucket first). Nothing is stored in the secret store. `scopes` defaults to
+/// `["import"]`, `import_mode` to `all`, `export_base_path` to the whole bucket.
+#[schema(
+    as = GcsKeylessConnectorCreate,
+    examples(json!({
+        "name": "Archive imports",
+        "bucket": "media-archive",
+        "gcp_project_id": "my-project",
+        "scopes": ["import"]
+    }))
+)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GcsKeylessCreateFields as GcsKeylessCreateSent {
+    name: ConnectorNameSchema,
+    scopes: Option<Scopes>,
+    import_mode: Option<ImportMode>,
+    export_base_path: Option<ExportBasePathSchema>,
+    /// Google's bucket naming rules, as in the multipart form.
+    #[schema(
+        min_length = 3,
+        max_length = 222,
+        pattern = r"^(?:[a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?|[a-z0-9][a-z0-9_-]{0,62}(?:\.[a-z0-9_-]{1,63})*\.[a-z0-9_-]{0,62}[a-z0-9])$"
+    )]
+    bucket: String,
+    /// The bucket's project (required: there is no key file to name it), by the rules of
+    /// the multipart form's field.
+    #[schema(
+        max_length = 284,
+        pattern = r"^(?:(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,61}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}):)?[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+    )]
+    gcp_project_id: String,
+}
+}
+
+/// `POST /connectors/gcs`'s JSON body (see [`GcsKeylessCreateFields`]).
+pub struct GcsKeylessCreate;
+
+impl PartialSchema for GcsKeylessCreate {
+    fn schema() -> RefOr<Schema> {
+        extended(GcsKeylessCreateFields::schema(), |object| {
+            refuse(object, "bucket", GCS_BUCKET_RESERVED);
+        })
+    }
+}
+impl ToSchema for GcsKeylessCreate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("GcsKeylessConnectorCreate")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        GcsKeylessCreateFields::schemas(schemas);
+    }
+}
+
 /// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
 pub struct GcsCreate;
 
@@ -163,14 +219,29 @@ request_fields! {
 pub(crate) struct GcsPatchFields as GcsPatchSent {
     #[schema(inline, nullable = false)]
     credentials_json: Option<GcsKeyFile>,
+    /// GCS only: `true` switches a connector with a key file to the account's own service
+    /// account (keyless; the key file's secret is deleted). `false` is refused: send
+    /// `credentials_json` to go back to a key file.
+    #[schema(nullable = false)]
+    workload_identity: Option<bool>,
 }
 }
 
 /// GCS's kind of PATCH credentials.
-pub(crate) const PATCH_KINDS: [PatchKind; 1] = [PatchKind {
-    title: "GCS key file",
-    description: "`credentials_json`, replacing the key file.",
-    fields: &["credentials_json"],
-    required: &["credentials_json"],
-    any_of: &[],
-}];
+pub(crate) const PATCH_KINDS: [PatchKind; 2] = [
+    PatchKind {
+        title: "GCS key file",
+        description: "`credentials_json`, replacing the key file (or the service account).",
+        fields: &["credentials_json"],
+        required: &["credentials_json"],
+        any_of: &[],
+    },
+    PatchKind {
+        title: "GCS workload identity",
+        description: "`workload_identity: true`, the account's own service account instead \
+            of a key file.",
+        fields: &["workload_identity"],
+        required: &["workload_identity"],
+        any_of: &[],
+    },
+];

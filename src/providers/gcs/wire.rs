@@ -1,5 +1,6 @@
-//! GCS's part of the wire (the http layer's): the multipart create form with its key file,
-//! the PATCH's `credentials_json`, and its columns of the connector view.
+//! GCS's part of the wire (the http layer's): the create, a multipart form with its key
+//! file or a keyless JSON body; the PATCH's `credentials_json` or `workload_identity`; and
+//! its columns of the connector view.
 
 use axum::extract::{FromRequest, Request};
 use serde_json::{Map, Value};
@@ -8,14 +9,14 @@ use sha2::{Digest, Sha256};
 use super::credentials::GcsServiceAccount;
 use super::location::GcsLocation;
 use super::names::{GcpProjectId, GcsBucketName};
-use super::schema::{GcsCreateSent, GcsPatchSent};
-use crate::domain::connector::Location;
+use super::schema::{GcsCreateSent, GcsKeylessCreateSent, GcsPatchSent};
+use crate::domain::connector::{Access, Location};
 use crate::domain::credentials::Credentials;
 use crate::http::error::ApiError;
-use crate::http::extract::{FormValue, MultipartForm};
+use crate::http::extract::{FormValue, JsonObject, MultipartForm, is_json};
 use crate::http::fields::Fields;
 use crate::http::idempotency::{Canonical, canonical_object};
-use crate::http::wire::Columns;
+use crate::http::wire::{AuthType, Columns};
 use crate::service::connectors::{CredentialUpdate, NewAccess};
 
 /// The GCS form as a JSON object (so it validates and fingerprints like the others), plus
@@ -25,17 +26,39 @@ pub struct GcsForm {
     pub(crate) key_file: Option<Vec<u8>>,
     /// Fields sent more than once: refused when the form is parsed.
     pub(crate) duplicates: Vec<String>,
+    /// Sent as JSON: a keyless create.
+    pub(crate) keyless: bool,
 }
 
 impl<S: Send + Sync> FromRequest<S> for GcsForm {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let MultipartForm(parts) = MultipartForm::from_request(req, state).await?;
+        if is_json(req.headers()) {
+            let JsonObject(fields) = JsonObject::from_request(req, state).await?;
+            return Ok(GcsForm {
+                fields,
+                key_file: None,
+                duplicates: Vec::new(),
+                keyless: true,
+            });
+        }
+        let MultipartForm(parts) =
+            MultipartForm::from_request(req, state)
+                .await
+                .map_err(|e| match e {
+                    ApiError::UnsupportedMediaType(_) => ApiError::UnsupportedMediaType(
+                        "this endpoint takes multipart/form-data (with the key file) or \
+                     application/json (keyless)"
+                            .into(),
+                    ),
+                    other => other,
+                })?;
         let mut form = GcsForm {
             fields: Map::new(),
             key_file: None,
             duplicates: Vec::new(),
+            keyless: false,
         };
         let mut scopes = Vec::new();
         for (name, value) in parts {
@@ -101,7 +124,11 @@ pub(crate) fn parse_create(
             None
         }
         None => {
-            f.fail(key, "is required (the service account's JSON key file)");
+            f.fail(
+                key,
+                "is required (the service account's JSON key file); a keyless connector is \
+                 created with a JSON body instead",
+            );
             None
         }
         Some(bytes) => GcsServiceAccount::parse(&bytes)
@@ -132,24 +159,78 @@ pub(crate) fn parse_create(
     )
 }
 
-/// Reads GCS's credential field of a PATCH (the key file as a JSON object), if sent.
+/// Reads the keyless create's own fields: the bucket and its project (required, as no key
+/// file names one).
+pub(crate) fn parse_keyless_create(
+    f: &mut Fields,
+    b: &GcsKeylessCreateSent,
+) -> (Option<Location>, Option<NewAccess>) {
+    let bucket = f.required(&b.bucket, GcsBucketName::parse);
+    let project = f.required(&b.gcp_project_id, GcpProjectId::parse);
+    let location = bucket.zip(project).map(|(bucket, project)| {
+        Location::Gcs(GcsLocation {
+            bucket,
+            gcp_project_id: Some(project),
+        })
+    });
+    (location, Some(NewAccess::GcsIdentity))
+}
+
+/// Reads GCS's credential fields of a PATCH, if sent: the key file as a JSON object, or
+/// `workload_identity: true`.
 pub(crate) fn parse_patch(f: &mut Fields, b: &GcsPatchSent) -> Option<CredentialUpdate> {
-    let key = f.object(&b.credentials_json)?;
-    match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
-        Ok(sa) => Some(CredentialUpdate::Gcs(sa)),
-        Err(e) => {
-            f.fail(b.credentials_json.name(), e.0);
+    let keyless = f.boolean(&b.workload_identity);
+    let key = f.object(&b.credentials_json);
+    match (key, keyless) {
+        (Some(_), Some(_)) => {
+            f.fail(
+                b.workload_identity.name(),
+                "cannot be sent with credentials_json: a connector has a key file or the \
+                 account's service account, not both",
+            );
             None
         }
+        (None, Some(true)) => Some(CredentialUpdate::GcsIdentity),
+        (None, Some(false)) => {
+            f.fail(
+                b.workload_identity.name(),
+                "may only be true; send credentials_json to use a key file instead",
+            );
+            None
+        }
+        (Some(key), None) => {
+            match GcsServiceAccount::parse(Value::Object(key).to_string().as_bytes()) {
+                Ok(sa) => Some(CredentialUpdate::Gcs(sa)),
+                Err(e) => {
+                    f.fail(b.credentials_json.name(), e.0);
+                    None
+                }
+            }
+        }
+        (None, None) => None,
     }
 }
 
-/// GCS's columns of the connector view (the hint is the service account's email).
-pub(crate) fn columns<'a>(l: &'a GcsLocation, credential_hint: &'a str) -> Columns<'a> {
+/// GCS's columns of the connector view: a key file's hint is its service account's
+/// email; a keyless connector names its account's own.
+pub(crate) fn columns<'a>(
+    l: &'a GcsLocation,
+    access: &'a Access,
+    credential_hint: &'a str,
+) -> Columns<'a> {
+    let (auth_type, email) = match access {
+        Access::GcsIdentity(identity) => (
+            AuthType::WorkloadIdentity,
+            identity.service_account_email.as_str(),
+        ),
+        Access::Secret(_) | Access::IamRole(_) => (AuthType::ServiceAccountKey, credential_hint),
+    };
     Columns {
         bucket: Some(l.bucket.as_str()),
         gcp_project_id: l.gcp_project_id.as_ref().map(|p| p.as_str()),
-        client_email: Some(credential_hint),
+        auth_type: Some(auth_type),
+        client_email: Some(email),
+        service_account_email: Some(email),
         ..Columns::default()
     }
 }

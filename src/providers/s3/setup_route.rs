@@ -49,7 +49,7 @@ fn parse(raw: Option<&str>) -> Result<Option<PolicyRequest>, ApiError> {
 #[utoipa::path(
     get,
     path = "/api/v2/connectors/s3/role-setup",
-    tag = "connectors",
+    tag = "setup",
     summary = "Set up an IAM role for S3",
     description = "Answers, before any connector exists, what a customer puts in their AWS \
         account to let the service in through an IAM role: the service's principal to trust, \

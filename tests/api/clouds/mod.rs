@@ -5,6 +5,7 @@
 
 mod access;
 mod every_cloud;
+mod gcs_keyless;
 mod s3_only;
 
 use std::sync::Arc;

@@ -107,7 +107,11 @@ async fn a_key_connector_says_access_key_and_has_no_role_fields() {
     assert_eq!(c["role_arn"], Value::Null);
     assert_eq!(c["external_id"], Value::Null);
     let azure = create_azure(&t).await;
-    for field in ["auth_type", "role_arn", "external_id"] {
+    assert_eq!(
+        azure["auth_type"], "client_secret",
+        "every provider names its kind"
+    );
+    for field in ["role_arn", "external_id", "service_account_email"] {
         assert!(azure.as_object().expect("object").contains_key(field));
         assert_eq!(azure[field], Value::Null, "{field}");
     }

@@ -1,0 +1,284 @@
+//! GCS without a stored key: the service's own AWS identity federated into Google
+//! (Workload Identity Federation: `google-cloud-auth`'s external account with an `aws1`
+//! source signs STS `GetCallerIdentity` and trades it at Google's STS), then the account's
+//! service account impersonated through IAM Credentials' `generateAccessToken`. The
+//! federated token and each service account's token are kept per process until shortly
+//! before they expire; nothing is built before the first keyless call.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use google_cloud_auth::credentials::AccessTokenCredentials;
+use google_cloud_auth::credentials::external_account::Builder;
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::adapter::{DEFAULT_STS_TOKEN_URL, transport_error};
+use crate::providers::{ProviderError, ProviderErrorKind};
+
+/// Google's IAM Credentials API, where a service account's tokens are made.
+pub const DEFAULT_IAM_CREDENTIALS_URL: &str = "https://iamcredentials.googleapis.com";
+
+/// The scope a federated token needs to call IAM Credentials.
+const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
+
+/// The scope of a service account's token: objects read, written and deleted.
+const STORAGE_SCOPE: &str = "https://www.googleapis.com/auth/devstorage.read_write";
+
+/// How long a service account's token is asked to last (IAM Credentials' default, and
+/// its most without an organisation policy).
+const TOKEN_LIFETIME: &str = "3600s";
+
+/// A token is used only while it has at least this long left, so no request carries one
+/// that expires on the way.
+const REFRESH_BEFORE: Duration = Duration::from_secs(5 * 60);
+
+/// The most service accounts' tokens one process keeps.
+const MAX_TOKENS: u64 = 10_000;
+
+/// The most one IAM Credentials call may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The operator's Workload Identity Federation: the pool provider that trusts the
+/// service's AWS role, the service accounts handed to accounts, and where Google's STS and
+/// IAM Credentials are (tests name stand-ins).
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    /// `//iam.googleapis.com/projects/<number>/locations/global/workloadIdentityPools/<pool>/providers/<provider>`.
+    pub audience: String,
+    /// The service accounts, each given to one account for good, in order.
+    pub service_accounts: Vec<String>,
+    pub sts_url: String,
+    pub iam_url: String,
+}
+
+impl IdentitySettings {
+    /// Google's own endpoints.
+    pub fn new(audience: String, service_accounts: Vec<String>) -> Self {
+        Self {
+            audience,
+            service_accounts,
+            sts_url: DEFAULT_STS_TOKEN_URL.to_owned(),
+            iam_url: DEFAULT_IAM_CREDENTIALS_URL.to_owned(),
+        }
+    }
+}
+
+/// A federated token: the service's AWS identity as Google's STS sees it. No `Debug`.
+pub struct FederatedToken(SecretString);
+
+/// A service account's access token and when it stops being used.
+#[derive(Clone)]
+pub struct ServiceAccountToken {
+    pub(crate) token: SecretString,
+    pub(crate) expires_at: SystemTime,
+}
+
+impl std::fmt::Debug for ServiceAccountToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceAccountToken")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl ServiceAccountToken {
+    /// Seconds it has left, as a vended credential reports it.
+    pub(crate) fn seconds_left(&self) -> i64 {
+        self.expires_at
+            .duration_since(SystemTime::now())
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+}
+
+/// The federation and the service accounts' tokens of one process.
+pub struct WorkloadIdentity {
+    settings: IdentitySettings,
+    /// Built on the first keyless call; the crate keeps its token until shortly before
+    /// it expires.
+    federation: OnceLock<Result<AccessTokenCredentials, String>>,
+    tokens: moka::sync::Cache<String, ServiceAccountToken>,
+}
+
+/// `generateAccessToken`'s answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Generated {
+    access_token: SecretString,
+    expire_time: String,
+}
+
+impl WorkloadIdentity {
+    pub fn new(settings: IdentitySettings) -> Self {
+        Self {
+            settings,
+            federation: OnceLock::new(),
+            tokens: moka::sync::Cache::new(MAX_TOKENS),
+        }
+    }
+
+    /// The service accounts of the pool, in order.
+    pub fn service_accounts(&self) -> &[String] {
+        &self.settings.service_accounts
+    }
+
+    fn federation(&self) -> Result<&AccessTokenCredentials, ProviderError> {
+        let built = self.federation.get_or_init(|| {
+            let config = serde_json::json!({
+                "type": "external_account",
+                "audience": self.settings.audience,
+                "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+                "token_url": self.settings.sts_url,
+                "credential_source": {
+                    "environment_id": "aws1",
+                    "regional_cred_verification_url":
+                        "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+                },
+            });
+            Builder::new(config)
+                .with_scopes([CLOUD_PLATFORM])
+                .build_access_token_credentials()
+                .map_err(|e| e.to_string())
+        });
+        built.as_ref().map_err(|why| {
+            tracing::error!(error = %why, "the GCS workload identity federation is misconfigured");
+            ProviderError::new(
+                ProviderErrorKind::FederationDenied,
+                "the service's workload identity federation with Google is misconfigured; \
+                 the operator must fix GCS_WORKLOAD_IDENTITY_AUDIENCE",
+            )
+        })
+    }
+
+    /// The service's AWS identity traded at Google's STS (the `federation` step).
+    ///
+    /// # Errors
+    /// `federation_denied` when Google's STS refuses the service's signed AWS identity;
+    /// `provider_unavailable` when it cannot be reached.
+    pub async fn federate(&self) -> Result<FederatedToken, ProviderError> {
+        let federation = self.federation()?;
+        match federation.access_token().await {
+            Ok(token) => Ok(FederatedToken(SecretString::from(token.token))),
+            Err(e) if e.is_transient() => Err(ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                "Google's Security Token Service could not be reached to federate the \
+                 service's AWS identity; try again later",
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "Google's STS refused the service's AWS identity");
+                Err(ProviderError::new(
+                    ProviderErrorKind::FederationDenied,
+                    format!(
+                        "Google's Security Token Service refused the service's AWS identity for \
+                         the workload identity pool provider {}: the operator's pool must trust \
+                         the service's AWS account and role",
+                        self.settings.audience
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A token of `email`, made with the federated token (the `impersonation` step), or
+    /// the one kept from an earlier call while it has a few minutes left.
+    ///
+    /// # Errors
+    /// `impersonation_denied` when IAM Credentials refuses; a timeout or unavailability.
+    pub async fn impersonate(
+        &self,
+        http: &reqwest::Client,
+        federated: &FederatedToken,
+        email: &str,
+    ) -> Result<ServiceAccountToken, ProviderError> {
+        let now = SystemTime::now();
+        if let Some(kept) = self.tokens.get(email)
+            && kept.expires_at > now + REFRESH_BEFORE
+        {
+            return Ok(kept);
+        }
+        let url = format!(
+            "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
+            self.settings.iam_url.trim_end_matches('/')
+        );
+        let response = http
+            .post(url)
+            .bearer_auth(federated.0.expose_secret())
+            .json(&serde_json::json!({ "scope": [STORAGE_SCOPE], "lifetime": TOKEN_LIFETIME }))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| transport_error(&e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(impersonation_refusal(status, email));
+        }
+        let generated: Generated = response.json().await.map_err(|_| {
+            ProviderError::new(
+                ProviderErrorKind::ProviderUnavailable,
+                "IAM Credentials sent an answer this service could not read; try again later",
+            )
+        })?;
+        // An expiry that does not parse leaves the token unkept: it serves this call only.
+        let expires_at = crate::domain::timestamp::Timestamp::parse(&generated.expire_time)
+            .ok()
+            .and_then(|t| u64::try_from(t.unix()).ok())
+            .map_or(now, |secs| {
+                SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
+            });
+        let token = ServiceAccountToken {
+            token: generated.access_token,
+            expires_at,
+        };
+        self.tokens.insert(email.to_owned(), token.clone());
+        Ok(token)
+    }
+}
+
+/// IAM Credentials' refusal as a stable code and what to fix.
+fn impersonation_refusal(status: StatusCode, email: &str) -> ProviderError {
+    use ProviderErrorKind as K;
+    match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::new(
+            K::ImpersonationDenied,
+            format!(
+                "the service may not act as service account {email}: the operator must grant \
+                 the workload identity pool's principal roles/iam.workloadIdentityUser on it \
+                 (IAM changes can take minutes to propagate; test again)"
+            ),
+        ),
+        StatusCode::NOT_FOUND => ProviderError::new(
+            K::ImpersonationDenied,
+            format!("service account {email} does not exist: the operator's pool names it"),
+        ),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => ProviderError::new(
+            K::Timeout,
+            "IAM Credentials did not answer in time; try again",
+        ),
+        other => ProviderError::new(
+            K::ProviderUnavailable,
+            format!(
+                "IAM Credentials answered {}; try again later",
+                other.as_u16()
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_impersonation_names_the_service_account_and_the_grant_it_needs() {
+        let e = impersonation_refusal(StatusCode::FORBIDDEN, "sa-1@pool.iam.gserviceaccount.com");
+        assert_eq!(e.kind, ProviderErrorKind::ImpersonationDenied);
+        assert!(e.message.contains("sa-1@pool.iam.gserviceaccount.com"));
+        assert!(e.message.contains("roles/iam.workloadIdentityUser"));
+        assert_eq!(
+            impersonation_refusal(StatusCode::SERVICE_UNAVAILABLE, "x@y").kind,
+            ProviderErrorKind::ProviderUnavailable
+        );
+    }
+}

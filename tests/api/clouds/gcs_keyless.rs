@@ -1,0 +1,431 @@
+//! GCS connectors with no stored key: the service's AWS identity federated into Google and
+//! the account's own service account impersonated, against the test command's Google STS
+//! and IAM Credentials stand-ins (which verify the AWS signature, the audience and the
+//! service account) and fake-gcs-server behind them.
+
+use axum::http::{Method, StatusCode};
+use connectors::domain::apikey::KeyScope;
+use connectors::providers::ProviderSettings;
+use serde_json::{Value, json};
+
+use super::Cloud;
+use crate::helpers::*;
+
+const PROJECT: &str = "media-project-7";
+
+/// How many tokens the IAM Credentials stand-in has given each service account.
+async fn impersonations() -> Value {
+    reqwest::get(format!(
+        "{}/google/impersonations",
+        std::env::var("AZURE_TOKEN_ENDPOINT").expect("the token stand-in")
+    ))
+    .await
+    .expect("the stand-in answers")
+    .json()
+    .await
+    .expect("JSON")
+}
+
+fn given(counts: &Value, email: &str) -> u64 {
+    counts[email].as_u64().unwrap_or(0)
+}
+
+fn keyless_body(bucket: &str) -> Value {
+    json!({
+        "name": "Keyless media",
+        "bucket": bucket,
+        "gcp_project_id": PROJECT,
+        "scopes": ["import", "export"],
+        "export_base_path": "videovector/",
+    })
+}
+
+async fn create_keyless(t: &TestApp, key: &str, bucket: &str) -> TestResponse {
+    t.json(
+        Method::POST,
+        "/api/v2/connectors/gcs",
+        key,
+        &keyless_body(bucket),
+    )
+    .await
+}
+
+fn setup_path(bucket: &str) -> String {
+    format!(
+        "/api/v2/connectors/gcs/identity-setup?bucket={bucket}&scopes=import,export&gcp_project_id={PROJECT}"
+    )
+}
+
+/// An app whose service-account pool is `pool` and whose federation names `audience`.
+async fn spawn_with_pool(pool: &[&str], audience: Option<&str>) -> TestApp {
+    let pool: Vec<String> = pool.iter().map(|s| (*s).to_owned()).collect();
+    let mut identity = gcs_identity_pool(&pool).expect("the Google stand-ins");
+    if let Some(a) = audience {
+        identity.audience = a.to_owned();
+    }
+    TestApp::spawn_reaching(ProviderSettings {
+        gcs_identity: Some(identity),
+        ..emulators()
+    })
+    .await
+}
+
+async fn a_keyless_gcs_connector_is_made_tested_browsed_and_vended_with_no_stored_secret(
+    t: TestApp,
+) {
+    let bucket = Cloud::Gcs
+        .bucket_with(&["incoming/a.mp4", "incoming/b.mov"])
+        .await;
+    let setup = t.get(&setup_path(&bucket), &t.key).await;
+    assert_eq!(
+        setup.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&setup.body)
+    );
+    let setup = setup.json();
+    let email = setup["service_account_email"]
+        .as_str()
+        .expect("an e-mail")
+        .to_owned();
+    assert_eq!(email, impersonable()[0], "the first of the pool: {setup}");
+    assert_eq!(setup["roles"]["import"], "roles/storage.objectViewer");
+    assert_eq!(
+        setup["roles"]["export"],
+        format!("projects/{PROJECT}/roles/videovectorExport")
+    );
+    let commands = setup["commands"]
+        .as_array()
+        .expect("commands for the bucket");
+    assert!(
+        commands.iter().any(|c| c
+            .as_str()
+            .is_some_and(|c| c.contains(&format!("gs://{bucket}")) && c.contains(&email))),
+        "{setup}"
+    );
+
+    let before = impersonations().await;
+    let r = create_keyless(&t, &t.key, &bucket).await;
+    assert_eq!(
+        r.status,
+        StatusCode::CREATED,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let c = r.json();
+    assert_eq!(c["auth_type"], "workload_identity", "{c}");
+    assert_eq!(c["service_account_email"], email.as_str());
+    assert_eq!(c["client_email"], email.as_str());
+    assert_eq!(
+        t.secret_count().await,
+        0,
+        "no secret is stored for a keyless connector"
+    );
+    let path = format!(
+        "/api/v2/connectors/{}",
+        c["connector_id"].as_str().expect("id")
+    );
+
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await;
+    assert_eq!(report.status, StatusCode::OK);
+    let report = report.json();
+    assert_eq!(report["success"], true, "{report}");
+    let names = check_names(&report);
+    assert_eq!(
+        &names[..3],
+        ["federation", "impersonation", "authenticate"],
+        "{report}"
+    );
+    assert!(
+        given(&impersonations().await, &email) > given(&before, &email),
+        "the account's own service account was impersonated"
+    );
+
+    let listed = t
+        .json(
+            Method::POST,
+            &format!("{path}/browse"),
+            &t.key,
+            &json!({"prefix": "incoming/"}),
+        )
+        .await;
+    assert_eq!(
+        listed.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&listed.body)
+    );
+    let listed = listed.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .collect();
+    assert_eq!(names, ["incoming/a.mp4", "incoming/b.mov"]);
+
+    // A job's credentials for a prefix: the service account's token, downscoped.
+    let g = t
+        .json(
+            Method::POST,
+            &format!("{path}/access"),
+            &t.key,
+            &json!({"purpose": "import", "prefix": "incoming", "ttl_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(
+        g.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&g.body)
+    );
+    assert!(g.json()["credentials"]["access_token"].as_str().is_some());
+    // Signed URLs need a key the service holds; a keyless connector says what to send.
+    let urls = t
+        .json(
+            Method::POST,
+            &format!("{path}/access"),
+            &t.key,
+            &json!({"purpose": "import", "paths": ["incoming/a.mp4"], "ttl_seconds": 600}),
+        )
+        .await;
+    assert_eq!(urls.status, StatusCode::CONFLICT);
+    assert_eq!(urls.error_code(), "access_not_supported");
+    assert_eq!(t.secret_count().await, 0);
+}
+on_every_backend!(a_keyless_gcs_connector_is_made_tested_browsed_and_vended_with_no_stored_secret);
+
+#[tokio::test]
+async fn each_account_is_given_its_own_service_account_and_keeps_it() {
+    let t = TestApp::spawn().await;
+    let globex = t.key_for("globex", &[KeyScope::Admin]).await;
+    let email = |r: TestResponse| {
+        r.json()["service_account_email"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let acme_first = email(t.get(&setup_path("media-bucket"), &t.key).await).expect("acme's");
+    let globex_first = email(t.get(&setup_path("media-bucket"), &globex).await).expect("globex's");
+    assert_ne!(acme_first, globex_first);
+    for _ in 0..3 {
+        assert_eq!(
+            email(t.get(&setup_path("media-bucket"), &t.key).await).as_ref(),
+            Some(&acme_first)
+        );
+        assert_eq!(
+            email(t.get(&setup_path("media-bucket"), &globex).await).as_ref(),
+            Some(&globex_first)
+        );
+    }
+    // A second instance over the same store gives the same answers.
+    let other = t.another_instance();
+    assert_eq!(
+        email(other.get(&setup_path("media-bucket"), &globex).await).as_ref(),
+        Some(&globex_first)
+    );
+    // globex's connector is globex's service account, whatever it asks.
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let mut body = keyless_body(&bucket);
+    body["service_account_email"] = json!(acme_first);
+    let r = t
+        .json(Method::POST, "/api/v2/connectors/gcs", &globex, &body)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "an e-mail cannot be chosen"
+    );
+    assert_eq!(r.error_fields(), ["service_account_email"]);
+    let r = create_keyless(&t, &globex, &bucket).await;
+    assert_eq!(
+        r.json()["service_account_email"].as_str(),
+        Some(globex_first.as_str())
+    );
+}
+
+#[tokio::test]
+async fn without_a_service_account_pool_setup_is_404_and_a_keyless_create_409_identity_not_configured()
+ {
+    let t = TestApp::spawn_reaching(ProviderSettings {
+        gcs_identity: None,
+        ..emulators()
+    })
+    .await;
+    let r = t.get(&setup_path("media-bucket"), &t.key).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.error_code(), "identity_not_configured");
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("GCS_SERVICE_ACCOUNTS"), "{message}");
+    let r = create_keyless(&t, &t.key, "media-bucket").await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "identity_not_configured");
+    assert_eq!(t.connector_count().await, 0);
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_answers_503_with_retry_after_and_alerts_the_operator() {
+    let pool = impersonable();
+    let t = spawn_with_pool(&[pool[0].as_str()], None).await;
+    let globex = t.key_for("globex", &[KeyScope::Admin]).await;
+    assert_eq!(
+        t.get(&setup_path("media-bucket"), &t.key).await.status,
+        StatusCode::OK
+    );
+    let r = t.get(&setup_path("media-bucket"), &globex).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "identity_pool_exhausted");
+    assert!(
+        r.header("retry-after")
+            .is_some_and(|s| s.parse::<u64>().is_ok())
+    );
+    let alerted = logged_for(r.header("x-request-id").expect("request id"));
+    assert!(
+        alerted
+            .iter()
+            .any(|l| l["alert"] == "identity_pool_exhausted" && l["level"] == "ERROR"),
+        "{alerted:?}"
+    );
+    let r = create_keyless(&t, &globex, "media-bucket").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(t.connector_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_federation_google_refuses_fails_the_test_at_federation_and_blocks_browse() {
+    // A pool provider the stand-in does not trust: the signed AWS request names it.
+    let t = spawn_with_pool(
+        &[impersonable()[0].as_str()],
+        Some("//iam.googleapis.com/projects/999/locations/global/workloadIdentityPools/other/providers/aws"),
+    )
+    .await;
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let r = create_keyless(&t, &t.key, &bucket).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let path = format!(
+        "/api/v2/connectors/{}",
+        r.json()["connector_id"].as_str().expect("id")
+    );
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], false);
+    assert_eq!(check_names(&report), ["federation"], "{report}");
+    assert_eq!(report["checks"][0]["error"]["code"], "federation_denied");
+    let r = t.post_empty(&format!("{path}/browse"), &t.key).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "federation_denied");
+}
+
+#[tokio::test]
+async fn a_service_account_the_service_may_not_act_as_fails_the_test_at_impersonation() {
+    let denied = "vv-unbound@vv-pool.iam.gserviceaccount.com";
+    let t = spawn_with_pool(&[denied], None).await;
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let r = create_keyless(&t, &t.key, &bucket).await;
+    let path = format!(
+        "/api/v2/connectors/{}",
+        r.json()["connector_id"].as_str().expect("id")
+    );
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], false);
+    assert_eq!(
+        check_names(&report),
+        ["federation", "impersonation"],
+        "{report}"
+    );
+    assert_eq!(report["checks"][1]["error"]["code"], "impersonation_denied");
+    let message = report["checks"][1]["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.contains(denied) && message.contains("roles/iam.workloadIdentityUser"),
+        "{message}"
+    );
+    // A dry run says the same and makes nothing.
+    let r = t
+        .json(
+            Method::POST,
+            "/api/v2/connectors/gcs?dry_run=true",
+            &t.key,
+            &keyless_body(&bucket),
+        )
+        .await;
+    assert_eq!(
+        r.json()["success"],
+        false,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert_eq!(t.connector_count().await, 1);
+}
+
+async fn a_patch_switches_a_key_connector_to_workload_identity_and_back(t: TestApp) {
+    let bucket = Cloud::Gcs.bucket_with(&["a.mp4"]).await;
+    let path = Cloud::Gcs.connector(&t, &bucket, json!({})).await;
+    assert_eq!(t.secret_count().await, 1);
+    let keyed = t.get(&path, &t.key).await.json();
+    assert_eq!(keyed["auth_type"], "service_account_key");
+    let email = keyed["service_account_email"].clone();
+
+    let r = t
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"workload_identity": true}),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let c = r.json();
+    assert_eq!(c["auth_type"], "workload_identity");
+    assert_eq!(c["service_account_email"], impersonable()[0].as_str());
+    assert_ne!(c["service_account_email"], email);
+    assert_eq!(
+        c["last_test_result"], "success",
+        "the switch was checked: {c}"
+    );
+    assert_eq!(t.secret_count().await, 0, "the key's secret is gone");
+    let listed = t.post_empty(&format!("{path}/browse"), &t.key).await;
+    assert_eq!(listed.status, StatusCode::OK);
+
+    let both = t
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"workload_identity": true, "credentials_json": service_account_json(GOOGLE_TOKEN_URI)}),
+        )
+        .await;
+    assert_eq!(both.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let back = t
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"credentials_json": service_account_json(GOOGLE_TOKEN_URI)}),
+        )
+        .await;
+    assert_eq!(
+        back.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&back.body)
+    );
+    assert_eq!(back.json()["auth_type"], "service_account_key");
+    assert_eq!(t.secret_count().await, 1);
+    let history = t.get(&format!("{path}/events"), &t.key).await.json();
+    let changes = history
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "credentials_changed")
+        .count();
+    assert_eq!(changes, 2, "{history}");
+}
+on_every_backend!(a_patch_switches_a_key_connector_to_workload_identity_and_back);
