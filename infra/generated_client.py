@@ -370,6 +370,7 @@ class Driver:
         names = [c.name for c in report.checks]
         expect(report.success and names[:2] == ["federation", "impersonation"],
                f"keyless test: {names}, {report.error_message}")
+        self.ids["gcs_keyless"] = made.connector_id
         return f"200 {email}; keyless create 201 {made.connector_id}, test {names}"
 
     def grant_access(self):
@@ -393,7 +394,7 @@ class Driver:
 
     def delete_connector(self):
         op = self.api["delete_connector"]
-        for provider in ["s3", "gcs", "azure"]:
+        for provider in ["s3", "gcs", "azure", "gcs_keyless"]:
             gone = answered(op.sync_detailed(self.id(provider), client=self.client),
                             200, self.m.Deleted, f"delete {provider}")
             expect(gone.message == f"connector {self.id(provider)} deleted", gone.message)
@@ -405,7 +406,7 @@ class Driver:
         left = answered(self.api["list_connectors"].sync_detailed(client=self.client),
                         200, list, "list after delete")
         expect(left == [], f"{len(left)} connectors left")
-        return "200 x3, again 404 ErrorEnvelope connector_not_found, list 200 []"
+        return "200 x4, again 404 ErrorEnvelope connector_not_found, list 200 []"
 
 
     def list_events(self):
