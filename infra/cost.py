@@ -169,6 +169,19 @@ def history_costs(retention_days=90):
           f"(TTL deletes are free) | **{stored:.3f}** over their life |")
 
 
+def keyless_costs(connectors, keyless_share):
+    """What stored secrets cost when a share of the connectors store none (S3 roles, GCS
+    workload identity): Google's STS and IAM Credentials charge nothing per call, and an
+    instance keeps each token for most of its hour."""
+    secret = PRICE["secret_month"]
+    keyless = round(connectors * keyless_share)
+    keyed = connectors - keyless
+    print(f"| connectors | with a stored secret | keyless | secrets a month | saved against all keyed |")
+    print("|---|---|---|---|---|")
+    print(f"| {connectors:,} | {keyed:,} | {keyless:,} | **${keyed * secret:,.0f}** | "
+          f"${keyless * secret:,.0f} |")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("log", nargs="?")
@@ -178,11 +191,15 @@ def main():
     parser.add_argument("--list-size", type=int, default=20,
                         help="connectors an account lists (sets a list's read units)")
     parser.add_argument("--memory-mb", type=int, default=128)
+    parser.add_argument("--keyless-share", type=float, default=0.5,
+                        help="the share of connectors that store no secret")
     args = parser.parse_args()
     if args.template_only or not args.log:
         template_options(args.template)
         print()
         history_costs()
+        print()
+        keyless_costs(args.connectors, args.keyless_share)
         return
     with open(args.log, encoding="utf-8") as f:
         ops, log_bytes, peak = parse(f.read())
@@ -213,6 +230,8 @@ def main():
     template_options(args.template)
     print()
     history_costs()
+    print()
+    keyless_costs(n, args.keyless_share)
 
 
 if __name__ == "__main__":

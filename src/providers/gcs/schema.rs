@@ -105,43 +105,42 @@ pub(crate) struct GcsKeylessCreateFields as GcsKeylessCreateSent {
 }
 }
 
-/// `POST /connectors/gcs`'s JSON body (see [`GcsKeylessCreateFields`]).
-pub struct GcsKeylessCreate;
+/// A create body's schema: its declaration's, with Google's reserved bucket names refused.
+macro_rules! gcs_create_schema {
+    ($(#[$doc:meta])* $name:ident, $fields:ident, $printed:literal) => {
+        $(#[$doc])*
+        pub struct $name;
 
-impl PartialSchema for GcsKeylessCreate {
-    fn schema() -> RefOr<Schema> {
-        extended(GcsKeylessCreateFields::schema(), |object| {
-            refuse(object, "bucket", GCS_BUCKET_RESERVED);
-        })
-    }
-}
-impl ToSchema for GcsKeylessCreate {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("GcsKeylessConnectorCreate")
-    }
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        GcsKeylessCreateFields::schemas(schemas);
-    }
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                extended($fields::schema(), |object| {
+                    refuse(object, "bucket", GCS_BUCKET_RESERVED);
+                })
+            }
+        }
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($printed)
+            }
+            fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+                $fields::schemas(schemas);
+            }
+        }
+    };
 }
 
-/// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
-pub struct GcsCreate;
-
-impl PartialSchema for GcsCreate {
-    fn schema() -> RefOr<Schema> {
-        extended(GcsCreateFields::schema(), |object| {
-            refuse(object, "bucket", GCS_BUCKET_RESERVED);
-        })
-    }
-}
-impl ToSchema for GcsCreate {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("GcsConnectorCreate")
-    }
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        GcsCreateFields::schemas(schemas);
-    }
-}
+gcs_create_schema!(
+    /// `POST /connectors/gcs`'s JSON body (see [`GcsKeylessCreateFields`]).
+    GcsKeylessCreate,
+    GcsKeylessCreateFields,
+    "GcsKeylessConnectorCreate"
+);
+gcs_create_schema!(
+    /// `POST /connectors/gcs`'s form (see [`GcsCreateFields`]).
+    GcsCreate,
+    GcsCreateFields,
+    "GcsConnectorCreate"
+);
 
 /// A service account's key file as a JSON object, for a PATCH's `credentials_json`.
 pub struct GcsKeyFile;

@@ -431,21 +431,39 @@ async fn a_patch_switches_a_key_connector_to_workload_identity_and_back(t: TestA
 on_every_backend!(a_patch_switches_a_key_connector_to_workload_identity_and_back);
 
 #[tokio::test]
-async fn a_switch_to_a_service_account_the_service_may_not_act_as_is_rejected_and_changes_nothing() {
+async fn a_switch_to_a_service_account_the_service_may_not_act_as_is_rejected_and_changes_nothing()
+{
     let t = spawn_with_pool(&["vv-unbound@vv-pool.iam.gserviceaccount.com"], None).await;
     let bucket = Cloud::Gcs.bucket_with(&[]).await;
     let path = Cloud::Gcs.connector(&t, &bucket, json!({})).await;
     let before = t.get(&path, &t.key).await;
     let secret = t.only_stored_secret().await;
     let r = t
-        .json(Method::PATCH, &path, &t.key, &json!({"workload_identity": true}))
+        .json(
+            Method::PATCH,
+            &path,
+            &t.key,
+            &json!({"workload_identity": true}),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.error_code(), "credentials_rejected");
     let report = &r.json()["error"]["details"];
-    assert_eq!(check_names(report), ["federation", "impersonation"], "{report}");
+    assert_eq!(
+        check_names(report),
+        ["federation", "impersonation"],
+        "{report}"
+    );
     let after = t.get(&path, &t.key).await;
     assert_eq!(after.json()["auth_type"], "service_account_key");
-    assert_eq!(after.header("etag"), before.header("etag"), "nothing changed");
-    assert_eq!(t.only_stored_secret().await, secret, "the key is still the one in use");
+    assert_eq!(
+        after.header("etag"),
+        before.header("etag"),
+        "nothing changed"
+    );
+    assert_eq!(
+        t.only_stored_secret().await,
+        secret,
+        "the key is still the one in use"
+    );
 }
