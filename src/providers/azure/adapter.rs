@@ -815,6 +815,17 @@ mod azurite {
             .expect("an HTTPS client")
     }
 
+    /// A block blob PUT to a signed URL, as an export job sends it.
+    async fn put_blob(url: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        http()
+            .put(url)
+            .header("x-ms-blob-type", "BlockBlob")
+            .body(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
     /// A new container in Azurite holding `blobs`, and a store for it.
     async fn container_with(blobs: &[(&str, &[u8])]) -> AzureStore {
         let factory = AzureFactory::new(AzureSettings {
@@ -1027,22 +1038,10 @@ mod azurite {
     async fn a_read_sas_used_to_put_is_refused() {
         let store = container_with(&[("a.mp4", b"a")]).await;
         let read = sign(&store, "a.mp4", UrlMethod::Get).await;
-        let r = http()
-            .put(read.url())
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("overwrite")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(read.url(), "overwrite").await;
         refused(&r, "AuthorizationPermissionMismatch");
         let new = sign(&store, "b.mp4", UrlMethod::Get).await;
-        let r = http()
-            .put(new.url())
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("create")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(new.url(), "create").await;
         refused(&r, "AuthorizationPermissionMismatch");
     }
 
@@ -1064,13 +1063,7 @@ mod azurite {
         refused(&r, "AuthorizationFailure");
         let put_a = sign(&store, "in/a.mp4", UrlMethod::Put).await;
         let to_c = put_a.url().replacen("/in/a.mp4?", "/in/c.mp4?", 1);
-        let r = http()
-            .put(&to_c)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("c")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(&to_c, "c").await;
         refused(&r, "AuthorizationFailure");
     }
 
@@ -1080,13 +1073,7 @@ mod azurite {
         let read = sign(&store, "a.mp4", UrlMethod::Get).await;
         let widened = read.url().replacen("?sp=r&", "?sp=rw&", 1);
         assert_ne!(widened, read.url());
-        let r = http()
-            .put(&widened)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("x")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(&widened, "x").await;
         refused(&r, "AuthorizationFailure");
         let (url, sig) = read.url().rsplit_once("&sig=").expect("a signature");
         let other = if sig.starts_with('A') { "B" } else { "A" };
@@ -1147,13 +1134,7 @@ mod azurite {
         let blob = format!("{container_url}/out/b.mp4?{}", sas_token.expose_secret());
         let r = http().get(&blob).send().await.expect("GET");
         assert_eq!(r.status(), 200);
-        let r = http()
-            .put(&blob)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("x")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(&blob, "x").await;
         refused(&r, "AuthorizationPermissionMismatch");
     }
 
@@ -1170,13 +1151,7 @@ mod azurite {
             panic!("Azure credentials");
         };
         let blob = format!("{container_url}/out/new.mp4?{}", sas_token.expose_secret());
-        let r = http()
-            .put(&blob)
-            .header("x-ms-blob-type", "BlockBlob")
-            .body("new")
-            .send()
-            .await
-            .expect("PUT");
+        let r = put_blob(&blob, "new").await;
         assert_eq!(r.status(), 201);
         let r = http().get(list_url(&creds)).send().await.expect("list");
         refused(&r, "AuthorizationPermissionMismatch");
