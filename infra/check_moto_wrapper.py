@@ -1,14 +1,19 @@
-"""Checks that infra/moto_server.py makes moto check what AWS checks for presigned URLs and
-scoped credentials, and still does what it did before.
+"""Checks that infra/moto_server.py makes moto check what AWS checks for presigned URLs,
+scoped credentials and GetWebIdentityToken, and still does what it did before; and, where
+infra/emulators.sh has started it, that infra/token_endpoint.py checks a client assertion
+made from the plain moto's web identity token as Entra ID checks it.
 
 Starts its own three wrappers on free loopback ports, as infra/emulators.sh starts them:
 plain (no auth), over HTTPS (with a throwaway CA from infra/test_tls.py), and checking IAM
-(INITIAL_NO_AUTH_ACTION_COUNT=3, set up by infra/moto_iam.py). Prints one line per check
-and exits non-zero when any fails.
+(INITIAL_NO_AUTH_ACTION_COUNT=3, set up by infra/moto_iam.py). They sign web identity
+tokens with $AWS_WEB_IDENTITY_SIGNING_KEY as $AWS_WEB_IDENTITY_ISSUER (infra/emulators.sh
+exports both), or with a key and an issuer made here when those are unset. Prints one line
+per check and exits non-zero when any fails.
 
 Usage: .venv/bin/python infra/check_moto_wrapper.py
 """
 
+import base64
 import datetime
 import hashlib
 import hmac
@@ -16,6 +21,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -23,6 +29,9 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -36,6 +45,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -844,6 +856,394 @@ def iam_checks(moto, env):
     check(f"{n}: STS's AccessDenied, SignatureDoesNotMatch, InvalidClientTokenId are <ErrorResponse><Error>", sts_error_shape)
 
 
+# ---------------------------------------------------------------------------------------
+# GetWebIdentityToken, and the issuer's discovery documents.
+
+AZURE_EXCHANGE = "api://AzureADTokenExchange"
+LOOSE = Config(parameter_validation=False, retries={"max_attempts": 1})
+UNCHECKED = {"AccessKeyId": "AKIAUNCHECKED0000000", "SecretAccessKey": "unchecked"}
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unpadded(part):
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def jwt_parts(token):
+    header, claims, signature = token.split(".")
+    return json.loads(unpadded(header)), json.loads(unpadded(claims)), unpadded(signature)
+
+
+def verified(moto, token):
+    """The claims of `token`, once its signature verifies with the key its kid names in the
+    JWKS that the moto's OpenID configuration points to."""
+    status, _, body = fetch(moto, f"{moto.endpoint}/.well-known/openid-configuration")
+    assert status == 200, (status, body[:300])
+    jwks_uri = json.loads(body)["jwks_uri"]
+    status, _, body = fetch(moto, jwks_uri)
+    assert status == 200, (status, body[:300])
+    header, claims, signature = jwt_parts(token)
+    assert header["typ"] == "JWT", header
+    jwk = next(k for k in json.loads(body)["keys"] if k["kid"] == header["kid"])
+    assert jwk["alg"] == header["alg"], (jwk, header)
+    number = lambda name: int.from_bytes(unpadded(jwk[name]), "big")
+    signed = token.rsplit(".", 1)[0].encode()
+    if header["alg"] == "RS256":
+        key = rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+        key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        assert header["alg"] == "ES384" and jwk["crv"] == "P-384", (header, jwk)
+        key = ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP384R1()).public_key()
+        half = len(signature) // 2
+        der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+        key.verify(der, signed, ec.ECDSA(hashes.SHA384()))
+    return claims
+
+
+def web_token(sts, *audiences, algorithm="RS256", **extra):
+    """The JWT of a GetWebIdentityToken call."""
+    answer = sts.get_web_identity_token(Audience=list(audiences), SigningAlgorithm=algorithm, **extra)
+    return answer["WebIdentityToken"]
+
+
+def sts_loose(moto, keys=None, region=REGION):
+    """An STS client that sends what botocore would refuse to (AWS's checks are the server's)."""
+    keys = keys or UNCHECKED
+    return boto3.client(
+        "sts",
+        endpoint_url=moto.endpoint,
+        region_name=region,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys.get("SessionToken"),
+        verify=moto.verify,
+        config=LOOSE,
+    )
+
+
+def web_identity_checks(moto):
+    n = moto.name
+    issuer = os.environ["AWS_WEB_IDENTITY_ISSUER"]
+    sts = sts_loose(moto)
+
+    def discovery():
+        status, headers, body = fetch(moto, f"{moto.endpoint}/.well-known/openid-configuration")
+        assert status == 200 and headers.get("Content-Type") == "application/json", (status, headers)
+        configuration = json.loads(body)
+        assert configuration["issuer"] == issuer, configuration
+        assert configuration["jwks_uri"] == f"{moto.endpoint}/.well-known/jwks.json", configuration
+        assert "RS256" in configuration["id_token_signing_alg_values_supported"], configuration
+        status, _, body = fetch(moto, configuration["jwks_uri"])
+        rsa_key = next(k for k in json.loads(body)["keys"] if k["kty"] == "RSA")
+        assert {"use": "sig", "alg": "RS256"}.items() <= rsa_key.items(), rsa_key
+        assert "=" not in rsa_key["n"] + rsa_key["e"] and rsa_key["e"] == "AQAB", rsa_key
+        with open(os.environ["AWS_WEB_IDENTITY_SIGNING_KEY"], "rb") as f:
+            public = serialization.load_pem_private_key(f.read(), None).public_key()
+        der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        assert rsa_key["kid"] == hashlib.sha256(der).hexdigest()[:16], rsa_key["kid"]
+        assert int.from_bytes(unpadded(rsa_key["n"]), "big") == public.public_numbers().n
+        status, _, _ = fetch(moto, configuration["jwks_uri"], "POST", body=b"x")
+        assert status == 405, status
+
+    check(f"{n}: /.well-known/openid-configuration and jwks.json answer the issuer and the signing key", discovery)
+
+    def token_claims():
+        before = int(time.time())
+        answer = sts.get_web_identity_token(Audience=[AZURE_EXCHANGE], SigningAlgorithm="RS256", DurationSeconds=120)
+        header, _, _ = jwt_parts(answer["WebIdentityToken"])
+        assert header["alg"] == "RS256" and header["typ"] == "JWT" and header["kid"], header
+        claims = verified(moto, answer["WebIdentityToken"])
+        caller = moto.client("sts").get_caller_identity()
+        assert claims["iss"] == issuer, claims
+        assert claims["sub"] == caller["Arn"], (claims, caller)
+        assert claims["aud"] == AZURE_EXCHANGE, claims
+        assert before <= claims["iat"] <= time.time() and claims["nbf"] == claims["iat"], claims
+        assert claims["exp"] == claims["iat"] + 120, claims
+        assert answer["Expiration"].timestamp() == claims["exp"], (answer["Expiration"], claims)
+        uuid.UUID(claims["jti"])
+        assert claims["https://sts.amazonaws.com/"] == {
+            "aws_account": caller["Account"],
+            "source_region": REGION,
+            "principal_id": caller["Arn"],
+        }, claims
+        again = sts.get_web_identity_token(Audience=["a", "b"], SigningAlgorithm="RS256")
+        claims = verified(moto, again["WebIdentityToken"])
+        assert claims["aud"] == ["a", "b"] and claims["exp"] - claims["iat"] == 300, claims
+        assert claims["jti"] != jwt_parts(answer["WebIdentityToken"])[1]["jti"]
+
+    check(f"{n}: GetWebIdentityToken answers an RS256 JWT the JWKS verifies, with iss/sub/aud/exp as STS sets them", token_claims)
+
+    def other_region_and_tags():
+        west = sts_loose(moto, region="eu-west-1")
+        answer = west.get_web_identity_token(
+            Audience=[AZURE_EXCHANGE], SigningAlgorithm="ES384", Tags=[{"Key": "tenant", "Value": "t-1"}]
+        )
+        assert jwt_parts(answer["WebIdentityToken"])[0]["alg"] == "ES384"
+        aws = verified(moto, answer["WebIdentityToken"])["https://sts.amazonaws.com/"]
+        assert aws["source_region"] == "eu-west-1" and aws["request_tags"] == {"tenant": "t-1"}, aws
+
+    check(f"{n}: ES384 tokens verify too; source_region is the credential scope's, tags are request_tags", other_region_and_tags)
+
+    def principals():
+        keys = made_user(moto, f"web-identity-{uuid.uuid4().hex[:6]}")
+        claims = verified(moto, web_token(moto.client("sts", keys), "x"))
+        assert claims["sub"] == keys["Arn"], (claims["sub"], keys["Arn"])
+        role = moto.client("iam").create_role(
+            RoleName=f"web-identity-{uuid.uuid4().hex[:6]}",
+            Path="/federated/",
+            AssumeRolePolicyDocument=policy(
+                {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}
+            ),
+        )["Role"]
+        sts = moto.client("sts", keys)
+        creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="session", DurationSeconds=900)["Credentials"]
+        session = moto.client("sts", creds)
+        claims = verified(moto, web_token(session, "x"))
+        assert claims["sub"] == role["Arn"] and ":role/federated/" in role["Arn"], (claims["sub"], role["Arn"])
+        assert claims["https://sts.amazonaws.com/"]["principal_id"] == role["Arn"], claims
+        denied(lambda: web_token(session, "x", DurationSeconds=3600), "SessionDurationEscalationException", 403)
+        federated = sts.get_federation_token(Name="fed", Policy=policy(allow("*", "*")))["Credentials"]
+        denied(lambda: web_token(moto.client("sts", federated), "x"), "AccessDenied", 403)
+
+    check(f"{n}: sub is a user's ARN, a role session's role ARN (which may not outlive it); federated users are refused", principals)
+
+    def validation():
+        ok = {"Audience": [AZURE_EXCHANGE], "SigningAlgorithm": "RS256"}
+        for wrong in (
+            {"SigningAlgorithm": "RS256"},
+            {"Audience": [], "SigningAlgorithm": "RS256"},
+            {"Audience": [f"aud-{i}" for i in range(11)], "SigningAlgorithm": "RS256"},
+            {"Audience": ["x" * 1001], "SigningAlgorithm": "RS256"},
+            {"Audience": [AZURE_EXCHANGE]},
+            {**ok, "SigningAlgorithm": "HS256"},
+            {**ok, "DurationSeconds": 59},
+            {**ok, "DurationSeconds": 3601},
+        ):
+            denied(lambda: sts.get_web_identity_token(**wrong), "ValidationError", 400)
+        for edge in ({**ok, "DurationSeconds": 60}, {**ok, "DurationSeconds": 3600}, {**ok, "Audience": ["x" * 1000] * 10}):
+            sts.get_web_identity_token(**edge)
+        call = {"Action": "GetWebIdentityToken", "Version": "2011-06-15", "SigningAlgorithm": "RS256"}
+        status, content = sts_raw(moto, UNCHECKED, {**call, "DurationSeconds": "59"})
+        assert status == 400 and content.startswith(b"<?xml"), (status, content[:300])
+        root = ET.fromstring(content)
+        assert root.tag == "ErrorResponse" and root.findtext("Error/Type") == "Sender", content[:300]
+        assert root.findtext("Error/Code") == "ValidationError", content[:300]
+        message = root.findtext("Error/Message")
+        assert message.startswith("2 validation errors detected: ") and "'durationSeconds'" in message, message
+
+    check(f"{n}: no audience, 11, 1001 characters, DurationSeconds 59/3601, a bad SigningAlgorithm are ValidationError", validation)
+
+    def wire_shape():
+        # The form the Rust SDK sends, and the answer's XML.
+        call = {"Action": "GetWebIdentityToken", "Version": "2011-06-15", "Audience.member.1": AZURE_EXCHANGE}
+        status, content = sts_raw(moto, UNCHECKED, {**call, "SigningAlgorithm": "RS256", "DurationSeconds": "300"})
+        assert status == 200, (status, content[:300])
+        ns = "{https://sts.amazonaws.com/doc/2011-06-15/}"
+        root = ET.fromstring(content)
+        assert root.tag == f"{ns}GetWebIdentityTokenResponse", root.tag
+        token = root.findtext(f"{ns}GetWebIdentityTokenResult/{ns}WebIdentityToken")
+        expiration = root.findtext(f"{ns}GetWebIdentityTokenResult/{ns}Expiration")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", expiration), expiration
+        uuid.UUID(root.findtext(f"{ns}ResponseMetadata/{ns}RequestId"))
+        assert verified(moto, token)["aud"] == AZURE_EXCHANGE
+
+    check(f"{n}: the Rust SDK's form (Audience.member.1) is read, and the answer is STS's XML", wire_shape)
+
+
+def web_identity_iam_checks(moto, env):
+    n = moto.name
+    account = env["MOTO_IAM_SERVICE_USER_ARN"].split(":")[4]
+    azure_only = allow("sts:GetWebIdentityToken", "*", {"StringEquals": {"sts:IdentityTokenAudience": AZURE_EXCHANGE}})
+    exchanger = made_user(moto, f"exchanger-{uuid.uuid4().hex[:6]}", policy(azure_only), env)
+    nobody = made_user(moto, f"no-tokens-{uuid.uuid4().hex[:6]}", policy(allow("s3:*", "*")), env)
+
+    def audience_condition():
+        sts = moto.client("sts", exchanger)
+        claims = verified(moto, web_token(sts, AZURE_EXCHANGE))
+        assert claims["sub"] == exchanger["Arn"] and claims["aud"] == AZURE_EXCHANGE, claims
+        assert claims["https://sts.amazonaws.com/"]["aws_account"] == account, claims
+        denied(lambda: web_token(sts, "api://other"), "AccessDenied", 403)
+        denied(lambda: web_token(moto.client("sts", nobody), AZURE_EXCHANGE), "AccessDenied", 403)
+
+    check(f"{n}: sts:GetWebIdentityToken with StringEquals sts:IdentityTokenAudience: that audience only; without it, AccessDenied", audience_condition)
+
+    def set_and_numeric_conditions():
+        keys = made_user(moto, f"bounded-{uuid.uuid4().hex[:6]}", policy(allow("sts:GetWebIdentityToken", "*", {
+            "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": [AZURE_EXCHANGE, "api://second"]},
+            "NumericLessThanEquals": {"sts:DurationSeconds": "300"},
+            "StringEquals": {"sts:SigningAlgorithm": "RS256"},
+        })), env)
+        sts = moto.client("sts", keys)
+        web_token(sts, AZURE_EXCHANGE, "api://second", DurationSeconds=300)
+        denied(lambda: web_token(sts, AZURE_EXCHANGE, "api://third", DurationSeconds=300))
+        denied(lambda: web_token(sts, AZURE_EXCHANGE, DurationSeconds=301))
+        denied(lambda: web_token(sts, AZURE_EXCHANGE, algorithm="ES384", DurationSeconds=300))
+        anyone = made_user(moto, f"any-{uuid.uuid4().hex[:6]}", policy(allow("sts:GetWebIdentityToken", "*", {
+            "ForAnyValue:StringEquals": {"sts:IdentityTokenAudience": AZURE_EXCHANGE},
+        })), env)
+        web_token(moto.client("sts", anyone), "api://x", AZURE_EXCHANGE)
+        denied(lambda: web_token(moto.client("sts", anyone), "api://x"))
+
+    check(f"{n}: ForAllValues/ForAnyValue on the audiences, sts:DurationSeconds and sts:SigningAlgorithm are evaluated", set_and_numeric_conditions)
+
+    def sessions():
+        admin = {"AccessKeyId": env["MOTO_IAM_ADMIN_KEY_ID"], "SecretAccessKey": env["MOTO_IAM_ADMIN_SECRET"]}
+        iam = moto.client("iam", admin)
+        name = f"federating-{uuid.uuid4().hex[:6]}"
+        trust = {"Effect": "Allow", "Principal": {"AWS": env["MOTO_IAM_SERVICE_USER_ARN"]}, "Action": "sts:AssumeRole"}
+        role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=policy(trust))["Role"]
+        iam.put_role_policy(RoleName=name, PolicyName="tokens", PolicyDocument=policy(azure_only))
+        service = {"AccessKeyId": env["MOTO_IAM_SERVICE_KEY_ID"], "SecretAccessKey": env["MOTO_IAM_SERVICE_SECRET"]}
+        creds = moto.client("sts", service).assume_role(RoleArn=role["Arn"], RoleSessionName="tokens")["Credentials"]
+        sts = moto.client("sts", creds)
+        claims = verified(moto, web_token(sts, AZURE_EXCHANGE))
+        assert claims["sub"] == role["Arn"] == f"arn:aws:iam::{account}:role/{name}", (claims["sub"], role["Arn"])
+        denied(lambda: web_token(sts, "api://other"))
+        both = policy(allow(["sts:GetFederationToken", "sts:GetWebIdentityToken"], "*"))
+        federator = made_user(moto, f"fed-tokens-{uuid.uuid4().hex[:6]}", both, env)
+        fed = moto.client("sts", federator).get_federation_token(Name="tokens", Policy=policy(allow("*", "*")))
+        denied(lambda: web_token(moto.client("sts", fed["Credentials"]), AZURE_EXCHANGE))
+        call = {"Action": "GetWebIdentityToken", "Version": "2011-06-15", "Audience.member.1": AZURE_EXCHANGE}
+        status, content = sts_raw(moto, nobody, {**call, "SigningAlgorithm": "RS256"})
+        assert status == 403 and b"<ErrorResponse>" in content, (status, content[:300])
+        assert b"<Code>AccessDenied</Code>" in content, content[:300]
+
+    check(f"{n}: a role session's token names the role and is held to its policy; federated users are AccessDenied", sessions)
+
+
+def token_stand_in_checks():
+    """The Entra ID stand-in's client assertion path, end to end, where infra/emulators.sh
+    started it (with the plain moto whose JWKS it trusts)."""
+    names = (
+        "AZURE_TOKEN_ENDPOINT",
+        "AZURE_CONSENTED_TENANTS",
+        "AZURE_UNCONSENTED_TENANT",
+        "AZURE_IDENTITY_CLIENT_ID",
+        "MOTO_ENDPOINT",
+        "TEST_TLS_DIR",
+    )
+    if not all(os.environ.get(name) for name in names):
+        print("skip the Entra ID stand-in's client assertions: infra/emulators.sh has not started it", flush=True)
+        return
+    endpoint = os.environ["AZURE_TOKEN_ENDPOINT"]
+    context = ssl.create_default_context(cafile=os.path.join(os.environ["TEST_TLS_DIR"], "ca.pem"))
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+    consented = os.environ["AZURE_CONSENTED_TENANTS"].split(",")
+    client_id = os.environ["AZURE_IDENTITY_CLIENT_ID"]
+    run_keys = {"AccessKeyId": os.environ["AWS_ACCESS_KEY_ID"], "SecretAccessKey": os.environ["AWS_SECRET_ACCESS_KEY"]}
+    moto = Moto("emulators' plain moto", None, endpoint=os.environ["MOTO_ENDPOINT"])
+    n = "token stand-in"
+
+    def web_identity_token(audience=AZURE_EXCHANGE):
+        return web_token(moto.client("sts", run_keys), audience, DurationSeconds=300)
+
+    def exchange(tenant, assertion, client=client_id, **extra):
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            "scope": "https://storage.azure.com/.default",
+            **extra,
+        }
+        url = f"{endpoint}/{tenant}/oauth2/v2.0/token"
+        request = urllib.request.Request(url, urllib.parse.urlencode(form).encode())
+        try:
+            with direct.open(request, timeout=30) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    def counted():
+        with direct.open(f"{endpoint}/azure/assertions", timeout=30) as response:
+            return json.load(response)
+
+    def refused_with(answer, error, code):
+        status, body = answer
+        assert status == 400, (status, body)
+        assert body["error"] == error and body["error_codes"] == [code], body
+        assert body["error_description"].startswith(f"AADSTS{code}: "), body
+        return body["error_description"]
+
+    def forged(claims=None, header=None, key=None):
+        """A token as the plain moto makes one, with claims or header changed, signed with the
+        run's key (or another)."""
+        real_header, real_claims, _ = jwt_parts(web_identity_token())
+        header = {**real_header, **(header or {})}
+        claims = {**real_claims, **(claims or {})}
+        if key is None:
+            with open(os.environ["AWS_WEB_IDENTITY_SIGNING_KEY"], "rb") as f:
+                key = serialization.load_pem_private_key(f.read(), None)
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        signature = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{b64url(signature)}"
+
+    def consented_tenant_gets_a_token():
+        before = counted()
+        for tenant in consented:
+            status, body = exchange(tenant, web_identity_token())
+            assert status == 200 and body["token_type"] == "Bearer", (status, body)
+            claims = jwt_parts(body["access_token"])[1]
+            assert claims["tid"] == tenant and claims["appid"] == client_id, claims
+            assert claims["aud"] == "https://storage.azure.com", claims
+        after = counted()
+        for tenant in consented:
+            assert after.get(tenant, 0) == before.get(tenant, 0) + 1, (before, after)
+
+    check(f"{n}: a consented tenant exchanges the plain moto's token for a storage token, counted in /azure/assertions", consented_tenant_gets_a_token)
+
+    def unconsented():
+        before = counted()
+        tenant = os.environ["AZURE_UNCONSENTED_TENANT"]
+        text = refused_with(exchange(tenant, web_identity_token()), "unauthorized_client", 700016)
+        assert f"'{client_id}' was not found in the directory '{tenant}'" in text, text
+        other_app = exchange(consented[0], web_identity_token(), client=str(uuid.uuid4()))
+        refused_with(other_app, "unauthorized_client", 700016)
+        assert counted() == before, (before, counted())
+
+    check(f"{n}: the unconsented tenant, or another app, is AADSTS700016", unconsented)
+
+    def federated_credential():
+        text = refused_with(exchange(consented[0], web_identity_token("api://other")), "invalid_client", 700212)
+        assert "audience 'api://other'" in text, text
+        other_issuer = forged({"iss": "https://other.tokens.sts.global.api.aws"})
+        refused_with(exchange(consented[0], other_issuer), "invalid_client", 700211)
+        other_subject = forged({"sub": "arn:aws:iam::123456789012:role/other"})
+        refused_with(exchange(consented[0], other_subject), "invalid_client", 700213)
+        status, _ = exchange(consented[0], forged({"aud": ["api://other", AZURE_EXCHANGE]}))
+        assert status == 200, status  # an aud list holding it
+
+    check(f"{n}: another audience (AADSTS700212), issuer (700211) or subject (700213) matches no federated credential", federated_credential)
+
+    def signature_and_time():
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        refused_with(exchange(consented[0], forged(key=stranger)), "invalid_client", 700027)
+        refused_with(exchange(consented[0], forged(header={"kid": "not-a-key"})), "invalid_client", 700027)
+        refused_with(exchange(consented[0], forged(header={"alg": "HS256"})), "invalid_client", 700027)
+        refused_with(exchange(consented[0], "not.a-jwt"), "invalid_client", 50027)
+        now = int(time.time())
+        expired = {"iat": now - 1000, "nbf": now - 1000, "exp": now - 400}
+        refused_with(exchange(consented[0], forged(expired)), "invalid_client", 700024)
+        refused_with(exchange(consented[0], forged({"nbf": now + 400, "exp": now + 900})), "invalid_client", 700024)
+        status, _ = exchange(consented[0], forged({"iat": now - 400, "nbf": now - 400, "exp": now - 100}))
+        assert status == 200, status  # within the skew
+
+    check(f"{n}: a bad signature or unknown kid (AADSTS700027), a malformed JWT (50027), out of time (700024)", signature_and_time)
+
+    def secret_unchanged():
+        secret = os.environ["TOKEN_ENDPOINT_CLIENT_SECRET"]
+        form = {"grant_type": "client_credentials", "client_id": "app", "client_secret": secret}
+        url = f"{endpoint}/{consented[0]}/oauth2/v2.0/token"
+        request = urllib.request.Request(url, urllib.parse.urlencode(form).encode())
+        with direct.open(request, timeout=30) as response:
+            assert response.status == 200 and json.load(response)["access_token"]
+
+    check(f"{n}: the client secret path answers as before", secret_unchanged)
+
+
 def in_process_checks():
     """Temporary credentials past their expiry: STS issues them for 900 s at least, so a
     wrapper in this process is started and their expiry moved into the past."""
@@ -915,6 +1315,22 @@ def in_process_checks():
                 settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
 
         check(f"{n}: with IAM checked, expired temporary credentials are refused (ExpiredToken)", header_signed_after)
+
+        def federation_disabled():
+            sts = moto.client("sts")
+            with mock.patch.dict(os.environ):
+                del os.environ["AWS_WEB_IDENTITY_SIGNING_KEY"]
+                denied(
+                    lambda: sts.get_web_identity_token(Audience=[AZURE_EXCHANGE], SigningAlgorithm="RS256"),
+                    "OutboundWebIdentityFederationDisabledException",
+                    403,
+                )
+                for path in ("openid-configuration", "jwks.json"):
+                    status, _, _ = fetch(moto, f"{moto.endpoint}/.well-known/{path}")
+                    assert status == 404, (path, status)
+            verified(moto, sts.get_web_identity_token(Audience=["x"], SigningAlgorithm="RS256")["WebIdentityToken"])
+
+        check(f"{n}: without $AWS_WEB_IDENTITY_SIGNING_KEY, OutboundWebIdentityFederationDisabledException (and no JWKS)", federation_disabled)
     finally:
         server.stop()
 
@@ -924,6 +1340,15 @@ def main():
     logs = Path(tempfile.mkdtemp(prefix="check-moto-wrapper-"))
     tls = logs / "tls"
     subprocess.run([sys.executable, str(ROOT / "infra/test_tls.py"), str(tls)], check=True)
+    if not (os.environ.get("AWS_WEB_IDENTITY_SIGNING_KEY") and os.environ.get("AWS_WEB_IDENTITY_ISSUER")):
+        # Without infra/emulators.sh's key and issuer, a key and an issuer of this run's own.
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        (logs / "web-identity-key.pem").write_bytes(pem)
+        os.environ["AWS_WEB_IDENTITY_SIGNING_KEY"] = str(logs / "web-identity-key.pem")
+        os.environ["AWS_WEB_IDENTITY_ISSUER"] = f"https://{uuid.uuid4()}.tokens.sts.global.api.aws"
     motos = [
         Moto("plain", logs),
         Moto("tls", logs, tls=tls),
@@ -948,6 +1373,10 @@ def main():
         presigned_checks(plain)
         presigned_checks(over_tls)
         iam_checks(checking, env)
+        web_identity_checks(plain)
+        web_identity_checks(over_tls)
+        web_identity_iam_checks(checking, env)
+        token_stand_in_checks()
         in_process_checks()
     finally:
         for moto in motos:

@@ -42,6 +42,13 @@ cleanup() {
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
+guid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
+
+# Outbound identity federation: every moto signs GetWebIdentityToken's JWTs with this run's
+# RSA key, as this issuer, and serves its JWKS at /.well-known/jwks.json.
+openssl genrsa -out "$LOGS/web-identity-key.pem" 2048 2>/dev/null
+export AWS_WEB_IDENTITY_SIGNING_KEY="$LOGS/web-identity-key.pem"
+export AWS_WEB_IDENTITY_ISSUER="https://$(guid).tokens.sts.global.api.aws"
 
 MOTO_PORT="$(free_port)"
 "$VENV/bin/python" infra/moto_server.py -H 127.0.0.1 -p "$MOTO_PORT" >"$LOGS/moto.log" 2>&1 &
@@ -115,6 +122,17 @@ export AWS_REGION="us-east-1"
 export GOOGLE_WIF_AWS_KEYS="$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
 export GOOGLE_WIF_AUDIENCE="//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/videovector/providers/aws"
 export GOOGLE_IMPERSONABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com,vv-3@vv-pool.iam.gserviceaccount.com"
+# Keyless Azure: the operator's multi-tenant app, consented to in two tenants (not in the
+# third), with a federated identity credential trusting the plain moto's tokens for the
+# keys above (their `sub`, as that moto names them).
+export AZURE_IDENTITY_CLIENT_ID="$(guid)"
+export AZURE_CONSENTED_TENANTS="$(guid),$(guid)"
+export AZURE_UNCONSENTED_TENANT="$(guid)"
+export AZURE_FEDERATION_ISSUER="$AWS_WEB_IDENTITY_ISSUER"
+export AZURE_FEDERATION_JWKS_URL="$MOTO_ENDPOINT/.well-known/jwks.json"
+AZURE_FEDERATION_SUBJECTS="$("$VENV/bin/python" infra/moto_iam.py subject "$MOTO_ENDPOINT")" \
+  || { echo "the plain moto issued no web identity token:"; cat "$LOGS/moto.log"; exit 1; }
+export AZURE_FEDERATION_SUBJECTS
 TOKEN_PORT="$(free_port)"
 "$VENV/bin/python" infra/token_endpoint.py "$TOKEN_PORT" "$TLS/server.pem" "$TLS/server-key.pem" >"$LOGS/token-endpoint.log" 2>&1 &
 PIDS+=($!)

@@ -373,6 +373,36 @@ class Driver:
         self.ids["gcs_keyless"] = made.connector_id
         return f"200 {email}; keyless create 201 {made.connector_id}, test {names}"
 
+    def azure_identity_setup(self):
+        tenant = os.environ["AZURE_CONSENTED_TENANTS"].split(",")[0]
+        setup = answered(
+            self.api["azure_identity_setup"].sync_detailed(
+                client=self.client, tenant_id=tenant, storage_account=fx.AZURITE_ACCOUNT,
+                container=self.container, scopes="import"),
+            200, self.m.AzureIdentitySetup, "identity setup")
+        expect(setup.client_id == os.environ["AZURE_IDENTITY_CLIENT_ID"], "client_id")
+        expect(setup.admin_consent_url.endswith(f"/{tenant}/adminconsent?client_id={setup.client_id}"),
+               f"consent URL {setup.admin_consent_url}")
+        expect(setup.roles.import_ == "Storage Blob Data Reader", f"import {setup.roles.import_}")
+        expect(setup.binding.metadata_name == "videovector_account", "binding name")
+        expect(len(setup.commands) == 2, f"commands {setup.commands}")
+        # The container's owner binds it; the keyless create sends no client_id or secret.
+        fx.azure_bind(self.container, setup.binding.metadata_value)
+        body = self.m.AzureConnectorCreate(
+            name="Generated keyless Azure", storage_account=fx.AZURITE_ACCOUNT,
+            container=self.container, tenant_id=tenant)
+        made = answered(self.api["create_azure"].sync_detailed(client=self.client, body=body),
+                        201, self.m.Connector, "keyless create")
+        expect(made.auth_type == self.m.AuthType.WORKLOAD_IDENTITY, f"auth_type {made.auth_type}")
+        report = answered(
+            self.api["test_connector"].sync_detailed(made.connector_id, client=self.client),
+            200, self.m.TestReport, "keyless test")
+        names = [c.name for c in report.checks]
+        expect(report.success and names[:3] == ["assertion", "token", "binding"],
+               f"keyless test: {names}, {report.error_message}")
+        self.ids["azure_keyless"] = made.connector_id
+        return f"200 for {tenant}; bound, keyless create 201 {made.connector_id}, test {names}"
+
     def grant_access(self):
         op = self.api["grant_access"]
         grant = answered(
@@ -394,7 +424,7 @@ class Driver:
 
     def delete_connector(self):
         op = self.api["delete_connector"]
-        for provider in ["s3", "gcs", "azure", "gcs_keyless"]:
+        for provider in ["s3", "gcs", "azure", "gcs_keyless", "azure_keyless"]:
             gone = answered(op.sync_detailed(self.id(provider), client=self.client),
                             200, self.m.Deleted, f"delete {provider}")
             expect(gone.message == f"connector {self.id(provider)} deleted", gone.message)
@@ -406,7 +436,7 @@ class Driver:
         left = answered(self.api["list_connectors"].sync_detailed(client=self.client),
                         200, list, "list after delete")
         expect(left == [], f"{len(left)} connectors left")
-        return "200 x4, again 404 ErrorEnvelope connector_not_found, list 200 []"
+        return "200 x5, again 404 ErrorEnvelope connector_not_found, list 200 []"
 
 
     def list_events(self):
@@ -445,7 +475,7 @@ class Driver:
 
 ORDER = ["create_s3", "create_gcs", "create_azure", "list_connectors", "get_connector",
          "update_connector", "test_connector", "browse_connector", "role_setup",
-         "gcs_identity_setup",
+         "gcs_identity_setup", "azure_identity_setup",
          "grant_access", "delete_connector", "list_events"]
 
 

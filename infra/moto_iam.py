@@ -14,9 +14,14 @@ keys do on the moto that checks nothing). Prints {"AccessKeyId", "SecretAccessKe
 "Arn"} as JSON: a real key pair, which moto_server.py checks presigned URLs and
 GetFederationToken against on every moto.
 
+`subject ENDPOINT`: prints the `sub` of a token from GetWebIdentityToken, asked of that moto
+with the AWS keys in the environment (on the moto that checks nothing, who GetCallerIdentity
+says the keys are), for the Entra ID stand-in's $AZURE_FEDERATION_SUBJECTS.
+
 Every call after the third is checked against IAM, the setup's own included.
 """
 
+import base64
 import json
 import sys
 
@@ -119,6 +124,14 @@ def user(endpoint, name, permissions):
     )
 
 
+def subject(endpoint):
+    """Prints the `sub` of a web identity token issued to the environment's AWS keys."""
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name=REGION)
+    jwt = sts.get_web_identity_token(Audience=["api://AzureADTokenExchange"], SigningAlgorithm="RS256")
+    claims = jwt["WebIdentityToken"].split(".")[1]
+    print(json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["sub"])
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "setup":
         setup(sys.argv[2])
@@ -126,8 +139,10 @@ if __name__ == "__main__":
         role(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] if len(sys.argv) == 6 else None)
     elif len(sys.argv) in (4, 5) and sys.argv[1] == "user":
         user(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
+    elif len(sys.argv) == 3 and sys.argv[1] == "subject":
+        subject(sys.argv[2])
     else:
         sys.exit(
             "usage: moto_iam.py setup ENDPOINT | role ENDPOINT NAME TRUST [PERMISSIONS]"
-            " | user ENDPOINT NAME [PERMISSIONS]"
+            " | user ENDPOINT NAME [PERMISSIONS] | subject ENDPOINT"
         )

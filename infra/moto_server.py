@@ -53,6 +53,25 @@ who may do what checked as AWS checks it, where moto does not.
   too long or with other characters than `[\w+=,.@-]` (Name 32, RoleSessionName 64), and
   an inline session policy longer than 2048 characters or not JSON; GetFederationToken
   with temporary credentials is AccessDenied.
+- Outbound identity federation: moto has no GetWebIdentityToken. Here it refuses what STS
+  refuses (ValidationError unless 1-10 audiences of 1-1000 characters, SigningAlgorithm
+  RS256 or ES384, DurationSeconds 60-3600) and answers a JWT whose `iss` is
+  $AWS_WEB_IDENTITY_ISSUER, `sub` the caller's ARN (an IAM user's; for a role session, the
+  role's; else who moto's GetCallerIdentity says the caller is), `aud` the audience (a list
+  for several), `iat`, `nbf`, `exp` (DurationSeconds later, 300 by default), `jti`, and under
+  `https://sts.amazonaws.com/` the account, the region of the credential scope, the ARN
+  again and the request's tags. RS256 tokens are signed with the RSA key in the PEM file
+  $AWS_WEB_IDENTITY_SIGNING_KEY and ES384 ones with a P-384 key derived from it, so all
+  wrappers given one file sign alike; a key's `kid` is the first 16 hex digits of the
+  SHA-256 of its public key's DER. A role session's token may not outlive the session
+  (SessionDurationEscalationException), a federated user gets AccessDenied, and with either
+  variable unset the call is OutboundWebIdentityFederationDisabledException. On the
+  IAM-checking moto it is authorised as `sts:GetWebIdentityToken`, with the condition keys
+  `sts:IdentityTokenAudience` (one value per audience), `sts:DurationSeconds`,
+  `sts:SigningAlgorithm`, `aws:RequestTag/...` and `aws:TagKeys`. GET
+  /.well-known/openid-configuration and /.well-known/jwks.json answer the issuer's
+  discovery documents on every wrapper, unauthenticated (404 while disabled, 405 for other
+  methods), with this server as `jwks_uri`'s host.
 - moto answers some refused object requests (anonymous, or denied by a bucket policy) with
   an empty 403; they carry S3's AccessDenied body here. An anonymous S3 request on the
   IAM-checking moto is AccessDenied (moto failed on it with a 500).
@@ -62,19 +81,25 @@ Every other service runs as moto ships it.
 Usage: python infra/moto_server.py -H 127.0.0.1 -p PORT
 """
 
+import base64
 import copy
 import datetime
 import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import re
 import sys
 import threading
+import time
 import uuid
 from urllib.parse import parse_qsl, quote, unquote_to_bytes, urlsplit
 from xml.sax.saxutils import escape
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from moto.core.exceptions import AccessDeniedError
 from moto.core.responses import BaseResponse
 from moto.dynamodb import models as _dynamodb_models
@@ -644,6 +669,8 @@ _dispatch = DomainDispatcherApplication.__call__
 
 def _checked_dispatch(self, environ, start_response):
     _request.__dict__.clear()
+    if environ.get("PATH_INFO") in _WELL_KNOWN:
+        return _well_known(environ, start_response)
     _request.secure = environ.get("wsgi.url_scheme") == "https"
     _request.source_ip = environ.get("REMOTE_ADDR")
     try:
@@ -1121,6 +1148,8 @@ def _context(request, key):
         user = key.backend.users.get(key._owner_user_name)
         if user is not None:
             context["aws:userid"] = [user.id]
+    if request._action.lower() == "sts:getwebidentitytoken":
+        context.update(_web_identity_condition_keys(request._data or {}))
     if request._service == "s3":
         query = {}
         for name, value in parse_qsl(request._path.partition("?")[2], keep_blank_values=True):
@@ -1349,6 +1378,305 @@ def _caller_identity_of_federated_users(self, access_key_id, region):
 
 
 STSBackend.get_caller_identity = _caller_identity_of_federated_users
+
+
+# ---------------------------------------------------------------------------------------
+# STS: GetWebIdentityToken (outbound identity federation), signed with the run's key, and
+# the issuer's discovery documents.
+
+_TOKEN_NAMESPACE = "https://sts.amazonaws.com/"
+_WELL_KNOWN = ("/.well-known/openid-configuration", "/.well-known/jwks.json")
+# The order of P-384, for the ES384 key derived from the RSA one.
+_P384_ORDER = int(
+    "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973", 16
+)
+_issuer_keys = {}
+
+
+def _b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _kid(public_key):
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()[:16]
+
+
+def _issuer():
+    """(issuer, {"RS256": (kid, key), "ES384": (kid, key)}), or None when outbound identity
+    federation is off here ($AWS_WEB_IDENTITY_SIGNING_KEY or $AWS_WEB_IDENTITY_ISSUER unset)."""
+    path = os.environ.get("AWS_WEB_IDENTITY_SIGNING_KEY")
+    issuer = os.environ.get("AWS_WEB_IDENTITY_ISSUER")
+    if not path or not issuer:
+        return None
+    keys = _issuer_keys.get(path)
+    if keys is None:
+        with open(path, "rb") as f:
+            rsa_key = serialization.load_pem_private_key(f.read(), password=None)
+        if not isinstance(rsa_key, rsa.RSAPrivateKey):
+            raise ValueError(f"{path} is not an RSA private key")
+        der = rsa_key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        # Every wrapper reads the same RSA key, so this one is the same everywhere too.
+        scalar = int.from_bytes(hashlib.sha384(b"ES384" + der).digest(), "big") % (_P384_ORDER - 1) + 1
+        ec_key = ec.derive_private_key(scalar, ec.SECP384R1())
+        keys = {
+            "RS256": (_kid(rsa_key.public_key()), rsa_key),
+            "ES384": (_kid(ec_key.public_key()), ec_key),
+        }
+        _issuer_keys[path] = keys
+    return issuer, keys
+
+
+def _jwks(keys):
+    kid, rsa_key = keys["RS256"]
+    numbers = rsa_key.public_key().public_numbers()
+    rsa_jwk = {
+        "kty": "RSA",
+        "use": "sig",
+        "alg": "RS256",
+        "kid": kid,
+        "n": _b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+        "e": _b64url(numbers.e.to_bytes((numbers.e.bit_length() + 7) // 8, "big")),
+    }
+    kid, ec_key = keys["ES384"]
+    point = ec_key.public_key().public_numbers()
+    ec_jwk = {
+        "kty": "EC",
+        "use": "sig",
+        "alg": "ES384",
+        "kid": kid,
+        "crv": "P-384",
+        "x": _b64url(point.x.to_bytes(48, "big")),
+        "y": _b64url(point.y.to_bytes(48, "big")),
+    }
+    return {"keys": [rsa_jwk, ec_jwk]}
+
+
+def _well_known(environ, start_response):
+    """The issuer's OpenID configuration and JWKS, unauthenticated (404 while disabled)."""
+    path = environ.get("PATH_INFO", "")
+    found = _issuer()
+    status, headers = "200 OK", [("Content-Type", "application/json")]
+    if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+        status, body = "405 METHOD NOT ALLOWED", {"message": "Method Not Allowed"}
+        headers.append(("Allow", "GET, HEAD"))
+    elif found is None:
+        status, body = "404 NOT FOUND", {"message": "Outbound identity federation is not enabled"}
+    elif path == _WELL_KNOWN[1]:
+        body = _jwks(found[1])
+    else:
+        host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
+        body = {
+            "issuer": found[0],
+            "jwks_uri": f"{environ.get('wsgi.url_scheme', 'http')}://{host}{_WELL_KNOWN[1]}",
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES384"],
+            "claims_supported": ["iss", "sub", "aud", "iat", "nbf", "exp", "jti", _TOKEN_NAMESPACE],
+        }
+    data = json.dumps(body).encode("utf-8")
+    headers.append(("Content-Length", str(len(data))))
+    start_response(status, headers)
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [data]
+
+
+def _members(query, name):
+    """The values of the query list `name` (`name.member.N`), in N's order."""
+    prefix = f"{name}.member."
+    found = []
+    for key, values in query.items():
+        if key.startswith(prefix) and key[len(prefix) :].isdigit():
+            found.append((int(key[len(prefix) :]), values[0] if isinstance(values, list) else values))
+    return [value for _, value in sorted(found)]
+
+
+def _request_tags(query):
+    """[(Key, Value)] of `Tags.member.N.Key` / `.Value`, in N's order."""
+    tags = {}
+    for key, values in query.items():
+        match = re.fullmatch(r"Tags\.member\.(\d+)\.(Key|Value)", key)
+        if match:
+            value = values[0] if isinstance(values, list) else values
+            tags.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    return [(tag.get("Key"), tag.get("Value")) for _, tag in sorted(tags.items())]
+
+
+def _first(query, name):
+    values = query.get(name)
+    if isinstance(values, list):
+        return values[0] if values else None
+    return values
+
+
+def _web_identity_condition_keys(query):
+    """The request condition keys of GetWebIdentityToken (lower-cased) -> [values]."""
+    keys = {}
+    audiences = _members(query, "Audience")
+    if audiences:
+        keys["sts:identitytokenaudience"] = audiences
+    for name in ("DurationSeconds", "SigningAlgorithm"):
+        value = _first(query, name)
+        if value is not None:
+            keys[f"sts:{name.lower()}"] = [value]
+    tags = _request_tags(query)
+    for key, value in tags:
+        if key is not None and value is not None:
+            keys[f"aws:requesttag/{key.lower()}"] = [value]
+    if tags:
+        keys["aws:tagkeys"] = [key for key, _ in tags if key is not None]
+    return keys
+
+
+def _web_identity_errors(query):
+    """STS's validation of a GetWebIdentityToken request: the failed constraints."""
+    errors = []
+
+    def failed(value, field, constraint):
+        shown = "null" if value is None else f"'{value}'"
+        errors.append(f"Value {shown} at '{field}' failed to satisfy constraint: {constraint}")
+
+    audiences = _members(query, "Audience")
+    listed = "[" + ", ".join(audiences) + "]"
+    if not audiences and "Audience" not in query:
+        failed(None, "audience", "Member must not be null")
+    elif not audiences:
+        failed(listed, "audience", "Member must have length greater than or equal to 1")
+    elif len(audiences) > 10:
+        failed(listed, "audience", "Member must have length less than or equal to 10")
+    elif any(not 1 <= len(a) <= 1000 for a in audiences):
+        failed(
+            listed,
+            "audience",
+            "Member must satisfy constraint: [Member must have length less than or equal to 1000, "
+            "Member must have length greater than or equal to 1]",
+        )
+    duration = _first(query, "DurationSeconds")
+    if duration is not None:
+        if not re.fullmatch(r"-?\d+", duration):
+            failed(duration, "durationSeconds", "Member must be an integer")
+        elif int(duration) < 60:
+            failed(duration, "durationSeconds", "Member must have value greater than or equal to 60")
+        elif int(duration) > 3600:
+            failed(duration, "durationSeconds", "Member must have value less than or equal to 3600")
+    algorithm = _first(query, "SigningAlgorithm")
+    if algorithm is None:
+        failed(None, "signingAlgorithm", "Member must not be null")
+    elif algorithm not in ("RS256", "ES384"):
+        failed(algorithm, "signingAlgorithm", "Member must satisfy enum value set: [RS256, ES384]")
+    tags = _request_tags(query)
+    if len(tags) > 50:
+        failed(f"[{len(tags)} tags]", "tags", "Member must have length less than or equal to 50")
+    pattern = r"[\p{L}\p{Z}\p{N}_.:/=+\-@]"
+    for key, value in tags:
+        if key is None or not 1 <= len(key) <= 128 or not re.fullmatch(r"[\w\s.:/=+\-@]+", key):
+            failed(key, "tags.member.key", f"Member must satisfy regular expression pattern: {pattern}+")
+        if value is None or len(value) > 256 or not re.fullmatch(r"[\w\s.:/=+\-@]*", value):
+            failed(value, "tags.member.value", f"Member must satisfy regular expression pattern: {pattern}*")
+    return errors
+
+
+def _sign(algorithm, kid, key, claims):
+    header = {"alg": algorithm, "typ": "JWT", "kid": kid}
+    compact = lambda part: _b64url(json.dumps(part, separators=(",", ":")).encode("utf-8"))
+    signing_input = f"{compact(header)}.{compact(claims)}".encode("ascii")
+    if algorithm == "RS256":
+        signature = key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hashes.SHA384())))
+        signature = r.to_bytes(48, "big") + s.to_bytes(48, "big")
+    return f"{signing_input.decode('ascii')}.{_b64url(signature)}"
+
+
+def _get_web_identity_token(self):
+    access_key_id = self.get_access_key()
+    session = _federated_session(access_key_id)
+    if session is not None:  # federated users may call no STS action but GetCallerIdentity
+        raise _StsError(
+            "AccessDenied", f"User: {session.arn} is not authorized to perform: sts:GetWebIdentityToken"
+        )
+    query = self.querystring
+    errors = _web_identity_errors(query)
+    if errors:
+        count = f"{len(errors)} validation error{'s' if len(errors) > 1 else ''} detected"
+        raise _StsError("ValidationError", f"{count}: " + "; ".join(errors), 400)
+    found = _issuer()
+    if found is None:
+        raise _StsError(
+            "OutboundWebIdentityFederationDisabledException",
+            "The outbound web identity federation feature is not enabled for this account. To use "
+            "this feature, you must first enable it through the AWS Management Console or API.",
+        )
+    issuer, keys = found
+    audiences = _members(query, "Audience")
+    duration = int(_first(query, "DurationSeconds") or 300)
+    algorithm = _first(query, "SigningAlgorithm")
+    issued = int(time.time())
+    expires = issued + duration
+    role = _assumed_role(access_key_id)
+    if role is not None:
+        # A role session's token: its subject is the role, and it may not outlive the session.
+        if expires > _aware(role.expiration).timestamp():
+            raise _StsError(
+                "SessionDurationEscalationException",
+                "The requested token duration would extend the session beyond its original "
+                "expiration time.",
+            )
+        subject, account = role.role_arn, role.account_id
+    else:  # as GetCallerIdentity names the caller: an IAM user, or moto's default identity
+        _, subject, account = self.backend.get_caller_identity(access_key_id, self.region)
+    credential = _header_value(self.headers, "Authorization") or ""
+    scope = re.search(r"Credential=[^/,\s]+/\d{8}/([^/,\s]+)/", credential)
+    aws = {
+        "aws_account": account,
+        "source_region": scope.group(1) if scope else self.region,
+        "principal_id": subject,
+    }
+    tags = _request_tags(query)
+    if tags:
+        aws["request_tags"] = dict(tags)
+    claims = {
+        "iss": issuer,
+        "sub": subject,
+        "aud": audiences[0] if len(audiences) == 1 else audiences,
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "jti": str(uuid.uuid4()),
+        _TOKEN_NAMESPACE: aws,
+    }
+    kid, key = keys[algorithm]
+    self._web_identity_request_id = str(uuid.uuid4())
+    expiration = datetime.datetime.fromtimestamp(expires, datetime.timezone.utc)
+    body = (
+        '<GetWebIdentityTokenResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">'
+        "<GetWebIdentityTokenResult>"
+        f"<WebIdentityToken>{_sign(algorithm, kid, key, claims)}</WebIdentityToken>"
+        f"<Expiration>{expiration.strftime('%Y-%m-%dT%H:%M:%S.000Z')}</Expiration>"
+        "</GetWebIdentityTokenResult>"
+        f"<ResponseMetadata><RequestId>{self._web_identity_request_id}</RequestId></ResponseMetadata>"
+        "</GetWebIdentityTokenResponse>"
+    )
+    # As bytes, so that moto leaves its RequestId alone (the header is set to it below).
+    return body.encode("utf-8"), {"status": 200, "Content-Type": "text/xml"}
+
+
+sts_responses.TokenResponse.get_web_identity_token = _get_web_identity_token
+
+_sts_call_action = sts_responses.TokenResponse.call_action
+
+
+def _request_id_as_in_the_body(self):
+    status, headers, body = _sts_call_action(self)
+    request_id = getattr(self, "_web_identity_request_id", None)
+    if request_id is not None:
+        headers["x-amzn-requestid"] = request_id
+    return status, headers, body
+
+
+sts_responses.TokenResponse.call_action = _request_id_as_in_the_body
+
 
 if __name__ == "__main__":
     main()

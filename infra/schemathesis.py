@@ -96,7 +96,8 @@ def gcs_bucket():
     return name
 
 
-def azure_container():
+def azure_headers():
+    """Azurite's headers for the fixtures' service principal."""
     token = requests.post(
         f"{env('AZURE_TOKEN_ENDPOINT')}/{AZURE_TENANT}/oauth2/v2.0/token",
         data={
@@ -109,10 +110,14 @@ def azure_container():
         verify=env("SSL_CERT_FILE"),
     )
     token.raise_for_status()
-    headers = {
+    return {
         "Authorization": f"Bearer {token.json()['access_token']}",
         "x-ms-version": "2025-01-05",
     }
+
+
+def azure_container():
+    headers = azure_headers()
     name = fresh("schemathesis")
     base = f"{env('AZURITE_BLOB_ENDPOINT')}/{AZURITE_ACCOUNT}/{name}"
     requests.put(
@@ -127,6 +132,16 @@ def azure_container():
             verify=env("SSL_CERT_FILE"),
         ).raise_for_status()
     return name
+
+
+def azure_bind(container, account):
+    """Binds a container to an account, as its owner does for a keyless connector."""
+    requests.put(
+        f"{env('AZURITE_BLOB_ENDPOINT')}/{AZURITE_ACCOUNT}/{container}?restype=container&comp=metadata",
+        headers={**azure_headers(), "x-ms-meta-videovector_account": account},
+        timeout=10,
+        verify=env("SSL_CERT_FILE"),
+    ).raise_for_status()
 
 
 def service_account_key():
@@ -201,6 +216,8 @@ class Server:
                 "GCS_WORKLOAD_IDENTITY_AUDIENCE": env("GOOGLE_WIF_AUDIENCE"),
                 "GCS_SERVICE_ACCOUNTS": env("GOOGLE_IMPERSONABLE"),
                 "PROVIDER_GCS_IAM_CREDENTIALS_URL": f"{env('AZURE_TOKEN_ENDPOINT')}/google/iam",
+                # Keyless Azure: the app the token stand-in's federated credential names.
+                "AZURE_IDENTITY_CLIENT_ID": env("AZURE_IDENTITY_CLIENT_ID"),
                 "RATE_LIMIT_TESTS_PER_MINUTE": "0",
                 "RATE_LIMIT_BROWSES_PER_MINUTE": "0",
                 "RATE_LIMIT_CREATES_PER_MINUTE": "0",

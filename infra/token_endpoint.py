@@ -6,6 +6,23 @@ POST /{tenant}/oauth2/v2.0/token with grant_type=client_credentials answers a to
 the storage audience when client_secret equals $TOKEN_ENDPOINT_CLIENT_SECRET, and Entra
 ID's 401 `invalid_client` otherwise.
 
+With client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a
+client_assertion instead (a federated identity credential of the operator's multi-tenant
+app, trusting tokens from AWS STS's GetWebIdentityToken), it checks what Entra ID checks,
+in its order, and answers its 400s: client_id is $AZURE_IDENTITY_CLIENT_ID and the tenant
+one of $AZURE_CONSENTED_TENANTS (comma-separated), else `unauthorized_client` AADSTS700016
+(the app is not in that directory: its admin has not consented); the JWT parses (else
+`invalid_client` AADSTS50027); it is signed RS256 with a key of the issuer's JWKS, fetched
+over HTTP from $AZURE_FEDERATION_JWKS_URL once and again for an unknown kid (else
+AADSTS700027); now is within its nbf and exp, 5 minutes' skew allowed (else AADSTS700024);
+its iss is $AZURE_FEDERATION_ISSUER (else AADSTS700211), its sub one of
+$AZURE_FEDERATION_SUBJECTS (comma-separated, else AADSTS700213), and its aud holds
+api://AzureADTokenExchange (else AADSTS700212). An assertion type other than jwt-bearer,
+or no assertion, is `invalid_request` AADSTS7000218. It then answers the same storage token
+as for a secret; GET /azure/assertions answers how many it gave each tenant this way
+(`{"<tenant>": n}`). It cannot check the role assignments that decide what a real token
+may do in a storage account: Azurite checks no RBAC.
+
 POST /google/token with grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer and a
 three-part `assertion` answers an opaque access token for an hour (the signature is not
 checked: the crate's unit tests hold the signing to Google's published vectors).
@@ -36,8 +53,11 @@ import os
 import secrets
 import ssl
 import sys
+import threading
 import time
 import urllib.parse
+import urllib.request
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environ["TOKEN_ENDPOINT_CLIENT_SECRET"]
@@ -45,6 +65,14 @@ WIF_AUDIENCE = os.environ.get("GOOGLE_WIF_AUDIENCE", "")
 WIF_KEYS = os.environ.get("GOOGLE_WIF_AWS_KEYS", ":").split(":", 1)
 IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(",")))
 AWS4_REQUEST = "urn:ietf:params:aws:token-type:aws4_request"
+CLIENT_ID = os.environ.get("AZURE_IDENTITY_CLIENT_ID", "")
+CONSENTED = set(filter(None, os.environ.get("AZURE_CONSENTED_TENANTS", "").lower().split(",")))
+FEDERATION_ISSUER = os.environ.get("AZURE_FEDERATION_ISSUER", "")
+FEDERATION_SUBJECTS = set(filter(None, os.environ.get("AZURE_FEDERATION_SUBJECTS", "").split(",")))
+FEDERATION_JWKS_URL = os.environ.get("AZURE_FEDERATION_JWKS_URL", "")
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+TOKEN_EXCHANGE = "api://AzureADTokenExchange"
+SKEW = 300  # seconds of clock skew Entra ID allows an assertion
 
 
 def b64(data: dict) -> str:
@@ -71,6 +99,126 @@ ISSUED = set()
 BOUNDARIES = {}
 FEDERATED = set()
 IMPERSONATIONS = {}
+ASSERTIONS = {}
+JWKS = {}  # kid -> JWK, from $AZURE_FEDERATION_JWKS_URL
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+LOCK = threading.Lock()
+
+
+def entra_error(error: str, code: int, text: str) -> tuple:
+    """A 400 as Entra ID words it."""
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
+    return 400, {
+        "error": error,
+        "error_description": f"AADSTS{code}: {text} Trace ID: {trace} "
+        f"Correlation ID: {correlation} Timestamp: {stamp}",
+        "error_codes": [code],
+        "timestamp": stamp,
+        "trace_id": trace,
+        "correlation_id": correlation,
+        "error_uri": f"https://login.microsoftonline.com/error?code={code}",
+    }
+
+
+def unpadded(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def issuer_key(kid: str):
+    """The RSA public key `kid` names in the issuer's JWKS (fetched once, and again for a
+    kid not in it), or None."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    with LOCK:
+        if kid not in JWKS:
+            with DIRECT.open(FEDERATION_JWKS_URL, timeout=10) as response:
+                keys = json.load(response).get("keys", [])
+            JWKS.clear()
+            JWKS.update({jwk.get("kid"): jwk for jwk in keys})
+        jwk = JWKS.get(kid)
+    if jwk is None or jwk.get("kty") != "RSA":
+        return None
+    n, e = (int.from_bytes(unpadded(jwk[name]), "big") for name in ("n", "e"))
+    return rsa.RSAPublicNumbers(e, n).public_key()
+
+
+def moment(seconds: float) -> str:
+    when = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+
+
+NO_RECORD = (
+    "No matching federated identity record found for presented assertion {} '{}'. Please check "
+    "your federated identity credential Subject, Audience and Issuer against the presented "
+    "assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+)
+
+
+def assertion_checked(tenant: str, field) -> tuple:
+    """Entra ID's checks of a client assertion from a federated identity, in its order."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    client_id = field("client_id")
+    if not CLIENT_ID or client_id.lower() != CLIENT_ID.lower() or tenant.lower() not in CONSENTED:
+        return entra_error(
+            "unauthorized_client",
+            700016,
+            f"Application with identifier '{client_id}' was not found in the directory "
+            f"'{tenant}'. This can happen if the application has not been installed by the "
+            "administrator of the tenant or consented to by any user in the tenant. You may have "
+            "sent your authentication request to the wrong tenant.",
+        )
+    try:
+        header_part, claims_part, signature_part = field("client_assertion").split(".")
+        header, claims = json.loads(unpadded(header_part)), json.loads(unpadded(claims_part))
+        signature = unpadded(signature_part)
+        expires = int(claims["exp"])
+        not_before = int(claims.get("nbf", claims.get("iat", 0)))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return entra_error("invalid_client", 50027, "JWT token is invalid or malformed.")
+    bad_signature = "Client assertion failed signature validation."
+    if not isinstance(header, dict) or header.get("alg") != "RS256":
+        return entra_error("invalid_client", 700027, bad_signature)
+    try:
+        key = issuer_key(str(header.get("kid")))
+    except (OSError, ValueError) as e:
+        return entra_error("invalid_client", 700027, f"{bad_signature} The issuer's keys: {e}")
+    try:
+        if key is None:
+            raise InvalidSignature()
+        signed = f"{header_part}.{claims_part}".encode()
+        key.verify(signature, signed, padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return entra_error("invalid_client", 700027, bad_signature)
+    now = time.time()
+    if not not_before - SKEW <= now <= expires + SKEW:
+        return entra_error(
+            "invalid_client",
+            700024,
+            f"Client assertion is not within its valid time range. Current time: {moment(now)}, "
+            f"assertion valid from {moment(not_before)}, expiry time of assertion "
+            f"{moment(expires)}. Review the documentation at "
+            "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+        )
+    if claims.get("iss") != FEDERATION_ISSUER:
+        return entra_error("invalid_client", 700211, NO_RECORD.format("issuer", claims.get("iss")))
+    if claims.get("sub") not in FEDERATION_SUBJECTS:
+        return entra_error("invalid_client", 700213, NO_RECORD.format("subject", claims.get("sub")))
+    audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+    if TOKEN_EXCHANGE not in audiences:
+        audience = claims.get("aud")
+        return entra_error("invalid_client", 700212, NO_RECORD.format("audience", audience))
+    with LOCK:
+        ASSERTIONS[tenant] = ASSERTIONS.get(tenant, 0) + 1
+    return 200, {
+        "token_type": "Bearer",
+        "expires_in": 3599,
+        "ext_expires_in": 3599,
+        "access_token": token(tenant, client_id),
+    }
 
 
 def refused(description: str) -> tuple:
@@ -185,6 +333,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, BOUNDARIES[self.path[len(prefix):]])
         if self.path == "/google/impersonations":
             return self.answer(200, IMPERSONATIONS)
+        if self.path == "/azure/assertions":
+            with LOCK:
+                return self.answer(200, dict(ASSERTIONS))
         self.answer(404, {"error": "not_found"})
 
     def do_POST(self) -> None:
@@ -202,6 +353,15 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(404, {"error": "not_found"})
         if field("grant_type") != "client_credentials":
             return self.answer(400, {"error": "unsupported_grant_type"})
+        if field("client_assertion_type") or field("client_assertion"):
+            if field("client_assertion_type") != JWT_BEARER or not field("client_assertion"):
+                return self.answer(*entra_error(
+                    "invalid_request",
+                    7000218,
+                    "The request body must contain the following parameter: 'client_assertion' "
+                    "or 'client_secret'.",
+                ))
+            return self.answer(*assertion_checked(parts[0], field))
         if field("client_secret") != SECRET:
             return self.answer(401, {
                 "error": "invalid_client",

@@ -68,6 +68,15 @@ pub struct Settings {
     /// The Entra ID authority that issues Azure tokens, instead of Azure's public cloud.
     #[arg(long, env = "PROVIDER_AZURE_AUTHORITY_HOST", value_parser = parse_https_endpoint, global = true)]
     pub azure_authority_host: Option<String>,
+    /// The client id of the operator's multi-tenant Entra app, for keyless Azure
+    /// connectors: its federated identity credential trusts the service's AWS role.
+    /// Unset, keyless Azure connectors are refused with `identity_not_configured`.
+    #[arg(long, env = "AZURE_IDENTITY_CLIENT_ID", value_parser = parse_guid, global = true)]
+    pub azure_identity_client_id: Option<String>,
+    /// The audience of the service's assertions, as that federated identity credential
+    /// names it: `api://AzureADTokenExchange` in Azure's public cloud.
+    #[arg(long, env = "AZURE_IDENTITY_AUDIENCE", default_value = crate::providers::azure::identity::DEFAULT_AUDIENCE, value_parser = parse_audience, global = true)]
+    pub azure_identity_audience: String,
     /// Keep records in this DynamoDB table and credentials in Secrets Manager, instead of
     /// the embedded store. The AWS SDK's own settings apply (`AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_DYNAMODB`, credentials).
@@ -141,6 +150,8 @@ impl Settings {
             gcs_iam_credentials_url: None,
             azure_endpoint_url: None,
             azure_authority_host: None,
+            azure_identity_client_id: None,
+            azure_identity_audience: crate::providers::azure::identity::DEFAULT_AUDIENCE.to_owned(),
             table_name: None,
             kms_key_id: None,
             cors_allowed_origins: Vec::new(),
@@ -188,6 +199,7 @@ impl Settings {
             azure: AzureSettings {
                 endpoint_url: self.azure_endpoint_url.clone(),
                 authority_host: self.azure_authority_host.clone(),
+                identity: self.azure_identity(),
             },
         }
     }
@@ -215,6 +227,32 @@ impl Settings {
         }
         Some(identity)
     }
+}
+
+impl Settings {
+    /// The operator's Entra app for Azure, when its client id is set.
+    fn azure_identity(&self) -> Option<crate::providers::azure::identity::IdentitySettings> {
+        let client_id = self.azure_identity_client_id.as_deref()?;
+        Some(crate::providers::azure::identity::IdentitySettings {
+            client_id: crate::providers::azure::names::Guid::parse(client_id).ok()?,
+            audience: self.azure_identity_audience.clone(),
+        })
+    }
+}
+
+/// An Entra app's client id.
+fn parse_guid(s: &str) -> Result<String, String> {
+    crate::providers::azure::names::Guid::parse(s)
+        .map(String::from)
+        .map_err(|e| e.0)
+}
+
+/// An assertion audience: 1-1000 printable ASCII characters, as STS takes one.
+fn parse_audience(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > 1000 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("must be 1-1000 printable ASCII characters".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 /// A workload identity pool provider's resource name, as Google's STS takes it.

@@ -67,6 +67,9 @@ pub enum Access {
     /// The account's service account, reached through workload identity federation (GCS
     /// only); nothing is kept in the vault.
     GcsIdentity(crate::providers::gcs::credentials::GcsIdentity),
+    /// The operator's Entra app in the customer's tenant, reached through workload
+    /// identity federation (Azure only); nothing is kept in the vault.
+    AzureIdentity(crate::providers::azure::identity::AzureIdentity),
 }
 
 impl Access {
@@ -74,7 +77,7 @@ impl Access {
     pub fn secret(&self) -> Option<&SecretRef> {
         match self {
             Access::Secret(s) => Some(s),
-            Access::IamRole(_) | Access::GcsIdentity(_) => None,
+            Access::IamRole(_) | Access::GcsIdentity(_) | Access::AzureIdentity(_) => None,
         }
     }
 }

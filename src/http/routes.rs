@@ -42,6 +42,7 @@ operations! {
     super::connectors::create => create_azure,
     crate::providers::s3::setup_route => role_setup,
     crate::providers::gcs::setup_route => gcs_identity_setup,
+    crate::providers::azure::setup_route => azure_identity_setup,
     super::connectors => list_connectors,
     super::connectors => get_connector,
     super::connectors => update_connector,

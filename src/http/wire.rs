@@ -77,7 +77,8 @@ pub(crate) struct ConnectorView<'a> {
     /// How the service gets in. S3: `access_key` (a stored key pair) or `iam_role` (a
     /// role the service assumes); GCS: `service_account_key` (a stored key file) or
     /// `workload_identity` (the account's own service account, nothing stored); Azure:
-    /// `client_secret`. Never null.
+    /// `client_secret` (a stored service principal) or `workload_identity` (the
+    /// operator's Entra app in the customer's tenant, nothing stored). Never null.
     #[schema(required = true)]
     auth_type: Option<AuthType>,
     /// `iam_role` only: the role the service assumes.
@@ -144,7 +145,7 @@ pub(crate) fn columns(c: &Connector) -> Columns<'_> {
     match &c.location {
         Location::S3(l) => providers::s3::wire::columns(l, &c.access),
         Location::Gcs(l) => providers::gcs::wire::columns(l, &c.access, &c.credential_hint),
-        Location::Azure(l) => providers::azure::wire::columns(l),
+        Location::Azure(l) => providers::azure::wire::columns(l, &c.access),
     }
 }
 

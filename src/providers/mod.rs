@@ -72,6 +72,18 @@ pub enum ProviderErrorKind {
     FederationDenied,
     /// IAM Credentials refused to let the service act as the account's service account.
     ImpersonationDenied,
+    /// STS refused the service an assertion of its AWS identity (keyless Azure).
+    AssertionDenied,
+    /// The customer's tenant has not consented to the operator's Entra app.
+    ConsentMissing,
+    /// Entra ID refused the service's assertion for another reason.
+    TokenDenied,
+    /// The operator's Entra app holds no role on the container.
+    RoleMissing,
+    /// The container carries no binding to the account using it.
+    BindingMissing,
+    /// The container is bound to another account.
+    BindingMismatch,
 }
 
 impl ProviderErrorKind {
@@ -89,6 +101,12 @@ impl ProviderErrorKind {
             Self::AccessNotSupported => "access_not_supported",
             Self::FederationDenied => "federation_denied",
             Self::ImpersonationDenied => "impersonation_denied",
+            Self::AssertionDenied => "assertion_denied",
+            Self::ConsentMissing => "consent_missing",
+            Self::TokenDenied => "token_denied",
+            Self::RoleMissing => "role_missing",
+            Self::BindingMissing => "binding_missing",
+            Self::BindingMismatch => "binding_mismatch",
         }
     }
 
@@ -255,6 +273,39 @@ pub trait ProviderFactory: Send + Sync {
         email: &str,
     ) -> Result<gcs::identity::ServiceAccountToken, ProviderError>;
 
+    /// The operator's Entra app for keyless Azure connectors; `None` when not configured.
+    fn azure_client_id(&self) -> Option<&azure::names::Guid>;
+
+    /// Where a tenant's admin consents to that app.
+    fn azure_authority_host(&self) -> &str;
+
+    /// A keyless Azure connector's first step: a signed assertion of the service's AWS
+    /// identity is at hand (kept while it lasts).
+    ///
+    /// # Errors
+    /// `assertion_denied`, or STS being slow or unreachable.
+    async fn azure_assertion(&self) -> Result<(), ProviderError>;
+
+    /// The second step: the app's storage token in `tenant` (kept while it lasts).
+    ///
+    /// # Errors
+    /// `consent_missing`, `token_denied`, or Entra ID being slow or unreachable.
+    async fn azure_token(
+        &self,
+        tenant: &azure::names::AzureTenant,
+    ) -> Result<azure::identity::AzureToken, ProviderError>;
+
+    /// The third step: the connector's container is bound to `account`.
+    ///
+    /// # Errors
+    /// `binding_missing`, `binding_mismatch`, `role_missing`, or Azure's failure.
+    async fn azure_binding(
+        &self,
+        connector: &Connector,
+        token: &azure::identity::AzureToken,
+        account: &str,
+    ) -> Result<(), ProviderError>;
+
     /// # Errors
     /// When the provider has no adapter or the credentials are of another provider.
     fn open(
@@ -273,6 +324,8 @@ pub enum Granted<'a> {
     Scoped(&'a roles::ScopedSession),
     /// A GCS service account's token (a keyless connector's).
     GcsToken(&'a gcs::identity::ServiceAccountToken),
+    /// The operator's Entra app's token in a tenant (a keyless Azure connector's).
+    AzureToken(&'a azure::identity::AzureToken),
 }
 
 /// Where each provider is reached: the real services unless an emulator is named.
@@ -345,6 +398,18 @@ impl Providers {
             .get_or_init(http_client)
             .as_ref()
             .map_err(|e| OpenError::NoClient(e.clone()))
+    }
+}
+
+/// The shared HTTPS client's failure, as a step of an identity chain reports it.
+fn unreachable_client(e: OpenError) -> ProviderError {
+    match e {
+        OpenError::NoClient(why) => ProviderError::new(ProviderErrorKind::ProviderUnavailable, why),
+        OpenError::Refused(refused) => refused,
+        OpenError::CredentialsMismatch => ProviderError::new(
+            ProviderErrorKind::ProviderUnavailable,
+            "no HTTPS client for Google and Azure",
+        ),
     }
 }
 
@@ -473,18 +538,53 @@ impl ProviderFactory for Providers {
         federated: &gcs::identity::FederatedToken,
         email: &str,
     ) -> Result<gcs::identity::ServiceAccountToken, ProviderError> {
-        let http = self.http().map_err(|e| match e {
-            OpenError::NoClient(why) => {
-                ProviderError::new(ProviderErrorKind::ProviderUnavailable, why)
-            }
-            OpenError::Refused(refused) => refused,
-            OpenError::CredentialsMismatch => ProviderError::new(
-                ProviderErrorKind::ProviderUnavailable,
-                "no HTTPS client for Google",
-            ),
-        })?;
+        let http = self.http().map_err(unreachable_client)?;
         self.gcs_identity()?
             .impersonate(http, federated, email)
+            .await
+    }
+
+    fn azure_client_id(&self) -> Option<&azure::names::Guid> {
+        self.azure
+            .identity()
+            .map(azure::identity::WorkloadIdentity::client_id)
+    }
+
+    fn azure_authority_host(&self) -> &str {
+        self.azure.authority_host()
+    }
+
+    async fn azure_assertion(&self) -> Result<(), ProviderError> {
+        let base = self.roles.base().await;
+        self.azure.assertion(base).await
+    }
+
+    async fn azure_token(
+        &self,
+        tenant: &azure::names::AzureTenant,
+    ) -> Result<azure::identity::AzureToken, ProviderError> {
+        let http = self.http().map_err(unreachable_client)?;
+        let base = self.roles.base().await;
+        self.azure.token(base, tenant, http).await
+    }
+
+    async fn azure_binding(
+        &self,
+        connector: &Connector,
+        token: &azure::identity::AzureToken,
+        account: &str,
+    ) -> Result<(), ProviderError> {
+        let Location::Azure(l) = &connector.location else {
+            return Err(access::not_supported("only Azure containers are bound"));
+        };
+        let http = self.http().map_err(unreachable_client)?;
+        let client_id = self
+            .azure_client_id()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        self.azure
+            .open_with_token(&l.storage_account, &l.container, token, http)
+            .check_binding(account, &client_id)
             .await
     }
 
@@ -497,7 +597,7 @@ impl ProviderFactory for Providers {
             Granted::Stored(Credentials::S3(keys)) => Some(s3::S3Keys::Stored(keys)),
             Granted::Session(session) => Some(s3::S3Keys::Session(session)),
             Granted::Scoped(scoped) => Some(s3::S3Keys::Session(scoped.session())),
-            Granted::Stored(_) | Granted::GcsToken(_) => None,
+            Granted::Stored(_) | Granted::GcsToken(_) | Granted::AzureToken(_) => None,
         };
         match (&connector.location, credentials, s3_keys) {
             (Location::S3(l), _, Some(keys)) => {
@@ -524,6 +624,10 @@ impl ProviderFactory for Providers {
             (Location::Azure(l), Granted::Stored(Credentials::Azure(creds)), _) => Ok(Arc::new(
                 self.azure
                     .open(&l.storage_account, &l.container, creds, self.http()?),
+            )),
+            (Location::Azure(l), Granted::AzureToken(token), _) => Ok(Arc::new(
+                self.azure
+                    .open_with_token(&l.storage_account, &l.container, token, self.http()?),
             )),
             _ => Err(OpenError::CredentialsMismatch),
         }

@@ -216,11 +216,23 @@ impl App {
                     None => return Err(refusal.into_error()),
                 }
             }
-            WayIn::Keys(_) | WayIn::Role(_) => None,
+            WayIn::Keys(_) | WayIn::Role(_) | WayIn::AzureIdentity(_) => None,
+        };
+        // A keyless Azure connector's grant is signed through its app's token, once its
+        // container is seen bound to this account.
+        let azure_token = match &way_in {
+            WayIn::AzureIdentity(identity) => {
+                let mut refusal = super::clients::FirstRefusal::default();
+                match self.azure_token(&connector, identity, &mut refusal).await {
+                    Some(token) => Some(token),
+                    None => return Err(refusal.into_error()),
+                }
+            }
+            WayIn::Keys(_) | WayIn::Role(_) | WayIn::GcsIdentity(_) => None,
         };
         // A role connector's grant runs on a session of its own, held to the prefix.
         let scoped: Option<ScopedSession> = match &way_in {
-            WayIn::Keys(_) | WayIn::GcsIdentity(_) => None,
+            WayIn::Keys(_) | WayIn::GcsIdentity(_) | WayIn::AzureIdentity(_) => None,
             WayIn::Role(grant) => {
                 let mut refusal = super::clients::FirstRefusal::default();
                 let name = roles::session_name(Some(&connector.id));
@@ -240,11 +252,17 @@ impl App {
                 )
             }
         };
-        let granted = match (&way_in, &scoped, &gcs_token) {
-            (_, Some(session), _) => Granted::Scoped(session),
-            (_, None, Some(token)) => Granted::GcsToken(token),
-            (WayIn::Keys(credentials), None, None) => Granted::Stored(credentials),
-            (WayIn::Role(_) | WayIn::GcsIdentity(_), None, None) => {
+        let granted = match (&way_in, &scoped, &gcs_token, &azure_token) {
+            (_, Some(session), _, _) => Granted::Scoped(session),
+            (_, None, Some(token), _) => Granted::GcsToken(token),
+            (_, None, None, Some(token)) => Granted::AzureToken(token),
+            (WayIn::Keys(credentials), None, None, None) => Granted::Stored(credentials),
+            (
+                WayIn::Role(_) | WayIn::GcsIdentity(_) | WayIn::AzureIdentity(_),
+                None,
+                None,
+                None,
+            ) => {
                 return Err(ServiceError::Internal(anyhow::anyhow!(
                     "a connector without stored credentials reached no session or token"
                 )));

@@ -37,8 +37,10 @@ const TEST_BUDGET: Duration = Duration::from_secs(20);
 pub struct CheckError {
     /// `invalid_credentials`, `access_denied`, `bucket_not_found`, `wrong_region`,
     /// `timeout`, `provider_unavailable`, `endpoint_not_allowed`, for IAM role
-    /// connectors `assume_role_denied` and `external_id_not_enforced`, and for keyless GCS
-    /// connectors `federation_denied` and `impersonation_denied`.
+    /// connectors `assume_role_denied` and `external_id_not_enforced`, for keyless GCS
+    /// connectors `federation_denied` and `impersonation_denied`, and for keyless Azure
+    /// connectors `assertion_denied`, `consent_missing`, `token_denied`, `role_missing`,
+    /// `binding_missing` and `binding_mismatch`.
     pub code: Cow<'static, str>,
     pub message: String,
 }
@@ -49,7 +51,9 @@ pub struct Check {
     /// `authenticate`, `list`, `write` or `delete`; an IAM role connector's test starts
     /// with `assume_role` and `external_id_enforced`, a keyless GCS connector's with
     /// `federation` (the service's AWS identity at Google's STS) and `impersonation`
-    /// (the account's service account).
+    /// (the account's service account), a keyless Azure connector's with `assertion`
+    /// (the service's AWS identity as a signed assertion), `token` (the operator's app in
+    /// the tenant) and `binding` (the container bound to this account).
     #[schema(value_type = String)]
     pub name: Cow<'static, str>,
     pub ok: bool,
@@ -214,6 +218,7 @@ async fn run_checks(store: &dyn ObjectStore, c: &Connector, deadline: Instant) -
 enum Chained {
     Role(crate::providers::roles::RoleSession),
     GcsToken(crate::providers::gcs::identity::ServiceAccountToken),
+    AzureToken(crate::providers::azure::identity::AzureToken),
 }
 
 /// Records a test's outcome on `c`: when it ran, what it found, and the status that
@@ -265,7 +270,7 @@ impl App {
         let (connector, way_in) = self.credentials_in_use(connector).await?;
         let stored = match way_in {
             WayIn::Keys(credentials) => Some(credentials),
-            WayIn::Role(_) | WayIn::GcsIdentity(_) => None,
+            WayIn::Role(_) | WayIn::GcsIdentity(_) | WayIn::AzureIdentity(_) => None,
         };
         let report = self.check_access(&connector, stored.as_ref(), true).await?;
         let now = Timestamp::now();
@@ -312,6 +317,9 @@ impl App {
                 None,
             ),
             NewAccess::GcsIdentity => (Access::GcsIdentity(self.gcs_identity(tenant).await?), None),
+            NewAccess::AzureIdentity(tenant_id) => {
+                (Access::AzureIdentity(self.azure_identity(tenant_id)?), None)
+            }
         };
         let draft = new.record(tenant, ConnectorId::generate(), access);
         let report = self.check_access(&draft, stored, false).await?;
@@ -382,11 +390,16 @@ impl App {
                 .gcs_token(identity, &mut reported)
                 .await
                 .map(Chained::GcsToken),
+            Access::AzureIdentity(identity) => self
+                .azure_token(connector, identity, &mut reported)
+                .await
+                .map(Chained::AzureToken),
             Access::Secret(_) => None,
         };
         let granted = match (&chained, stored) {
             (Some(Chained::Role(session)), _) => Some(Granted::Session(session)),
             (Some(Chained::GcsToken(token)), _) => Some(Granted::GcsToken(token)),
+            (Some(Chained::AzureToken(token)), _) => Some(Granted::AzureToken(token)),
             (None, Some(credentials)) if checks.is_empty() => Some(Granted::Stored(credentials)),
             // A chain that failed, or may not be used: nothing more is tried.
             (None, _) if !checks.is_empty() => None,

@@ -1,7 +1,9 @@
 //! Provider clients for saved connectors, as browse (and the access grants after it) need
 //! them: with the stored credentials, or through the AWS role chain, written once here —
 //! assume the customer's role (through the service's own when configured), then see that
-//! the role refuses a caller without the external ID before it is used for anything.
+//! the role refuses a caller without the external ID before it is used for anything —
+//! and the keyless chains (GCS's federation and impersonation; Azure's assertion, token
+//! and container binding).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use super::App;
 use super::connectors::WayIn;
 use super::error::ServiceError;
 use crate::domain::connector::{Connector, RoleGrant};
+use crate::providers::azure::identity::{AzureIdentity, AzureToken};
 use crate::providers::gcs::credentials::GcsIdentity;
 use crate::providers::gcs::identity::ServiceAccountToken;
 use crate::providers::roles::RoleSession;
@@ -88,6 +91,31 @@ impl App {
             .await
     }
 
+    /// A keyless Azure connector's chain: an assertion of the service's AWS identity, the
+    /// operator's app's token in the connector's tenant, then the container's binding to
+    /// the connector's account; `None` when a step failed. Nothing is used unbound.
+    pub(super) async fn azure_token(
+        &self,
+        connector: &Connector,
+        identity: &AzureIdentity,
+        steps: &mut impl Steps,
+    ) -> Option<AzureToken> {
+        steps
+            .step("assertion", self.providers.azure_assertion())
+            .await?;
+        let token = steps
+            .step("token", self.providers.azure_token(&identity.tenant_id))
+            .await?;
+        steps
+            .step(
+                "binding",
+                self.providers
+                    .azure_binding(connector, &token, connector.tenant.as_str()),
+            )
+            .await?;
+        Some(token)
+    }
+
     /// A client for a saved connector that is not disabled: with its stored credentials,
     /// or its role's session once the role is seen to require the external ID.
     ///
@@ -113,6 +141,13 @@ impl App {
                 let mut refusal = FirstRefusal::default();
                 match self.gcs_token(identity, &mut refusal).await {
                     Some(token) => self.providers.open(&current, Granted::GcsToken(&token)),
+                    None => return Err(refusal.into_error()),
+                }
+            }
+            WayIn::AzureIdentity(identity) => {
+                let mut refusal = FirstRefusal::default();
+                match self.azure_token(&current, identity, &mut refusal).await {
+                    Some(token) => self.providers.open(&current, Granted::AzureToken(&token)),
                     None => return Err(refusal.into_error()),
                 }
             }

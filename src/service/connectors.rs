@@ -17,7 +17,9 @@ use crate::domain::names::{ConnectorName, RoleArn};
 use crate::domain::paths::ExportBasePath;
 use crate::domain::scopes::{ImportMode, Provider, Scopes, Status, TestResult};
 use crate::domain::timestamp::Timestamp;
-use crate::providers::azure::credentials::AzureUpdate;
+use crate::providers::azure::credentials::{AzureCredentials, AzureUpdate};
+use crate::providers::azure::identity::AzureIdentity;
+use crate::providers::azure::names::AzureTenant;
 use crate::providers::gcs::credentials::{GcsIdentity, GcsServiceAccount};
 use crate::providers::s3::credentials::S3Access;
 use crate::providers::s3::location::S3Location;
@@ -49,6 +51,9 @@ pub enum NewAccess {
     /// The account's own GCS service account, through workload identity; nothing is
     /// stored in the vault.
     GcsIdentity,
+    /// The operator's Entra app in this tenant, through workload identity; nothing is
+    /// stored in the vault.
+    AzureIdentity(AzureTenant),
 }
 
 impl NewAccess {
@@ -58,7 +63,9 @@ impl NewAccess {
             (_, Access::GcsIdentity(identity)) => identity.service_account_email.clone(),
             (NewAccess::Keys(c), _) => c.hint(),
             (NewAccess::Role(arn), _) => arn.to_string(),
-            (NewAccess::GcsIdentity, _) => "workload identity".to_owned(),
+            (NewAccess::GcsIdentity | NewAccess::AzureIdentity(_), _) => {
+                "workload identity".to_owned()
+            }
         }
     }
 }
@@ -100,6 +107,8 @@ pub(crate) enum WayIn {
     Role(RoleGrant),
     /// The account's GCS service account, reached through workload identity.
     GcsIdentity(GcsIdentity),
+    /// The operator's Entra app in the customer's tenant, through workload identity.
+    AzureIdentity(AzureIdentity),
 }
 
 /// New credentials sent with a PATCH, in the terms of the provider they are for.
@@ -113,6 +122,9 @@ pub enum CredentialUpdate {
     GcsIdentity,
     /// Any subset of the service principal's parts; the rest are kept.
     Azure(AzureUpdate),
+    /// An Azure connector switches to the operator's app (in another tenant when one is
+    /// given); its secret goes.
+    AzureIdentity(Option<AzureTenant>),
 }
 
 impl CredentialUpdate {
@@ -125,6 +137,11 @@ impl CredentialUpdate {
             CredentialUpdate::S3(S3Access::Role(_)) => vec!["role_arn"],
             CredentialUpdate::Gcs(_) => vec!["credentials_json"],
             CredentialUpdate::GcsIdentity => vec!["workload_identity"],
+            CredentialUpdate::AzureIdentity(tenant) => {
+                let mut fields = vec!["workload_identity"];
+                fields.extend(tenant.as_ref().map(|_| "tenant_id"));
+                fields
+            }
             CredentialUpdate::Azure(u) => [
                 u.tenant_id.as_ref().map(|_| "tenant_id"),
                 u.client_id.as_ref().map(|_| "client_id"),
@@ -230,6 +247,10 @@ impl App {
                     let identity = identity.clone();
                     return Ok((connector, WayIn::GcsIdentity(identity)));
                 }
+                Access::AzureIdentity(identity) => {
+                    let identity = identity.clone();
+                    return Ok((connector, WayIn::AzureIdentity(identity)));
+                }
             };
             match self.storage.vault.get(reference).await {
                 Ok(secret) => {
@@ -290,6 +311,9 @@ impl App {
             }
             NewAccess::Role(role_arn) => Access::IamRole(self.role_grant(tenant, role_arn).await?),
             NewAccess::GcsIdentity => Access::GcsIdentity(self.gcs_identity(tenant).await?),
+            NewAccess::AzureIdentity(tenant_id) => {
+                Access::AzureIdentity(self.azure_identity(tenant_id)?)
+            }
         };
         let connector = new.record(tenant, id, access);
         let mut event =
@@ -374,6 +398,41 @@ impl App {
                 );
                 Err(ServiceError::IdentityPoolExhausted(Provider::Gcs))
             }
+        }
+    }
+
+    /// The tenant an Azure connector is in: its keyless identity's, or its stored service
+    /// principal's.
+    ///
+    /// # Errors
+    /// As [`Self::current_credentials`].
+    async fn azure_tenant(&self, current: &Connector) -> Result<AzureTenant, ServiceError> {
+        match self.current_credentials(Arc::new(current.clone())).await? {
+            (_, WayIn::AzureIdentity(identity)) => Ok(identity.tenant_id),
+            (_, WayIn::Keys(Credentials::Azure(c))) => Ok(c.tenant_id),
+            _ => Err(ServiceError::Internal(anyhow::anyhow!(
+                "an Azure connector's way in is another provider's"
+            ))),
+        }
+    }
+
+    /// A keyless Azure connector's way in, in `tenant_id`: refused when the operator set
+    /// up no Entra app.
+    ///
+    /// # Errors
+    /// `IdentityNotConfigured`.
+    pub(crate) fn azure_identity(
+        &self,
+        tenant_id: &AzureTenant,
+    ) -> Result<AzureIdentity, ServiceError> {
+        match self.providers.azure_client_id() {
+            Some(_) => Ok(AzureIdentity {
+                tenant_id: tenant_id.clone(),
+            }),
+            None => Err(ServiceError::IdentityNotConfigured {
+                provider: Provider::Azure,
+                setup: false,
+            }),
         }
     }
 
@@ -576,6 +635,31 @@ impl App {
                 let hint = identity.service_account_email.clone();
                 (Access::GcsIdentity(identity), hint, None)
             }
+            CredentialUpdate::AzureIdentity(tenant_id) => {
+                let tenant_id = match tenant_id {
+                    Some(t) => t.clone(),
+                    None => self.azure_tenant(current).await?,
+                };
+                let identity = self.azure_identity(&tenant_id)?;
+                (
+                    Access::AzureIdentity(identity),
+                    "workload identity".to_owned(),
+                    None,
+                )
+            }
+            // A keyless connector's new tenant alone keeps it keyless.
+            CredentialUpdate::Azure(AzureUpdate {
+                tenant_id: Some(tenant_id),
+                client_id: None,
+                client_secret: None,
+            }) if matches!(current.access, Access::AzureIdentity(_)) => {
+                let identity = self.azure_identity(tenant_id)?;
+                (
+                    Access::AzureIdentity(identity),
+                    "workload identity".to_owned(),
+                    None,
+                )
+            }
             _ => {
                 let credentials = self.rotated_credentials(current, update).await?;
                 (unsaved(), credentials.hint(), Some(credentials))
@@ -637,12 +721,40 @@ impl App {
             (Provider::Gcs, CredentialUpdate::Gcs(c)) => Credentials::Gcs(c.clone()),
             (Provider::Azure, CredentialUpdate::Azure(update)) => {
                 let (_, stored) = self.current_credentials(Arc::new(current.clone())).await?;
-                let WayIn::Keys(Credentials::Azure(old)) = stored else {
-                    return Err(ServiceError::Internal(anyhow::anyhow!(
-                        "stored credentials of another provider"
-                    )));
-                };
-                Credentials::Azure(update.applied_to(&old))
+                match stored {
+                    WayIn::Keys(Credentials::Azure(old)) => {
+                        Credentials::Azure(update.applied_to(&old))
+                    }
+                    // Leaving workload identity takes a whole service principal.
+                    WayIn::AzureIdentity(identity) => {
+                        match (&update.client_id, &update.client_secret) {
+                            (Some(client_id), Some(secret)) => {
+                                Credentials::Azure(AzureCredentials::with_secret(
+                                    update.tenant_id.clone().unwrap_or(identity.tenant_id),
+                                    client_id.clone(),
+                                    secret.clone(),
+                                ))
+                            }
+                            (id, _) => {
+                                let missing = if id.is_some() {
+                                    "client_secret"
+                                } else {
+                                    "client_id"
+                                };
+                                return Err(ServiceError::validation(
+                                    missing,
+                                    "is required: a keyless connector takes client_id and \
+                                 client_secret together to use a service principal",
+                                ));
+                            }
+                        }
+                    }
+                    _ => {
+                        return Err(ServiceError::Internal(anyhow::anyhow!(
+                            "stored credentials of another provider"
+                        )));
+                    }
+                }
             }
             // The connector's own provider read the update.
             (provider, _) => {
@@ -802,9 +914,10 @@ fn unused_after(before: &Access, after: &Access) -> Option<Unused> {
         (Access::Secret(old), Access::Secret(new)) if old != new => {
             Some(Unused::Version(old.clone()))
         }
-        (Access::Secret(old), Access::IamRole(_) | Access::GcsIdentity(_)) => {
-            Some(Unused::Secret(old.name.clone()))
-        }
+        (
+            Access::Secret(old),
+            Access::IamRole(_) | Access::GcsIdentity(_) | Access::AzureIdentity(_),
+        ) => Some(Unused::Secret(old.name.clone())),
         _ => None,
     }
 }

@@ -125,7 +125,9 @@ fn not_configured(provider: Provider) -> &'static str {
         }
         Provider::Azure => {
             "keyless Azure connectors are not configured on this service: its operator sets \
-             up the multi-tenant Entra app; a connector with a client secret works without it"
+             AZURE_IDENTITY_CLIENT_ID (the multi-tenant Entra app whose federated identity \
+             credential trusts the service's AWS role); a connector with a client secret \
+             works without it"
         }
         Provider::S3 => "S3 connectors need no identity setup: use the role setup",
     }

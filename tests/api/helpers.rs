@@ -299,10 +299,21 @@ pub fn emulators() -> ProviderSettings {
         azure: AzureSettings {
             endpoint_url: endpoint("AZURITE_BLOB_ENDPOINT"),
             authority_host: endpoint("AZURE_TOKEN_ENDPOINT"),
+            identity: azure_app(),
         },
         service_principal_arn: None,
         aws: None,
     }
+}
+
+/// The operator's Entra app the test command's token stand-in knows (its federated
+/// credential trusts moto's caller); none without the emulators.
+pub fn azure_app() -> Option<connectors::providers::azure::identity::IdentitySettings> {
+    let client_id = std::env::var("AZURE_IDENTITY_CLIENT_ID").ok()?;
+    Some(connectors::providers::azure::identity::IdentitySettings {
+        client_id: connectors::providers::azure::names::Guid::parse(&client_id).ok()?,
+        audience: connectors::providers::azure::identity::DEFAULT_AUDIENCE.to_owned(),
+    })
 }
 
 /// The service accounts the Google stand-in lets the service act as.
@@ -429,6 +440,15 @@ impl TestApp {
             gcs_iam_credentials_url: providers.gcs_identity.as_ref().map(|i| i.iam_url.clone()),
             azure_endpoint_url: providers.azure.endpoint_url,
             azure_authority_host: providers.azure.authority_host,
+            azure_identity_client_id: providers
+                .azure
+                .identity
+                .as_ref()
+                .map(|i| i.client_id.to_string()),
+            azure_identity_audience: providers.azure.identity.as_ref().map_or_else(
+                || connectors::providers::azure::identity::DEFAULT_AUDIENCE.to_owned(),
+                |i| i.audience.clone(),
+            ),
             service_principal_arn: providers.service_principal_arn,
             ..Settings::embedded(dir.path())
         };

@@ -110,7 +110,7 @@ async fn the_served_document_equals_the_committed_infra_openapi_json() {
 }
 
 #[tokio::test]
-async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_two_setups_access_and_events()
+async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_three_setups_access_and_events()
  {
     let (_, doc) = served().await;
     assert!(
@@ -136,6 +136,7 @@ async fn the_document_is_openapi_3_1_with_the_contracts_nine_operations_the_two_
         ("DELETE", ONE),
         ("GET", "/api/v2/connectors/s3/role-setup"),
         ("GET", "/api/v2/connectors/gcs/identity-setup"),
+        ("GET", "/api/v2/connectors/azure/identity-setup"),
         ("POST", "/api/v2/connectors/{connector_id}/access"),
         ("GET", "/api/v2/connectors/{connector_id}/events"),
     ]
@@ -194,6 +195,11 @@ async fn every_operation_documents_the_statuses_the_contract_lists_for_it() {
                 "get",
                 "/api/v2/connectors/s3/role-setup",
                 vec!["200", "422"],
+            ),
+            (
+                "get",
+                "/api/v2/connectors/azure/identity-setup",
+                vec!["200", "404", "422"],
             ),
             (
                 "post",

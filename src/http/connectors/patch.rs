@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::super::error::{ApiError, FieldError};
 use super::super::fields::{Fields, Sent, refuse_unknown};
-use super::super::openapi::schemas::SettingsSent;
+use super::super::openapi::schemas::{KeylessPatchSent, SettingsSent};
 use crate::domain::Invalid;
 use crate::domain::names::ConnectorName;
 use crate::domain::paths::ExportBasePath;
@@ -67,6 +67,7 @@ pub(in crate::http) fn patchable() -> Vec<&'static str> {
         S3PatchSent::FIELDS,
         AzurePatchSent::FIELDS,
         GcsPatchSent::FIELDS,
+        KeylessPatchSent::FIELDS,
     ]
     .concat()
 }
@@ -78,6 +79,7 @@ pub(super) struct PatchBody {
     s3: S3PatchSent,
     azure: AzurePatchSent,
     gcs: GcsPatchSent,
+    keyless: KeylessPatchSent,
     /// Every error found so far.
     fields: Fields,
 }
@@ -114,10 +116,11 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<PatchBody, ApiE
         ));
     }
     let sent = SettingsSent::take(&mut map);
-    let (s3, azure, gcs) = (
+    let (s3, azure, gcs, keyless) = (
         S3PatchSent::take(&mut map),
         AzurePatchSent::take(&mut map),
         GcsPatchSent::take(&mut map),
+        KeylessPatchSent::take(&mut map),
     );
     let mut f = Fields::new();
     let settings = ConnectorPatch {
@@ -134,7 +137,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<PatchBody, ApiE
     };
     // Only `export_base_path` may be cleared; null anywhere else changes nothing, so it is
     // refused rather than ignored.
-    let every = [sent.all(), s3.all(), azure.all(), gcs.all()].concat();
+    let every = [sent.all(), s3.all(), azure.all(), gcs.all(), keyless.all()].concat();
     for field in every {
         if field.is_null() && !std::ptr::eq(field, &sent.export_base_path) {
             f.fail(field.name(), "cannot be null");
@@ -145,6 +148,7 @@ pub(super) fn parse_patch(mut map: Map<String, Value>) -> Result<PatchBody, ApiE
         s3,
         azure,
         gcs,
+        keyless,
         fields: f,
     })
 }
@@ -161,12 +165,18 @@ impl PatchBody {
             s3,
             azure,
             gcs,
+            keyless,
             fields: mut f,
         } = self;
         settings.credentials = match provider {
             Provider::S3 => s3::parse_patch(&mut f, &s3),
-            Provider::Gcs => gcs::parse_patch(&mut f, &gcs),
-            Provider::Azure => azure::parse_patch(&mut f, &azure),
+            Provider::Gcs => gcs::parse_patch(&mut f, &gcs, &keyless),
+            Provider::Azure => azure::parse_patch(&mut f, &azure, &keyless),
+        };
+        // The keyless switch is read by GCS and Azure, and refused for S3 alone.
+        let keyless_foreign = match provider {
+            Provider::S3 => keyless.all(),
+            Provider::Gcs | Provider::Azure => Vec::new(),
         };
         let others = [
             (Provider::S3, s3::patch_credentials(&s3).to_vec()),
@@ -178,6 +188,7 @@ impl PatchBody {
             .into_iter()
             .filter(|(p, _)| *p != provider)
             .flat_map(|(_, fields)| fields)
+            .chain(keyless_foreign)
             .filter(|field| field.given())
             .collect();
         for field in foreign {

@@ -379,6 +379,30 @@ pub(crate) struct ConnectorUpdateFields as SettingsSent {
 }
 }
 
+request_fields! {
+/// The keyless switch of a PATCH, which GCS and Azure connectors take (merged into
+/// `ConnectorUpdate`).
+pub(crate) struct KeylessPatchFields as KeylessPatchSent {
+    /// GCS and Azure only: `true` switches a connector to workload identity, nothing
+    /// stored (GCS: the account's own service account; Azure: the operator's app in the
+    /// connector's tenant, or in `tenant_id` when sent); its stored secret is deleted.
+    /// `false` is refused: send a key file or a client secret to leave workload identity.
+    #[schema(nullable = false)]
+    workload_identity: Option<bool>,
+}
+}
+
+/// The keyless switch, one kind for both providers that take it.
+const KEYLESS_PATCH_KINDS: [PatchKind; 1] = [PatchKind {
+    title: "Workload identity (GCS, Azure)",
+    description: "`workload_identity: true`: GCS, the account's own service account instead \
+        of a key file; Azure, the operator's Entra app instead of a client secret, with \
+        `tenant_id` to change the tenant.",
+    fields: &["workload_identity", "tenant_id"],
+    required: &["workload_identity"],
+    any_of: &[],
+}];
+
 /// The fields of a PATCH that every connector takes.
 const PATCH_SETTINGS: [&str; 5] = [
     "name",
@@ -412,7 +436,7 @@ const SETTINGS_ONLY: PatchKind = PatchKind {
 
 /// Every provider's PATCH: its settings besides the common ones, its credential fields'
 /// schema, and its kinds of credentials.
-fn provider_patches() -> [(&'static [&'static str], RefOr<Schema>, &'static [PatchKind]); 3] {
+fn provider_patches() -> [(&'static [&'static str], RefOr<Schema>, &'static [PatchKind]); 4] {
     use crate::providers::{azure::schema as azure, gcs::schema as gcs, s3::schema as s3};
     [
         (
@@ -422,6 +446,7 @@ fn provider_patches() -> [(&'static [&'static str], RefOr<Schema>, &'static [Pat
         ),
         (&[], azure::AzurePatchFields::schema(), &azure::PATCH_KINDS),
         (&[], gcs::GcsPatchFields::schema(), &gcs::PATCH_KINDS),
+        (&[], KeylessPatchFields::schema(), &KEYLESS_PATCH_KINDS),
     ]
 }
 

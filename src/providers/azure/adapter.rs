@@ -16,7 +16,9 @@ use azure_core::http::{
 };
 use azure_core::time::OffsetDateTime;
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
-use azure_storage_blob::models::{BlobContainerClientListBlobsOptions, KeyInfo};
+use azure_storage_blob::models::{
+    BlobContainerClientGetPropertiesResultHeaders, BlobContainerClientListBlobsOptions, KeyInfo,
+};
 use azure_storage_blob::{
     BlobContainerClient, BlobContainerClientOptions, BlobServiceClient, BlobServiceClientOptions,
 };
@@ -25,7 +27,8 @@ use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 
 use super::credentials::AzureCredentials;
-use super::names::{ContainerName, StorageAccount};
+use super::identity::{AzureToken, BINDING_METADATA, IdentitySettings, WorkloadIdentity};
+use super::names::{AzureTenant, ContainerName, StorageAccount};
 use super::sas::{self, DelegationKey, SasPermissions, SasRequest, SasResource};
 use crate::domain::timestamp::Timestamp;
 use crate::providers::access::{
@@ -46,16 +49,21 @@ pub struct AzureSettings {
     pub endpoint_url: Option<String>,
     /// The Entra ID authority (an `https` URL), instead of Azure's public cloud.
     pub authority_host: Option<String>,
+    /// The operator's multi-tenant Entra app for keyless connectors; none configured,
+    /// such connectors cannot be made.
+    pub identity: Option<IdentitySettings>,
 }
 
 /// Builds per-call Azure clients over the shared connection pool.
 pub struct AzureFactory {
     settings: AzureSettings,
+    identity: Option<WorkloadIdentity>,
 }
 
 impl AzureFactory {
     pub fn new(settings: AzureSettings) -> Self {
-        Self { settings }
+        let identity = settings.identity.clone().map(WorkloadIdentity::new);
+        Self { settings, identity }
     }
 
     /// Few, quick retries: a test or a browse page must end well inside API Gateway's 29 s.
@@ -102,6 +110,7 @@ impl AzureFactory {
         Some(url)
     }
 
+    /// A store reached with the connector's service principal.
     pub fn open(
         &self,
         account: &StorageAccount,
@@ -119,6 +128,28 @@ impl AzureFactory {
             }),
         );
         let credential = credential.ok().map(|c| c as Arc<dyn TokenCredential>);
+        self.open_with(account, container, credential, options)
+    }
+
+    /// A store reached with a keyless connector's token, as its checks found it.
+    pub fn open_with_token(
+        &self,
+        account: &StorageAccount,
+        container: &ContainerName,
+        token: &AzureToken,
+        http: &reqwest::Client,
+    ) -> AzureStore {
+        let options = self.client_options(http);
+        self.open_with(account, container, Some(token.credential()), options)
+    }
+
+    fn open_with(
+        &self,
+        account: &StorageAccount,
+        container: &ContainerName,
+        credential: Option<Arc<dyn TokenCredential>>,
+        options: ClientOptions,
+    ) -> AzureStore {
         let client = match (&credential, self.container_url(account, container)) {
             (Some(credential), Some(url)) => BlobContainerClient::new(
                 url,
@@ -150,6 +181,52 @@ impl AzureFactory {
             container: container.to_string(),
         }
     }
+
+    /// The operator's Entra app, when keyless connectors are configured.
+    pub fn identity(&self) -> Option<&WorkloadIdentity> {
+        self.identity.as_ref()
+    }
+
+    /// Where tenants' admins consent: the configured authority, or Azure's public cloud.
+    pub fn authority_host(&self) -> &str {
+        self.settings
+            .authority_host
+            .as_deref()
+            .unwrap_or(DEFAULT_AUTHORITY_HOST)
+    }
+
+    /// A keyless connector's `token` step, with this factory's Entra authority.
+    ///
+    /// # Errors
+    /// As [`WorkloadIdentity::token`]; `token_denied` when no identity is configured.
+    pub async fn token(
+        &self,
+        base: &aws_config::SdkConfig,
+        tenant: &AzureTenant,
+        http: &reqwest::Client,
+    ) -> Result<AzureToken, ProviderError> {
+        let identity = self.identity.as_ref().ok_or_else(not_configured)?;
+        identity
+            .token(base, tenant, self.client_options(http))
+            .await
+    }
+
+    /// A keyless connector's `assertion` step.
+    ///
+    /// # Errors
+    /// As [`WorkloadIdentity::assertion`]; `assertion_denied` when no identity is
+    /// configured.
+    pub async fn assertion(&self, base: &aws_config::SdkConfig) -> Result<(), ProviderError> {
+        let identity = self.identity.as_ref().ok_or_else(not_configured)?;
+        identity.assertion(base).await
+    }
+}
+
+fn not_configured() -> ProviderError {
+    ProviderError::new(
+        ProviderErrorKind::AssertionDenied,
+        "keyless Azure connectors are not configured on this service",
+    )
 }
 
 /// One container, reached with one service principal.
@@ -260,6 +337,69 @@ impl AzureStore {
             format!(
                 "access denied: to sign URLs or hand out credentials the service principal needs a role on storage account {} that includes {DELEGATION_PERMISSION} (e.g. Storage Blob Delegator)",
                 self.account
+            ),
+        )
+    }
+
+    /// The `binding` step of a keyless connector: the container's `videovector_account`
+    /// metadata must be `account`, the identifier of the VideoVector account using it, set
+    /// by someone who may change the container (never by this service).
+    ///
+    /// # Errors
+    /// `binding_missing`, `binding_mismatch` (which never says whose it is),
+    /// `role_missing` when the app may not read the container's properties, or Azure's
+    /// failure.
+    pub async fn check_binding(&self, account: &str, client_id: &str) -> Result<(), ProviderError> {
+        use ProviderErrorKind as K;
+        let (storage, container) = (&self.account, &self.container);
+        let answer = self
+            .client()?
+            .get_properties(None)
+            .await
+            .map_err(|e| self.binding_refusal(&e, client_id))?;
+        let metadata = answer.metadata().unwrap_or_default();
+        let bound = metadata
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(BINDING_METADATA))
+            .map(|(_, value)| value.as_str());
+        match bound {
+            Some(value) if value == account => Ok(()),
+            Some(_) => Err(ProviderError::new(
+                K::BindingMismatch,
+                format!(
+                    "container {container} of storage account {storage} is bound to another \
+                     VideoVector account: its metadata {BINDING_METADATA} must be this \
+                     account's identifier (GET /api/v2/connectors/azure/identity-setup), \
+                     set by the container's owner"
+                ),
+            )),
+            None => Err(ProviderError::new(
+                K::BindingMissing,
+                format!(
+                    "container {container} of storage account {storage} is not bound to this \
+                     VideoVector account: its owner sets the container metadata \
+                     {BINDING_METADATA}={account} (GET /api/v2/connectors/azure/identity-setup \
+                     gives the command)"
+                ),
+            )),
+        }
+    }
+
+    /// A failed read of the container's properties: a missing role is named, with the
+    /// roles that carry the permission and how long a new assignment takes.
+    fn binding_refusal(&self, err: &azure_core::Error, client_id: &str) -> ProviderError {
+        let refused = self.classify(err, CONTAINER_READ_PERMISSION);
+        if refused.kind != ProviderErrorKind::AccessDenied {
+            return refused;
+        }
+        ProviderError::new(
+            ProviderErrorKind::RoleMissing,
+            format!(
+                "the VideoVector app {client_id} has no role on container {} of storage \
+                 account {}: assign it Storage Blob Data Reader (import) or Storage Blob Data \
+                 Contributor (export) on the container; a new role assignment can take from \
+                 minutes to an hour to reach Azure Storage",
+                self.container, self.account
             ),
         )
     }
@@ -422,7 +562,7 @@ fn instant(t: Timestamp) -> Result<OffsetDateTime, ProviderError> {
 }
 
 /// Whether a transport failure was the HTTP client giving up waiting.
-fn timed_out(err: &azure_core::Error) -> bool {
+pub(super) fn timed_out(err: &azure_core::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = source {
         let reqwest_timeout = e
@@ -438,6 +578,10 @@ fn timed_out(err: &azure_core::Error) -> bool {
     }
     false
 }
+
+/// The Azure RBAC action Get Container Properties needs (the binding's read).
+const CONTAINER_READ_PERMISSION: &str =
+    "Microsoft.Storage/storageAccounts/blobServices/containers/read";
 
 const LIST_PERMISSION: &str =
     "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read";
@@ -599,6 +743,42 @@ mod tests {
         let e = answered(StatusCode::Forbidden, "AuthorizationPermissionMismatch");
         assert_eq!(e.kind, ProviderErrorKind::AccessDenied);
         assert!(e.message.contains("blobs/write") && e.message.contains("raw-footage"));
+    }
+
+    #[test]
+    fn a_binding_read_the_role_refuses_is_role_missing_naming_both_roles_and_the_delay() {
+        let err = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::Forbidden,
+                error_code: Some("AuthorizationPermissionMismatch".into()),
+                raw_response: None,
+            },
+            "refused",
+        );
+        let e = store().binding_refusal(&err, "app-id");
+        assert_eq!(e.kind, ProviderErrorKind::RoleMissing);
+        for part in [
+            "app-id",
+            "raw-footage",
+            "Storage Blob Data Reader",
+            "Storage Blob Data Contributor",
+            "an hour",
+        ] {
+            assert!(e.message.contains(part), "{part}: {}", e.message);
+        }
+        // A missing container is still a missing container.
+        let err = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::NotFound,
+                error_code: Some("ContainerNotFound".into()),
+                raw_response: None,
+            },
+            "gone",
+        );
+        assert_eq!(
+            store().binding_refusal(&err, "app-id").kind,
+            ProviderErrorKind::BucketNotFound
+        );
     }
 
     #[test]
@@ -777,7 +957,7 @@ mod tests {
         );
         let emulator = AzureFactory::new(AzureSettings {
             endpoint_url: Some("https://127.0.0.1:10000".into()),
-            authority_host: None,
+            ..AzureSettings::default()
         });
         assert_eq!(
             emulator.service_url(&account).map(String::from),
@@ -831,6 +1011,7 @@ mod azurite {
         let factory = AzureFactory::new(AzureSettings {
             endpoint_url: Some(env("AZURITE_BLOB_ENDPOINT")),
             authority_host: Some(env("AZURE_TOKEN_ENDPOINT")),
+            identity: None,
         });
         let creds = AzureCredentials::new(
             AzureTenant::parse(TENANT).expect("tenant"),
@@ -1164,6 +1345,7 @@ mod azurite {
         let factory = AzureFactory::new(AzureSettings {
             endpoint_url: Some(env("AZURITE_BLOB_ENDPOINT")),
             authority_host: Some(env("AZURE_TOKEN_ENDPOINT")),
+            identity: None,
         });
         let creds = AzureCredentials::new(
             AzureTenant::parse(TENANT).expect("tenant"),

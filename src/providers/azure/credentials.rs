@@ -27,6 +27,19 @@ impl AzureCredentials {
         })
     }
 
+    /// A principal from parts already checked (a parsed secret).
+    pub fn with_secret(
+        tenant_id: AzureTenant,
+        client_id: Guid,
+        client_secret: SecretString,
+    ) -> Self {
+        Self {
+            tenant_id,
+            client_id,
+            client_secret,
+        }
+    }
+
     pub fn client_secret(&self) -> &SecretString {
         &self.client_secret
     }

@@ -3,10 +3,13 @@
 
 pub mod adapter;
 pub mod credentials;
+pub mod identity;
 pub mod location;
 pub mod names;
 pub mod sas;
 pub mod schema;
+pub mod setup;
+pub mod setup_route;
 pub mod wire;
 
 pub use adapter::{AzureFactory, AzureSettings};

@@ -1,6 +1,8 @@
 //! Azure's part of the OpenAPI document (the http layer's): the create body and the client
 //! secret.
 
+use std::borrow::Cow;
+
 use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{KnownFormat, RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
@@ -34,7 +36,9 @@ impl ToSchema for ClientSecret {}
 request_fields! {
 /// `POST /connectors/azure`: every field the parser accepts (any other is a 422 naming it).
 /// `scopes` defaults to `["import"]`, `import_mode` to `all`, `export_base_path` to the
-/// whole container.
+/// whole container. With `client_id` and `client_secret` the connector uses that service
+/// principal; with neither it is keyless: the operator's Entra app in `tenant_id`, nothing
+/// stored (see `GET /connectors/azure/identity-setup`).
 #[schema(
     as = AzureConnectorCreate,
     examples(json!({
@@ -48,7 +52,7 @@ request_fields! {
     }))
 )]
 #[serde(deny_unknown_fields)]
-pub struct AzureCreate as AzureCreateSent {
+pub(crate) struct AzureCreateFields as AzureCreateSent {
     name: ConnectorNameSchema,
     scopes: Option<Scopes>,
     import_mode: Option<ImportMode>,
@@ -72,14 +76,56 @@ pub struct AzureCreate as AzureCreateSent {
         pattern = r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})$"
     )]
     tenant_id: String,
-    /// The app registration's client id, a GUID.
+    /// The app registration's client id, a GUID; with `client_secret`, or neither for a
+    /// keyless connector.
     #[schema(
+        nullable = false,
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     )]
-    client_id: String,
-    #[schema(inline)]
-    client_secret: ClientSecret,
+    client_id: Option<String>,
+    #[schema(inline, nullable = false)]
+    client_secret: Option<ClientSecret>,
 }
+}
+
+/// `POST /connectors/azure`'s body (see [`AzureCreateFields`]), with its two ways in.
+pub struct AzureCreate;
+
+impl PartialSchema for AzureCreate {
+    fn schema() -> RefOr<Schema> {
+        extended(AzureCreateFields::schema(), |object| {
+            also(
+                object,
+                serde_json::json!([{"oneOf": [
+                    {
+                        "title": "A service principal",
+                        "description": "`client_id` and `client_secret` of an app registration \
+                            in `tenant_id`.",
+                        "required": ["client_id", "client_secret"]
+                    },
+                    {
+                        "title": "Workload identity",
+                        "description": "Neither `client_id` nor `client_secret`: the operator's \
+                            Entra app in `tenant_id`, once its admin consented, the app holds a \
+                            role on the container and the container is bound to this account.",
+                        "not": {"anyOf": [
+                            {"required": ["client_id"]},
+                            {"required": ["client_secret"]}
+                        ]}
+                    }
+                ]}]),
+            );
+        })
+    }
+}
+
+impl ToSchema for AzureCreate {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("AzureConnectorCreate")
+    }
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        AzureCreateFields::schemas(schemas);
+    }
 }
 
 request_fields! {
@@ -103,10 +149,13 @@ pub(crate) struct AzurePatchFields as AzurePatchSent {
 }
 }
 
-/// Azure's kind of PATCH credentials.
+/// Azure's kind of PATCH credentials (its keyless switch is the shared
+/// `KEYLESS_PATCH_KINDS`).
 pub(crate) const PATCH_KINDS: [PatchKind; 1] = [PatchKind {
     title: "Azure service principal",
-    description: "Any of `tenant_id`, `client_id`, `client_secret`; the others are kept.",
+    description: "Any of `tenant_id`, `client_id`, `client_secret`; the others are kept (a \
+        keyless connector takes `client_id` and `client_secret` together, and `tenant_id` \
+        alone moves it to another tenant).",
     fields: &["tenant_id", "client_id", "client_secret"],
     required: &[],
     any_of: &["tenant_id", "client_id", "client_secret"],

@@ -218,29 +218,15 @@ request_fields! {
 pub(crate) struct GcsPatchFields as GcsPatchSent {
     #[schema(inline, nullable = false)]
     credentials_json: Option<GcsKeyFile>,
-    /// GCS only: `true` switches a connector with a key file to the account's own service
-    /// account (keyless; the key file's secret is deleted). `false` is refused: send
-    /// `credentials_json` to go back to a key file.
-    #[schema(nullable = false)]
-    workload_identity: Option<bool>,
 }
 }
 
-/// GCS's kind of PATCH credentials.
-pub(crate) const PATCH_KINDS: [PatchKind; 2] = [
-    PatchKind {
-        title: "GCS key file",
-        description: "`credentials_json`, replacing the key file (or the service account).",
-        fields: &["credentials_json"],
-        required: &["credentials_json"],
-        any_of: &[],
-    },
-    PatchKind {
-        title: "GCS workload identity",
-        description: "`workload_identity: true`, the account's own service account instead \
-            of a key file.",
-        fields: &["workload_identity"],
-        required: &["workload_identity"],
-        any_of: &[],
-    },
-];
+/// GCS's kind of PATCH credentials (its keyless switch is the shared
+/// `KEYLESS_PATCH_KINDS`).
+pub(crate) const PATCH_KINDS: [PatchKind; 1] = [PatchKind {
+    title: "GCS key file",
+    description: "`credentials_json`, replacing the key file (or the service account).",
+    fields: &["credentials_json"],
+    required: &["credentials_json"],
+    any_of: &[],
+}];

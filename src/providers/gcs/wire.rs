@@ -16,6 +16,7 @@ use crate::http::error::ApiError;
 use crate::http::extract::{FormValue, JsonObject, MultipartForm, is_json};
 use crate::http::fields::Fields;
 use crate::http::idempotency::{Canonical, canonical_object};
+use crate::http::openapi::schemas::KeylessPatchSent;
 use crate::http::wire::{AuthType, Columns};
 use crate::service::connectors::{CredentialUpdate, NewAccess};
 
@@ -178,13 +179,17 @@ pub(crate) fn parse_keyless_create(
 
 /// Reads GCS's credential fields of a PATCH, if sent: the key file as a JSON object, or
 /// `workload_identity: true`.
-pub(crate) fn parse_patch(f: &mut Fields, b: &GcsPatchSent) -> Option<CredentialUpdate> {
-    let keyless = f.boolean(&b.workload_identity);
+pub(crate) fn parse_patch(
+    f: &mut Fields,
+    b: &GcsPatchSent,
+    k: &KeylessPatchSent,
+) -> Option<CredentialUpdate> {
+    let keyless = f.boolean(&k.workload_identity);
     let key = f.object(&b.credentials_json);
     match (key, keyless) {
         (Some(_), Some(_)) => {
             f.fail(
-                b.workload_identity.name(),
+                k.workload_identity.name(),
                 "cannot be sent with credentials_json: a connector has a key file or the \
                  account's service account, not both",
             );
@@ -193,7 +198,7 @@ pub(crate) fn parse_patch(f: &mut Fields, b: &GcsPatchSent) -> Option<Credential
         (None, Some(true)) => Some(CredentialUpdate::GcsIdentity),
         (None, Some(false)) => {
             f.fail(
-                b.workload_identity.name(),
+                k.workload_identity.name(),
                 "may only be true; send credentials_json to use a key file instead",
             );
             None
@@ -223,7 +228,9 @@ pub(crate) fn columns<'a>(
             AuthType::WorkloadIdentity,
             identity.service_account_email.as_str(),
         ),
-        Access::Secret(_) | Access::IamRole(_) => (AuthType::ServiceAccountKey, credential_hint),
+        Access::Secret(_) | Access::IamRole(_) | Access::AzureIdentity(_) => {
+            (AuthType::ServiceAccountKey, credential_hint)
+        }
     };
     Columns {
         bucket: Some(l.bucket.as_str()),

@@ -141,8 +141,10 @@ pub(crate) fn columns<'a>(l: &'a S3Location, access: &'a Access) -> Columns<'a> 
             Some(g.role_arn.as_str()),
             Some(g.external_id.as_str()),
         ),
-        // A GCS kind never reaches an S3 connector's view.
-        Access::Secret(_) | Access::GcsIdentity(_) => (AuthType::AccessKey, None, None),
+        // Another provider's kind never reaches an S3 connector's view.
+        Access::Secret(_) | Access::GcsIdentity(_) | Access::AzureIdentity(_) => {
+            (AuthType::AccessKey, None, None)
+        }
     };
     Columns {
         bucket: Some(l.bucket.as_str()),

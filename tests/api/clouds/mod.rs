@@ -4,6 +4,7 @@
 //! covers what only S3 has.
 
 mod access;
+mod azure_keyless;
 mod every_cloud;
 mod gcs_keyless;
 mod s3_only;
