@@ -170,8 +170,9 @@ def history_costs(retention_days=90):
 
 
 def keyless_costs(connectors, keyless_share):
-    """What stored secrets cost when a share of the connectors store none (S3 roles, GCS
-    workload identity): Google's STS and IAM Credentials charge nothing per call, and an
+    """What stored secrets cost when a share of the connectors store none (S3 roles, GCS and
+    Azure workload identity): Google's STS and IAM Credentials, AWS STS's
+    GetWebIdentityToken and Entra ID's token endpoint charge nothing per call, and an
     instance keeps each token for most of its hour."""
     secret = PRICE["secret_month"]
     keyless = round(connectors * keyless_share)

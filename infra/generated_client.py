@@ -385,7 +385,8 @@ class Driver:
                f"consent URL {setup.admin_consent_url}")
         expect(setup.roles.import_ == "Storage Blob Data Reader", f"import {setup.roles.import_}")
         expect(setup.binding.metadata_name == "videovector_account", "binding name")
-        expect(len(setup.commands) == 2, f"commands {setup.commands}")
+        expect(setup.roles.access == "Storage Blob Delegator", f"access {setup.roles.access}")
+        expect(len(setup.commands) == 3, f"commands {setup.commands}")
         # The container's owner binds it; the keyless create sends no client_id or secret.
         fx.azure_bind(self.container, setup.binding.metadata_value)
         body = self.m.AzureConnectorCreate(

@@ -61,6 +61,7 @@ impl NewAccess {
     fn hint(&self, access: &Access) -> String {
         match (self, access) {
             (_, Access::GcsIdentity(identity)) => identity.service_account_email.clone(),
+            (_, Access::AzureIdentity(identity)) => identity.hint(),
             (NewAccess::Keys(c), _) => c.hint(),
             (NewAccess::Role(arn), _) => arn.to_string(),
             (NewAccess::GcsIdentity | NewAccess::AzureIdentity(_), _) => {
@@ -638,14 +639,18 @@ impl App {
             CredentialUpdate::AzureIdentity(tenant_id) => {
                 let tenant_id = match tenant_id {
                     Some(t) => t.clone(),
-                    None => self.azure_tenant(current).await?,
+                    None => self.azure_tenant(current).await.map_err(|e| match e {
+                        ServiceError::CredentialsMissing(_) => ServiceError::validation(
+                            "tenant_id",
+                            "is required: the connector's stored service principal, which \
+                             names its tenant, is missing",
+                        ),
+                        other => other,
+                    })?,
                 };
                 let identity = self.azure_identity(&tenant_id)?;
-                (
-                    Access::AzureIdentity(identity),
-                    "workload identity".to_owned(),
-                    None,
-                )
+                let hint = identity.hint();
+                (Access::AzureIdentity(identity), hint, None)
             }
             // A keyless connector's new tenant alone keeps it keyless.
             CredentialUpdate::Azure(AzureUpdate {
@@ -654,11 +659,8 @@ impl App {
                 client_secret: None,
             }) if matches!(current.access, Access::AzureIdentity(_)) => {
                 let identity = self.azure_identity(tenant_id)?;
-                (
-                    Access::AzureIdentity(identity),
-                    "workload identity".to_owned(),
-                    None,
-                )
+                let hint = identity.hint();
+                (Access::AzureIdentity(identity), hint, None)
             }
             _ => {
                 let credentials = self.rotated_credentials(current, update).await?;
@@ -914,10 +916,13 @@ fn unused_after(before: &Access, after: &Access) -> Option<Unused> {
         (Access::Secret(old), Access::Secret(new)) if old != new => {
             Some(Unused::Version(old.clone()))
         }
+        // The version it read, not the secret by name: a switch back to a secret that
+        // lands meanwhile writes a new version under the same name, which stays. The
+        // secret itself goes with its last version.
         (
             Access::Secret(old),
             Access::IamRole(_) | Access::GcsIdentity(_) | Access::AzureIdentity(_),
-        ) => Some(Unused::Secret(old.name.clone())),
+        ) => Some(Unused::Version(old.clone())),
         _ => None,
     }
 }

@@ -357,7 +357,8 @@ request_fields! {
 /// `force_path_style` are immutable (a 422 says so); `export_base_path: null` clears it, and
 /// no other field may be `null`. Credentials rotate by provider, at most one kind at a time
 /// (the `oneOf` below): S3 `aws_access_key_id` with `aws_secret_access_key`, or `role_arn`;
-/// Azure any of `tenant_id`, `client_id`, `client_secret`; GCS `credentials_json`. Fields of
+/// Azure any of `tenant_id`, `client_id`, `client_secret`; GCS `credentials_json`; GCS and
+/// Azure `workload_identity: true` (Azure with `tenant_id`). Fields of
 /// another provider than the connector's, and `region` on a connector that is not S3, are
 /// 422s naming them: the connector's provider is not in the request, so no schema can say.
 #[schema(

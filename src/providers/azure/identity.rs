@@ -34,8 +34,7 @@ pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
 /// value must be the account's own identifier (see docs/security.md).
 pub const BINDING_METADATA: &str = "videovector_account";
 
-/// How long an assertion is asked to last: STS's default, and well inside Entra's ten
-/// minutes of clock tolerance.
+/// How long an assertion is asked to last: STS's default, and what the template allows.
 const ASSERTION_SECONDS: i32 = 300;
 
 /// An assertion or a token is used only while it has at least this long left.
@@ -43,6 +42,10 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(60);
 
 /// The most tenants' credentials one process keeps.
 const MAX_TENANTS: u64 = 10_000;
+
+/// The most one `GetWebIdentityToken` call may take, retries included: the assertion is
+/// made with a lock held, so that concurrent first uses make one.
+const STS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The operator's Entra app that every keyless Azure connector goes through.
 #[derive(Debug, Clone)]
@@ -58,6 +61,13 @@ pub struct IdentitySettings {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AzureIdentity {
     pub tenant_id: AzureTenant,
+}
+
+impl AzureIdentity {
+    /// What the connector shows of it: the tenant (no secret is involved).
+    pub fn hint(&self) -> String {
+        format!("workload identity in tenant {}", self.tenant_id)
+    }
 }
 
 /// A storage token of the operator's app in one tenant, as the test checked it.
@@ -123,15 +133,22 @@ impl AssertionSource {
         if let Some(a) = kept.as_ref().filter(|a| a.use_until > SystemTime::now()) {
             return Ok(a.clone());
         }
-        let answer = self
+        let call = self
             .0
             .sts
             .get_web_identity_token()
             .audience(&self.0.audience)
             .signing_algorithm("RS256")
             .duration_seconds(ASSERTION_SECONDS)
-            .send()
+            .send();
+        let answer = tokio::time::timeout(STS_TIMEOUT, call)
             .await
+            .map_err(|_| {
+                ProviderError::new(
+                    ProviderErrorKind::Timeout,
+                    "STS did not answer GetWebIdentityToken in time; try again",
+                )
+            })?
             .map_err(|e| assertion_error(&e, &self.0.audience))?;
         let jwt = answer.web_identity_token().filter(|t| !t.is_empty());
         let Some(jwt) = jwt else {
@@ -161,7 +178,8 @@ impl ClientAssertion for AssertionSource {
         self.get()
             .await
             .map(|a| a.jwt.expose_secret().to_owned())
-            .map_err(|e| azure_core::Error::with_message(ErrorKind::Credential, e.message))
+            // The refusal itself travels inside, for `token_error` to answer as it is.
+            .map_err(|e| azure_core::Error::new(ErrorKind::Credential, e))
     }
 }
 
@@ -321,12 +339,28 @@ pub fn consent_url(authority: &str, tenant: &AzureTenant, client_id: &Guid) -> S
     )
 }
 
-/// Entra ID's refusal of the app in a tenant, worded for whoever can fix it.
+/// The assertion step's own refusal, when the credential met it refreshing its token.
+fn assertion_refusal(err: &azure_core::Error) -> Option<ProviderError> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<ProviderError>() {
+            return Some(refused.clone());
+        }
+        source = e.source();
+    }
+    None
+}
+
+/// Entra ID's refusal of the app in a tenant, worded for whoever can fix it; anything
+/// that is not an answer from Entra ID (a connection refused, a timeout) is retryable.
 fn token_error(err: &azure_core::Error, tenant: &AzureTenant, client_id: &Guid) -> ProviderError {
     use ProviderErrorKind as K;
+    if let Some(refused) = assertion_refusal(err) {
+        return refused;
+    }
     let (status, codes) = entra_codes(err);
     let has = |code: &str| codes.split(',').any(|c| c == code);
-    if has("700016") || has("65001") || has("7000112") {
+    if has("700016") || has("65001") {
         return ProviderError::new(
             K::ConsentMissing,
             format!(
@@ -344,7 +378,7 @@ fn token_error(err: &azure_core::Error, tenant: &AzureTenant, client_id: &Guid) 
         );
     }
     match status {
-        Some(s) if s.is_server_error() => ProviderError::new(
+        Some(s) if s.is_server_error() || s == StatusCode::TooManyRequests => ProviderError::new(
             K::ProviderUnavailable,
             "Entra ID could not issue a token; try again later",
         ),
@@ -360,18 +394,10 @@ fn token_error(err: &azure_core::Error, tenant: &AzureTenant, client_id: &Guid) 
         None if super::adapter::timed_out(err) => {
             ProviderError::new(K::Timeout, "Entra ID did not answer in time; try again")
         }
-        None => match err.kind() {
-            // The assertion step's own refusal, met again when the credential refreshed.
-            ErrorKind::Credential if codes.is_empty() => ProviderError::new(
-                K::AssertionDenied,
-                "no assertion of the service's AWS identity could be made; run the \
-                 connector's test for the reason",
-            ),
-            _ => ProviderError::new(
-                K::ProviderUnavailable,
-                "Entra ID could not be reached; try again later",
-            ),
-        },
+        None => ProviderError::new(
+            K::ProviderUnavailable,
+            "Entra ID could not be reached; try again later",
+        ),
     }
 }
 
@@ -439,6 +465,31 @@ mod tests {
             &app(),
         );
         assert_eq!(e.kind, ProviderErrorKind::ProviderUnavailable);
+    }
+
+    #[test]
+    fn an_unreachable_entra_id_is_retryable_and_an_assertion_refusal_keeps_its_code() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let unreachable = azure_core::Error::with_error(
+            ErrorKind::Credential,
+            azure_core::Error::new(ErrorKind::Io, io),
+            "authentication failed",
+        );
+        let e = token_error(&unreachable, &tenant(), &app());
+        assert_eq!(e.kind, ProviderErrorKind::ProviderUnavailable);
+        assert!(e.kind.is_retryable());
+        let sts_down = ProviderError::new(ProviderErrorKind::Timeout, "STS did not answer");
+        let wrapped = azure_core::Error::with_error(
+            ErrorKind::Credential,
+            azure_core::Error::new(ErrorKind::Credential, sts_down),
+            "authentication failed",
+        );
+        assert_eq!(
+            token_error(&wrapped, &tenant(), &app()).kind,
+            ProviderErrorKind::Timeout
+        );
+        let throttled = token_error(&refused(StatusCode::TooManyRequests, ""), &tenant(), &app());
+        assert_eq!(throttled.kind, ProviderErrorKind::ProviderUnavailable);
     }
 
     #[test]

@@ -14,12 +14,17 @@ use crate::service::App;
 use crate::service::error::ServiceError;
 
 /// The built-in role an import needs: blobs listed and read, the container's properties
-/// (its binding) read, user delegation keys for signed URLs.
+/// (its binding) read.
 pub const IMPORT_ROLE: &str = "Storage Blob Data Reader";
 
 /// The least built-in role that also writes and deletes blobs (an export's results and
 /// the test's probe).
 pub const EXPORT_ROLE: &str = "Storage Blob Data Contributor";
+
+/// The least built-in role that gets user delegation keys, which sign access grants'
+/// URLs and SAS: a key is the storage account's, so this role is assigned on the account
+/// (a container-scoped role cannot carry it), and it grants nothing on any blob.
+pub const DELEGATION_ROLE: &str = "Storage Blob Delegator";
 
 /// Where the commands are for.
 #[derive(Debug, Clone)]
@@ -35,7 +40,7 @@ pub struct ContainerRequest {
     "client_id": "3f1c0d2e-8a4b-4c6d-9e0f-1a2b3c4d5e6f",
     "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
     "admin_consent_url": "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/adminconsent?client_id=3f1c0d2e-8a4b-4c6d-9e0f-1a2b3c4d5e6f",
-    "roles": {"import": "Storage Blob Data Reader", "export": "Storage Blob Data Contributor"},
+    "roles": {"import": "Storage Blob Data Reader", "export": "Storage Blob Data Contributor", "access": "Storage Blob Delegator"},
     "binding": {"metadata_name": "videovector_account", "metadata_value": "acme"},
     "commands": null
 })))]
@@ -48,29 +53,34 @@ pub struct AzureIdentitySetup {
     /// Where an administrator of the tenant consents to the app (once per tenant).
     pub admin_consent_url: String,
     /// The role each scope needs on the container.
-    pub roles: ScopeRoles,
+    pub roles: AzureRoles,
     /// What the container's owner sets on it so that this account, and no other, may use
     /// it through the shared app.
-    pub binding: Binding,
-    /// With `storage_account` and `container`: the `az` commands that grant the roles of
-    /// `scopes` and bind the container, in order (`SUBSCRIPTION_ID` and `RESOURCE_GROUP`
-    /// to fill in); null otherwise.
+    pub binding: AzureBinding,
+    /// With `storage_account` and `container`: the `az` commands that grant the role of
+    /// `scopes` on the container and the access role on the account, then bind the
+    /// container, in order (`SUBSCRIPTION_ID` and `RESOURCE_GROUP` to fill in); null
+    /// otherwise.
     #[schema(required = true)]
     pub commands: Option<Vec<String>>,
 }
 
-/// A role per scope.
+/// A role per scope, on the container, and the role access grants need, on the account.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct ScopeRoles {
-    /// `Storage Blob Data Reader`.
+pub struct AzureRoles {
+    /// `Storage Blob Data Reader`, on the container.
     pub import: &'static str,
-    /// `Storage Blob Data Contributor`.
+    /// `Storage Blob Data Contributor`, on the container (it includes the reader's).
     pub export: &'static str,
+    /// `Storage Blob Delegator`, on the storage account: for access grants only (signed
+    /// URLs and SAS are signed with the account's user delegation keys); it reaches no
+    /// blob.
+    pub access: &'static str,
 }
 
 /// The container metadata entry that binds a container to one account.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct Binding {
+pub struct AzureBinding {
     /// `videovector_account`.
     pub metadata_name: &'static str,
     /// This account's identifier.
@@ -96,7 +106,7 @@ impl App {
                     provider: Provider::Azure,
                     setup: true,
                 })?;
-        let binding = Binding {
+        let binding = AzureBinding {
             metadata_name: BINDING_METADATA,
             metadata_value: tenant.as_str().to_owned(),
         };
@@ -110,9 +120,10 @@ impl App {
                 tenant_id,
                 client_id,
             ),
-            roles: ScopeRoles {
+            roles: AzureRoles {
                 import: IMPORT_ROLE,
                 export: EXPORT_ROLE,
+                access: DELEGATION_ROLE,
             },
             binding,
             commands,
@@ -121,18 +132,26 @@ impl App {
 }
 
 /// The `az` commands: the app's role on the container for `r.scopes` (Contributor covers
-/// both), then the binding.
+/// both), the delegation role on the account for access grants, then the binding.
 fn commands(client_id: &str, r: &ContainerRequest, account: &str) -> Vec<String> {
     let role = if r.scopes.contains(Scope::Export) {
         EXPORT_ROLE
     } else {
         IMPORT_ROLE
     };
+    let storage = format!(
+        "/subscriptions/SUBSCRIPTION_ID/resourceGroups/RESOURCE_GROUP/providers/Microsoft.Storage/storageAccounts/{}",
+        r.storage_account
+    );
     vec![
         format!(
             "az role assignment create --assignee {client_id} --role \"{role}\" --scope \
-             /subscriptions/SUBSCRIPTION_ID/resourceGroups/RESOURCE_GROUP/providers/Microsoft.Storage/storageAccounts/{}/blobServices/default/containers/{}",
-            r.storage_account, r.container
+             {storage}/blobServices/default/containers/{}",
+            r.container
+        ),
+        format!(
+            "az role assignment create --assignee {client_id} --role \"{DELEGATION_ROLE}\" \
+             --scope {storage}"
         ),
         format!(
             "az storage container metadata update --auth-mode login --account-name {} \
@@ -155,15 +174,21 @@ mod tests {
     }
 
     #[test]
-    fn an_import_container_gets_the_reader_role_then_its_binding() {
+    fn an_import_container_gets_the_reader_role_the_account_the_delegator_then_its_binding() {
         let out = commands("app-id", &request(Scopes::IMPORT_ONLY), "acme");
-        assert_eq!(out.len(), 2);
+        assert_eq!(out.len(), 3);
         assert!(out[0].contains("--role \"Storage Blob Data Reader\""));
         assert!(
             out[0]
                 .ends_with("storageAccounts/mediastore01/blobServices/default/containers/exports")
         );
-        assert!(out[1].ends_with("--name exports --metadata videovector_account=acme"));
+        assert!(out[1].contains("--role \"Storage Blob Delegator\""));
+        assert!(
+            out[1].ends_with("storageAccounts/mediastore01"),
+            "{}",
+            out[1]
+        );
+        assert!(out[2].ends_with("--name exports --metadata videovector_account=acme"));
     }
 
     #[test]

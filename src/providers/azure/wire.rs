@@ -21,7 +21,8 @@ pub(crate) fn parse_create(
     let account = f.required(&b.storage_account, StorageAccount::parse);
     let container = f.required(&b.container, ContainerName::parse);
     let tenant_id = f.required(&b.tenant_id, AzureTenant::parse);
-    let keyless = !b.client_id.given() && !b.client_secret.given();
+    // Absent, not null: a null is refused by `required` below, never read as keyless.
+    let keyless = !b.client_id.sent() && !b.client_secret.sent();
     let credentials = if keyless {
         tenant_id.map(NewAccess::AzureIdentity)
     } else {

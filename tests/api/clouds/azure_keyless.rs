@@ -140,8 +140,15 @@ async fn a_keyless_azure_connector_is_made_tested_browsed_and_vended_with_no_sto
             .is_some_and(|c| c.contains(&app) && c.contains("Storage Blob Data Contributor")),
         "{setup}"
     );
+    assert_eq!(setup["roles"]["access"], "Storage Blob Delegator");
     assert!(
-        commands[1].as_str().is_some_and(|c| c.ends_with(&format!(
+        commands[1]
+            .as_str()
+            .is_some_and(|c| c.contains("Storage Blob Delegator")),
+        "{setup}"
+    );
+    assert!(
+        commands[2].as_str().is_some_and(|c| c.ends_with(&format!(
             "--name {name} --metadata videovector_account=acme"
         ))),
         "{setup}"
@@ -526,3 +533,57 @@ async fn patch_switches_an_azure_connector_between_a_client_secret_and_workload_
     assert_eq!(t.secret_count().await, 1);
 }
 on_every_backend!(patch_switches_an_azure_connector_between_a_client_secret_and_workload_identity);
+
+async fn tests_and_browses_racing_switches_between_a_secret_and_workload_identity_never_answer_a_5xx(
+    t: TestApp,
+) {
+    let t = unlimited(on_moto(t).await);
+    let name = container(&["a.mp4"], Some("acme")).await;
+    let tenant = consented();
+    let path = create(&t, &t.key, &name, &tenant).await;
+    let keyless = json!({"workload_identity": true, "tenant_id": tenant});
+    let secret = json!({
+        "tenant_id": super::AZURE_TENANT,
+        "client_id": super::AZURE_CLIENT,
+        "client_secret": super::azure_good_secret(),
+    });
+    let (test, browse) = (format!("{path}/test"), format!("{path}/browse"));
+    let unchecked = format!("{path}?validate=false");
+    let everything = json!({});
+    let mut last = "workload_identity";
+    for round in 0..20 {
+        let (switch, to) = if round % 2 == 0 {
+            (&secret, "client_secret")
+        } else {
+            (&keyless, "workload_identity")
+        };
+        let racing = async {
+            let test = t.post_empty(&test, &t.key);
+            let browse = t.json(Method::POST, &browse, &t.key, &everything);
+            let (test, browse) = tokio::join!(test, browse);
+            (test.status, test.json(), browse.status)
+        };
+        let patched = t.json(Method::PATCH, &unchecked, &t.key, switch);
+        let ((tested, report, browsed), patched) = tokio::join!(racing, patched);
+        assert_eq!(
+            patched.status,
+            StatusCode::OK,
+            "round {round}: {}",
+            patched.json()
+        );
+        assert_eq!(tested, StatusCode::OK, "round {round}");
+        assert_eq!(report["success"], true, "round {round}: {report}");
+        assert_eq!(browsed, StatusCode::OK, "round {round}");
+        last = to;
+    }
+    // Nothing lost: the last switch is what is shown, and the vault holds a secret only
+    // for a connector that uses one.
+    let c = t.get(&path, &t.key).await.json();
+    assert_eq!(c["auth_type"], last);
+    assert_eq!(t.secret_count().await, usize::from(last == "client_secret"));
+    let report = t.post_empty(&test, &t.key).await.json();
+    assert_eq!(report["success"], true, "{report}");
+}
+on_every_backend!(
+    tests_and_browses_racing_switches_between_a_secret_and_workload_identity_never_answer_a_5xx
+);
