@@ -385,3 +385,63 @@ async fn the_connector_schema_has_every_contract_field_always_present_with_its_e
     let page = &list["responses"]["200"]["content"]["application/json"]["schema"];
     assert_eq!(page["type"], "array", "the list is a bare array");
 }
+
+/// The schema `r` names in `doc` (`#/components/schemas/<name>`), or `r` itself.
+fn resolved<'a>(doc: &'a Value, r: &'a Value) -> &'a Value {
+    match r["$ref"]
+        .as_str()
+        .and_then(|p| p.strip_prefix("#/components/schemas/"))
+    {
+        Some(name) => &doc["components"]["schemas"][name],
+        None => r,
+    }
+}
+
+/// The required properties of `schema` that `value` lacks, nested objects included.
+fn missing(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolved(doc, schema);
+    let mut out: Vec<String> = schema["required"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|k| value.get(*k).is_none())
+        .map(|k| format!("{at}.{k}"))
+        .collect();
+    if let Some(properties) = schema["properties"].as_object() {
+        for (k, s) in properties {
+            if value[k.as_str()].is_object() {
+                out.extend(missing(doc, s, &value[k.as_str()], &format!("{at}.{k}")));
+            }
+        }
+    }
+    out
+}
+
+/// Two response types of one name would print as one schema, and one provider's answer
+/// would then be described by the other's.
+#[cfg(feature = "emulators")]
+#[tokio::test]
+async fn each_setups_answer_has_every_property_its_documented_schema_requires() {
+    let (t, doc) = served().await;
+    let tenant = std::env::var("AZURE_CONSENTED_TENANTS").expect("tenants");
+    let tenant = tenant.split(',').next().expect("a tenant");
+    for path in [
+        "/api/v2/connectors/gcs/identity-setup?bucket=media-archive".to_owned(),
+        format!(
+            "/api/v2/connectors/azure/identity-setup?tenant_id={tenant}&storage_account=mediastore01&container=footage"
+        ),
+    ] {
+        let r = t.get(&path, &t.key).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        let documented = path.split('?').next().expect("a path");
+        let op = operation(&doc, "get", documented);
+        let schema = &op["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{documented} documents its answer");
+        assert_eq!(
+            missing(&doc, schema, &r.json(), "answer"),
+            Vec::<String>::new(),
+            "{path}"
+        );
+    }
+}
