@@ -387,6 +387,7 @@ async fn the_connector_schema_has_every_contract_field_always_present_with_its_e
 }
 
 /// The schema `r` names in `doc` (`#/components/schemas/<name>`), or `r` itself.
+#[cfg(feature = "emulators")]
 fn resolved<'a>(doc: &'a Value, r: &'a Value) -> &'a Value {
     match r["$ref"]
         .as_str()
@@ -398,6 +399,7 @@ fn resolved<'a>(doc: &'a Value, r: &'a Value) -> &'a Value {
 }
 
 /// The required properties of `schema` that `value` lacks, nested objects included.
+#[cfg(feature = "emulators")]
 fn missing(doc: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
     let schema = resolved(doc, schema);
     let mut out: Vec<String> = schema["required"]
