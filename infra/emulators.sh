@@ -122,6 +122,8 @@ export AWS_REGION="us-east-1"
 export GOOGLE_WIF_AWS_KEYS="$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
 export GOOGLE_WIF_AUDIENCE="//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/videovector/providers/aws"
 export GOOGLE_IMPERSONABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com,vv-3@vv-pool.iam.gserviceaccount.com"
+# The pool principal may sign (signBlob) as the first two only.
+export GOOGLE_SIGNABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com"
 # Keyless Azure: the operator's multi-tenant app, consented to in two tenants (not in the
 # third), with a federated identity credential trusting the plain moto's tokens for the
 # keys above (their `sub`, as that moto names them).

@@ -42,6 +42,12 @@ learn which role signed: it trusts the keys it was given. POST
 of that service account for a federated bearer token when the e-mail is one of
 $GOOGLE_IMPERSONABLE (comma-separated), 403 when not; GET /google/impersonations answers
 how many tokens each service account was given, so a test can see whose was used.
+POST /google/iam/v1/projects/-/serviceAccounts/{email}:signBlob signs the base64 `payload`
+(RSASSA-PKCS1-v1_5, SHA-256) with a key made for that service account in this run, for a
+federated bearer token when the e-mail is one of $GOOGLE_SIGNABLE, 403 when not (the
+missing iam.serviceAccounts.signBlob); GET /google/service_accounts/v1/metadata/jwk/{email}
+answers that key's public half as Google publishes a service account's keys, so a test can
+verify a URL's signature itself.
 
 Usage: python infra/token_endpoint.py PORT CERT KEY
 """
@@ -64,6 +70,7 @@ SECRET = os.environ["TOKEN_ENDPOINT_CLIENT_SECRET"]
 WIF_AUDIENCE = os.environ.get("GOOGLE_WIF_AUDIENCE", "")
 WIF_KEYS = os.environ.get("GOOGLE_WIF_AWS_KEYS", ":").split(":", 1)
 IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(",")))
+SIGNABLE = set(filter(None, os.environ.get("GOOGLE_SIGNABLE", "").split(",")))
 AWS4_REQUEST = "urn:ietf:params:aws:token-type:aws4_request"
 CLIENT_ID = os.environ.get("AZURE_IDENTITY_CLIENT_ID", "")
 CONSENTED = set(filter(None, os.environ.get("AZURE_CONSENTED_TENANTS", "").lower().split(",")))
@@ -100,6 +107,7 @@ BOUNDARIES = {}
 FEDERATED = set()
 IMPERSONATIONS = {}
 ASSERTIONS = {}
+SIGNING_KEYS = {}  # service account e-mail -> (kid, RSA private key), made on first use
 JWKS = {}  # kid -> JWK, from $AZURE_FEDERATION_JWKS_URL
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
 LOCK = threading.Lock()
@@ -274,14 +282,16 @@ def federate(field) -> tuple:
     }
 
 
-def impersonate(path: str, bearer: str) -> tuple:
-    """IAM Credentials' generateAccessToken for a federated caller."""
+def impersonate(path: str, bearer: str, body: str) -> tuple:
+    """IAM Credentials' generateAccessToken (or signBlob) for a federated caller."""
     name = path.rsplit("/", 1)[-1]
-    if not name.endswith(":generateAccessToken"):
+    email, _, method = name.partition(":")
+    if method not in ("generateAccessToken", "signBlob"):
         return 404, {"error": {"code": 404, "status": "NOT_FOUND"}}
-    email = name[: -len(":generateAccessToken")]
     if bearer not in FEDERATED:
         return 401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}}
+    if method == "signBlob":
+        return sign_blob(email, body)
     if email not in IMPERSONABLE:
         return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
                                "message": "Permission 'iam.serviceAccounts.getAccessToken' denied"}}
@@ -290,6 +300,43 @@ def impersonate(path: str, bearer: str) -> tuple:
     IMPERSONATIONS[email] = IMPERSONATIONS.get(email, 0) + 1
     expires = datetime.datetime.utcnow() + datetime.timedelta(hours=1)
     return 200, {"accessToken": token, "expireTime": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def signing_key(email: str):
+    """The service account's signing key of this run: (kid, private key)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    with LOCK:
+        if email not in SIGNING_KEYS:
+            SIGNING_KEYS[email] = (secrets.token_hex(20), rsa.generate_private_key(65537, 2048))
+        return SIGNING_KEYS[email]
+
+
+def sign_blob(email: str, body: str) -> tuple:
+    """IAM Credentials' signBlob for a federated caller (its bearer checked already)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    if email not in SIGNABLE:
+        return 403, {"error": {"code": 403, "status": "PERMISSION_DENIED",
+                               "message": "Permission 'iam.serviceAccounts.signBlob' denied"}}
+    try:
+        payload = base64.b64decode(json.loads(body)["payload"], validate=True)
+    except (ValueError, KeyError, TypeError):
+        return 400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}}
+    kid, key = signing_key(email)
+    signature = key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+    return 200, {"keyId": kid, "signedBlob": base64.b64encode(signature).decode()}
+
+
+def public_jwk(email: str) -> dict:
+    """The service account's public key, as Google's metadata/jwk endpoint answers it."""
+    kid, key = signing_key(email)
+    numbers = key.public_key().public_numbers()
+    part = lambda n: base64.urlsafe_b64encode(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    return {"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": kid,
+                      "n": part(numbers.n).rstrip(b"=").decode(),
+                      "e": part(numbers.e).rstrip(b"=").decode()}]}
 
 
 def google(path: str, field) -> tuple:
@@ -331,6 +378,9 @@ class Handler(BaseHTTPRequestHandler):
         prefix = "/google/boundaries/"
         if self.path.startswith(prefix) and self.path[len(prefix):] in BOUNDARIES:
             return self.answer(200, BOUNDARIES[self.path[len(prefix):]])
+        jwk = "/google/service_accounts/v1/metadata/jwk/"
+        if self.path.startswith(jwk) and self.path[len(jwk):] in SIGNABLE:
+            return self.answer(200, public_jwk(self.path[len(jwk):]))
         if self.path == "/google/impersonations":
             return self.answer(200, IMPERSONATIONS)
         if self.path == "/azure/assertions":
@@ -344,7 +394,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode()
         if parts[:2] == ["google", "iam"]:
             bearer = self.headers.get("authorization", "").removeprefix("Bearer ")
-            return self.answer(*impersonate(self.path, bearer))
+            return self.answer(*impersonate(self.path, bearer, body))
         form = urllib.parse.parse_qs(body)
         field = lambda k: form.get(k, [""])[0]
         if parts[0] == "google":

@@ -278,7 +278,11 @@ fn view(grant: &AccessGrant) -> AccessView<'_> {
             )),
         (status = 400, description = "`malformed_json`, or the provider's refusal: \
             `access_denied` (for S3 keys, `sts:GetFederationToken` not allowed), \
-            `invalid_credentials`, `assume_role_denied`, `external_id_not_enforced`.", body = crate::http::openapi::ErrorEnvelope),
+            `invalid_credentials`, `assume_role_denied`, `external_id_not_enforced`; for \
+            keyless connectors `federation_denied`, `impersonation_denied` (on GCS also when \
+            the service may not sign URLs as the service account), `assertion_denied`, \
+            `consent_missing`, `token_denied`, `role_missing`, `binding_missing`, \
+            `binding_mismatch`.", body = crate::http::openapi::ErrorEnvelope),
         (status = 403, description = "`insufficient_scope`: the key lacks the `access` scope.", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "`connector_not_found`.", body = crate::http::openapi::ErrorEnvelope),
         (status = 409, description = "`connector_disabled`; `scope_not_granted` (the purpose is \

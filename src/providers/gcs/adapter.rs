@@ -1,6 +1,7 @@
 //! The Google Cloud Storage [`ObjectStore`]: a self-signed JWT from the connector's
 //! service-account key (`google-cloud-auth`, no token server), and the JSON API over one
-//! shared HTTPS client; V4 signed URLs for objects, signed locally with the same key; and
+//! shared HTTPS client; V4 signed URLs for objects, signed locally with the same key (or,
+//! for a keyless connector, by IAM Credentials' `signBlob` as its service account); and
 //! access tokens held to a prefix by a Credential Access Boundary (the key traded for an
 //! OAuth token, which Google's Security Token Service downscopes).
 
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures_util::{StreamExt as _, TryStreamExt as _};
 use google_cloud_auth::credentials::service_account::{AccessSpecifier, Builder};
 use google_cloud_auth::credentials::{CacheableResource, Credentials};
 use reqwest::header::HeaderMap;
@@ -17,9 +19,9 @@ use serde::Deserialize;
 
 use super::credentials::GOOGLE_TOKEN_URI;
 use super::credentials::GcsServiceAccount;
-use super::identity::ServiceAccountToken;
+use super::identity::{BlobSigner, ServiceAccountToken};
 use super::names::GcsBucketName;
-use super::signing::{ASSERTION_LIFETIME_SECS, Assertion, KeySigner, SignRequest};
+use super::signing::{ASSERTION_LIFETIME_SECS, Assertion, KeySigner, SignRequest, UrlToSign};
 use crate::domain::glob::GlobPattern;
 use crate::domain::timestamp::Timestamp;
 use crate::providers::access::{
@@ -55,6 +57,9 @@ const LIST_FIELDS: &str = "items(name,size,updated,contentType),nextPageToken";
 
 /// The most one request may take, connection included.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most `signBlob` calls one grant has in flight (a grant names up to 1,000 objects).
+const SIGNATURES_IN_FLIGHT: usize = 16;
 
 /// Where credentials held to a prefix are minted: Google's OAuth token endpoint (the
 /// key's signed JWT traded for an access token) and its Security Token Service (that token
@@ -255,8 +260,7 @@ impl GcsStore {
     fn signer(&self) -> Result<(KeySigner, Option<String>), ProviderError> {
         let Auth::Key { account, .. } = &self.auth else {
             return Err(crate::providers::access::not_supported(
-                "a keyless GCS connector cannot sign URLs yet: send `prefix` for an access \
-                 token held to it",
+                "a keyless GCS connector has no key to sign with",
             ));
         };
         let fields: SigningFields = serde_json::from_str(account.key_json().expose_secret())
@@ -531,7 +535,6 @@ impl ObjectStore for GcsStore {
         if grant.keys.is_empty() {
             return Ok(Vec::new());
         }
-        let (signer, _) = self.signer()?;
         let method = match grant.method {
             UrlMethod::Get => http::Method::GET,
             UrlMethod::Put => http::Method::PUT,
@@ -539,23 +542,49 @@ impl ObjectStore for GcsStore {
         let signed_at = Timestamp::now();
         // Whole seconds, never longer than granted.
         let expires_in = grant.expires_in.as_secs();
-        grant
-            .keys
-            .iter()
-            .map(|key| {
-                let url = signer.sign(&SignRequest {
-                    method: &method,
-                    base_url: &self.endpoint,
-                    bucket: &self.bucket,
-                    object: Some(key),
-                    signed_at,
-                    expires_in,
-                    headers: &[],
-                    query: &[],
-                })?;
-                Ok(SignedUrl::new(key.clone(), grant.method, url, Vec::new()))
-            })
-            .collect()
+        let request = |key| SignRequest {
+            method: &method,
+            base_url: &self.endpoint,
+            bucket: &self.bucket,
+            object: Some(key),
+            signed_at,
+            expires_in,
+            headers: &[],
+            query: &[],
+        };
+        let signed = |key: &String, url| SignedUrl::new(key.clone(), grant.method, url, Vec::new());
+        let remote = match &self.auth {
+            Auth::Token(token) => token.signer.as_ref().ok_or_else(|| {
+                ProviderError::new(
+                    ProviderErrorKind::ProviderUnavailable,
+                    "the service account's token came without its signer; try again",
+                )
+            })?,
+            Auth::Key { .. } => {
+                let (signer, _) = self.signer()?;
+                return grant
+                    .keys
+                    .iter()
+                    .map(|key| Ok(signed(key, signer.sign(&request(key))?)))
+                    .collect();
+            }
+        };
+        // Every URL is checked before any is signed, so a bad key costs no call.
+        let mut pending = Vec::with_capacity(grant.keys.len());
+        for key in grant.keys {
+            let url = UrlToSign::new(remote.email(), &request(key))?;
+            pending.push(sign_remotely(
+                remote,
+                &self.http,
+                key.clone(),
+                grant.method,
+                url,
+            ));
+        }
+        futures_util::stream::iter(pending)
+            .buffered(SIGNATURES_IN_FLIGHT)
+            .try_collect()
+            .await
     }
 
     /// An access token held to the prefix by a Credential Access Boundary: the key's
@@ -595,6 +624,23 @@ impl ObjectStore for GcsStore {
             expires_at: issued_at.plus_seconds(lifetime),
         })
     }
+}
+
+/// One URL completed by IAM Credentials' signature.
+async fn sign_remotely(
+    signer: &BlobSigner,
+    http: &reqwest::Client,
+    key: String,
+    method: UrlMethod,
+    url: UrlToSign,
+) -> Result<SignedUrl, ProviderError> {
+    let signature = signer.sign(http, url.string_to_sign().as_bytes()).await?;
+    Ok(SignedUrl::new(
+        key,
+        method,
+        url.finish(&signature),
+        Vec::new(),
+    ))
 }
 
 impl TokenService {

@@ -3,9 +3,13 @@
 //! source signs STS `GetCallerIdentity` and trades it at Google's STS), then the account's
 //! service account impersonated through IAM Credentials' `generateAccessToken`. The
 //! federated token and each service account's token are kept per process until shortly
-//! before they expire; nothing is built before the first keyless call.
+//! before they expire; nothing is built before the first keyless call. A keyless
+//! connector's URLs are signed by IAM Credentials' `signBlob` as its service account.
 
 use std::sync::OnceLock;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use std::time::{Duration, SystemTime};
 
 use google_cloud_auth::credentials::AccessTokenCredentials;
@@ -73,6 +77,9 @@ pub struct FederatedToken(SecretString);
 pub struct ServiceAccountToken {
     pub(crate) token: SecretString,
     pub(crate) expires_at: SystemTime,
+    /// What signs as the service account, with the federated token it was made with
+    /// (never kept beyond the call that federated).
+    pub(crate) signer: Option<BlobSigner>,
 }
 
 impl std::fmt::Debug for ServiceAccountToken {
@@ -80,7 +87,67 @@ impl std::fmt::Debug for ServiceAccountToken {
         f.debug_struct("ServiceAccountToken")
             .field("token", &"[redacted]")
             .field("expires_at", &self.expires_at)
+            .field("signer", &self.signer)
             .finish()
+    }
+}
+
+/// Signs as a service account without its key: IAM Credentials' `signBlob`, called with
+/// the federated token (the pool's principal needs `iam.serviceAccounts.signBlob` on the
+/// service account). The signature is made with a key Google holds for it, so a V4 URL it
+/// completes names the service account as its credential.
+#[derive(Clone)]
+pub struct BlobSigner {
+    iam_url: String,
+    email: String,
+    federated: SecretString,
+}
+
+impl std::fmt::Debug for BlobSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobSigner")
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `signBlob`'s answer.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SignedBlob {
+    signed_blob: String,
+}
+
+impl BlobSigner {
+    /// The service account the signatures are made as.
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// `payload`'s RSASSA-PKCS1-v1_5 SHA-256 signature by the service account.
+    ///
+    /// # Errors
+    /// `impersonation_denied` when IAM Credentials refuses (naming the grant it needs); a
+    /// timeout or unavailability.
+    pub async fn sign(
+        &self,
+        http: &reqwest::Client,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, ProviderError> {
+        let signed: SignedBlob = iam_call(
+            http,
+            &self.iam_url,
+            &self.federated,
+            IamCall::SignBlob,
+            &self.email,
+            &serde_json::json!({ "payload": STANDARD.encode(payload) }),
+        )
+        .await?;
+        STANDARD
+            .decode(signed.signed_blob)
+            .ok()
+            .filter(|signature| !signature.is_empty())
+            .ok_or_else(unreadable)
     }
 }
 
@@ -193,33 +260,25 @@ impl WorkloadIdentity {
         email: &str,
     ) -> Result<ServiceAccountToken, ProviderError> {
         let now = SystemTime::now();
+        let signer = Some(BlobSigner {
+            iam_url: self.settings.iam_url.clone(),
+            email: email.to_owned(),
+            federated: federated.0.clone(),
+        });
         if let Some(kept) = self.tokens.get(email)
             && kept.expires_at > now + REFRESH_BEFORE
         {
-            return Ok(kept);
+            return Ok(ServiceAccountToken { signer, ..kept });
         }
-        let url = format!(
-            "{}/v1/projects/-/serviceAccounts/{email}:generateAccessToken",
-            self.settings.iam_url.trim_end_matches('/')
-        );
-        let response = http
-            .post(url)
-            .bearer_auth(federated.0.expose_secret())
-            .json(&serde_json::json!({ "scope": [STORAGE_SCOPE], "lifetime": TOKEN_LIFETIME }))
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| transport_error(&e))?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(impersonation_refusal(status, email));
-        }
-        let generated: Generated = response.json().await.map_err(|_| {
-            ProviderError::new(
-                ProviderErrorKind::ProviderUnavailable,
-                "IAM Credentials sent an answer this service could not read; try again later",
-            )
-        })?;
+        let generated: Generated = iam_call(
+            http,
+            &self.settings.iam_url,
+            &federated.0,
+            IamCall::GenerateAccessToken,
+            email,
+            &serde_json::json!({ "scope": [STORAGE_SCOPE], "lifetime": TOKEN_LIFETIME }),
+        )
+        .await?;
         // An expiry that does not parse leaves the token unkept: it serves this call only.
         let expires_at = crate::domain::timestamp::Timestamp::parse(&generated.expire_time)
             .ok()
@@ -230,22 +289,85 @@ impl WorkloadIdentity {
         let token = ServiceAccountToken {
             token: generated.access_token,
             expires_at,
+            signer: None,
         };
         self.tokens.insert(email.to_owned(), token.clone());
-        Ok(token)
+        Ok(ServiceAccountToken { signer, ..token })
     }
 }
 
+/// What the service asked IAM Credentials for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IamCall {
+    GenerateAccessToken,
+    SignBlob,
+}
+
+impl IamCall {
+    /// The method's name in its URL.
+    fn method(self) -> &'static str {
+        match self {
+            Self::GenerateAccessToken => "generateAccessToken",
+            Self::SignBlob => "signBlob",
+        }
+    }
+}
+
+/// One IAM Credentials call on `email`, authorised by the federated token, and its answer
+/// read as `T`.
+async fn iam_call<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    iam_url: &str,
+    federated: &SecretString,
+    call: IamCall,
+    email: &str,
+    body: &serde_json::Value,
+) -> Result<T, ProviderError> {
+    let url = format!(
+        "{}/v1/projects/-/serviceAccounts/{email}:{}",
+        iam_url.trim_end_matches('/'),
+        call.method()
+    );
+    let response = http
+        .post(url)
+        .bearer_auth(federated.expose_secret())
+        .json(body)
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| transport_error(&e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(iam_refusal(call, status, email));
+    }
+    response.json().await.map_err(|_| unreadable())
+}
+
+/// An IAM Credentials answer that does not read as it should.
+fn unreadable() -> ProviderError {
+    ProviderError::new(
+        ProviderErrorKind::ProviderUnavailable,
+        "IAM Credentials sent an answer this service could not read; try again later",
+    )
+}
+
 /// IAM Credentials' refusal as a stable code and what to fix.
-fn impersonation_refusal(status: StatusCode, email: &str) -> ProviderError {
+fn iam_refusal(call: IamCall, status: StatusCode, email: &str) -> ProviderError {
     use ProviderErrorKind as K;
+    let (what, role) = match call {
+        IamCall::GenerateAccessToken => ("act as", "roles/iam.workloadIdentityUser"),
+        IamCall::SignBlob => (
+            "sign URLs as",
+            "roles/iam.serviceAccountTokenCreator (iam.serviceAccounts.signBlob)",
+        ),
+    };
     match status {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::new(
             K::ImpersonationDenied,
             format!(
-                "the service may not act as service account {email}: the operator must grant \
-                 the workload identity pool's principal roles/iam.workloadIdentityUser on it \
-                 (IAM changes can take minutes to propagate; test again)"
+                "the service may not {what} service account {email}: the operator must grant \
+                 the workload identity pool's principal {role} on it (IAM changes can take \
+                 minutes to propagate; try again)"
             ),
         ),
         StatusCode::NOT_FOUND => ProviderError::new(
@@ -272,13 +394,28 @@ mod tests {
 
     #[test]
     fn a_refused_impersonation_names_the_service_account_and_the_grant_it_needs() {
-        let e = impersonation_refusal(StatusCode::FORBIDDEN, "sa-1@pool.iam.gserviceaccount.com");
+        let email = "sa-1@pool.iam.gserviceaccount.com";
+        let e = iam_refusal(IamCall::GenerateAccessToken, StatusCode::FORBIDDEN, email);
         assert_eq!(e.kind, ProviderErrorKind::ImpersonationDenied);
-        assert!(e.message.contains("sa-1@pool.iam.gserviceaccount.com"));
+        assert!(e.message.contains(email));
         assert!(e.message.contains("roles/iam.workloadIdentityUser"));
         assert_eq!(
-            impersonation_refusal(StatusCode::SERVICE_UNAVAILABLE, "x@y").kind,
+            iam_refusal(IamCall::SignBlob, StatusCode::SERVICE_UNAVAILABLE, "x@y").kind,
             ProviderErrorKind::ProviderUnavailable
         );
+    }
+
+    #[test]
+    fn a_refused_signature_names_the_service_account_and_the_sign_blob_grant() {
+        let email = "sa-1@pool.iam.gserviceaccount.com";
+        let e = iam_refusal(IamCall::SignBlob, StatusCode::FORBIDDEN, email);
+        assert_eq!(e.kind, ProviderErrorKind::ImpersonationDenied);
+        assert!(e.message.contains(email), "{}", e.message);
+        assert!(
+            e.message.contains("roles/iam.serviceAccountTokenCreator"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains("workloadIdentityUser"), "{}", e.message);
     }
 }

@@ -1,7 +1,9 @@
-//! What a service account's RSA key signs locally: Cloud Storage V4 signed URLs
-//! (`GOOG4-RSA-SHA256`, path style: the canonical request, the string to sign and the URL,
-//! as <https://cloud.google.com/storage/docs/authentication/signatures> describes them),
-//! and the JWT assertion that trades the key for an OAuth access token (RFC 7523).
+//! Cloud Storage V4 signed URLs (`GOOG4-RSA-SHA256`, path style: the canonical request,
+//! the string to sign and the URL, as
+//! <https://cloud.google.com/storage/docs/authentication/signatures> describes them),
+//! signed locally by a service account's RSA key or remotely (IAM Credentials' `signBlob`,
+//! for a keyless connector); and the JWT assertion that trades a key for an OAuth access
+//! token (RFC 7523).
 //!
 //! Nothing here touches the network or the clock: the caller names the instant. The key,
 //! signatures, URLs and assertions never appear in an error message or in `Debug` output.
@@ -106,8 +108,9 @@ impl fmt::Debug for KeySigner {
     }
 }
 
-/// What one signature covers (tests compare each part with Google's).
-struct Canonical {
+/// One URL waiting for its signature: what the signer signs, and the URL the signature
+/// completes (tests compare each part with Google's).
+pub struct UrlToSign {
     canonical_request: String,
     /// `YYYYMMDDTHHMMSSZ`.
     datetime: String,
@@ -117,13 +120,40 @@ struct Canonical {
     unsigned_url: String,
 }
 
-impl Canonical {
-    fn string_to_sign(&self) -> String {
+impl fmt::Debug for UrlToSign {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UrlToSign")
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UrlToSign {
+    /// The request for `client_email`'s signature.
+    ///
+    /// # Errors
+    /// `provider_unavailable` for a base URL that is not an origin; `access_not_supported`
+    /// for an expiry, object key, header or query parameter a V4 signature cannot carry.
+    pub fn new(client_email: &str, request: &SignRequest<'_>) -> Result<Self, ProviderError> {
+        canonical(client_email, request)
+    }
+
+    /// The bytes the service account signs (RSASSA-PKCS1-v1_5 with SHA-256).
+    pub fn string_to_sign(&self) -> String {
         let request_hash = hex::encode(digest(&SHA256, self.canonical_request.as_bytes()));
         format!(
             "{ALGORITHM}\n{}\n{}\n{request_hash}",
             self.datetime, self.scope
         )
+    }
+
+    /// The signed URL, once the signature over [`Self::string_to_sign`] is made.
+    pub fn finish(self, signature: &[u8]) -> String {
+        let mut url = self.unsigned_url;
+        url.reserve(20 + 2 * signature.len());
+        url.push_str("&X-Goog-Signature=");
+        url.push_str(&hex::encode(signature));
+        url
     }
 }
 
@@ -166,13 +196,9 @@ impl KeySigner {
     /// for an expiry, object key, header or query parameter a V4 signature cannot carry;
     /// `invalid_credentials` when the key fails to sign.
     pub fn sign(&self, request: &SignRequest<'_>) -> Result<String, ProviderError> {
-        let canonical = self.canonical(request)?;
-        let signature = self.rs256(canonical.string_to_sign().as_bytes())?;
-        let mut url = canonical.unsigned_url;
-        url.reserve(20 + 2 * signature.len());
-        url.push_str("&X-Goog-Signature=");
-        url.push_str(&hex::encode(&signature));
-        Ok(url)
+        let unsigned = canonical(&self.client_email, request)?;
+        let signature = self.rs256(unsigned.string_to_sign().as_bytes())?;
+        Ok(unsigned.finish(&signature))
     }
 
     /// A signed JWT (`RS256`) asserting this service account, valid for
@@ -218,69 +244,70 @@ impl KeySigner {
             })?;
         Ok(signature)
     }
+}
 
-    fn canonical(&self, request: &SignRequest<'_>) -> Result<Canonical, ProviderError> {
-        let origin = Origin::parse(request.base_url)?;
-        if !(1..=MAX_EXPIRES_IN).contains(&request.expires_in) {
+/// The canonical request, its scope and the unsigned URL of `request`, for `client_email`.
+fn canonical(client_email: &str, request: &SignRequest<'_>) -> Result<UrlToSign, ProviderError> {
+    let origin = Origin::parse(request.base_url)?;
+    if !(1..=MAX_EXPIRES_IN).contains(&request.expires_in) {
+        return Err(unsupported(format!(
+            "Cloud Storage signs URLs valid for 1 to {MAX_EXPIRES_IN} seconds (7 days), \
+             not {}",
+            request.expires_in
+        )));
+    }
+    let path = resource_path(request.bucket, request.object)?;
+    let headers = canonical_headers(&origin.host, request.headers)?;
+    let (datetime, date) = goog_date(request.signed_at)?;
+
+    let scope = format!("{date}/auto/storage/goog4_request");
+    let signed_headers = headers
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(";");
+    let mut query: Vec<(String, String)> = vec![
+        ("X-Goog-Algorithm".into(), ALGORITHM.into()),
+        (
+            "X-Goog-Credential".into(),
+            format!("{client_email}/{scope}"),
+        ),
+        ("X-Goog-Date".into(), datetime.clone()),
+        ("X-Goog-Expires".into(), request.expires_in.to_string()),
+        ("X-Goog-SignedHeaders".into(), signed_headers.clone()),
+    ];
+    for (name, value) in request.query {
+        if RESERVED_QUERY.iter().any(|r| name.eq_ignore_ascii_case(r)) {
             return Err(unsupported(format!(
-                "Cloud Storage signs URLs valid for 1 to {MAX_EXPIRES_IN} seconds (7 days), \
-                 not {}",
-                request.expires_in
+                "the query parameter {name} is written by the signer itself"
             )));
         }
-        let path = resource_path(request.bucket, request.object)?;
-        let headers = canonical_headers(&origin.host, request.headers)?;
-        let (datetime, date) = goog_date(request.signed_at)?;
-
-        let scope = format!("{date}/auto/storage/goog4_request");
-        let signed_headers = headers
-            .keys()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join(";");
-        let mut query: Vec<(String, String)> = vec![
-            ("X-Goog-Algorithm".into(), ALGORITHM.into()),
-            (
-                "X-Goog-Credential".into(),
-                format!("{}/{scope}", self.client_email),
-            ),
-            ("X-Goog-Date".into(), datetime.clone()),
-            ("X-Goog-Expires".into(), request.expires_in.to_string()),
-            ("X-Goog-SignedHeaders".into(), signed_headers.clone()),
-        ];
-        for (name, value) in request.query {
-            if RESERVED_QUERY.iter().any(|r| name.eq_ignore_ascii_case(r)) {
-                return Err(unsupported(format!(
-                    "the query parameter {name} is written by the signer itself"
-                )));
-            }
-            query.push(((*name).to_owned(), (*value).to_owned()));
-        }
-        let canonical_query = canonical_query(&query);
-
-        let mut header_lines = String::new();
-        for (name, value) in &headers {
-            // Writing to a String cannot fail.
-            let _ = writeln!(header_lines, "{name}:{value}");
-        }
-        let payload = headers
-            .get("x-goog-content-sha256")
-            .map_or(UNSIGNED_PAYLOAD, String::as_str);
-        let canonical_request = format!(
-            "{method}\n{path}\n{canonical_query}\n{header_lines}\n{signed_headers}\n{payload}",
-            method = request.method.as_str(),
-        );
-        let unsigned_url = format!(
-            "{}://{}{path}?{canonical_query}",
-            origin.scheme, origin.authority
-        );
-        Ok(Canonical {
-            canonical_request,
-            datetime,
-            scope,
-            unsigned_url,
-        })
+        query.push(((*name).to_owned(), (*value).to_owned()));
     }
+    let canonical_query = canonical_query(&query);
+
+    let mut header_lines = String::new();
+    for (name, value) in &headers {
+        // Writing to a String cannot fail.
+        let _ = writeln!(header_lines, "{name}:{value}");
+    }
+    let payload = headers
+        .get("x-goog-content-sha256")
+        .map_or(UNSIGNED_PAYLOAD, String::as_str);
+    let canonical_request = format!(
+        "{method}\n{path}\n{canonical_query}\n{header_lines}\n{signed_headers}\n{payload}",
+        method = request.method.as_str(),
+    );
+    let unsigned_url = format!(
+        "{}://{}{path}?{canonical_query}",
+        origin.scheme, origin.authority
+    );
+    Ok(UrlToSign {
+        canonical_request,
+        datetime,
+        scope,
+        unsigned_url,
+    })
 }
 
 fn unsupported(message: impl Into<String>) -> ProviderError {
@@ -564,7 +591,7 @@ mod tests {
                 headers: &headers,
                 query: &query,
             };
-            let canonical = signer.canonical(&request).expect(&v.description);
+            let canonical = UrlToSign::new(signer.client_email(), &request).expect(&v.description);
             assert_eq!(
                 canonical.canonical_request, v.expected_canonical_request,
                 "canonical request of {:?}",

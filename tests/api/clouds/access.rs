@@ -265,15 +265,7 @@ async fn gcs_credentials_are_a_token_downscoped_to_the_prefix_for_an_hour() {
     assert!((before + 3500..=before + 3601).contains(&expires), "{g}");
     let token = g["credentials"]["access_token"].as_str().expect("a token");
     // What the service asked Google's STS for (the stand-in keeps it).
-    let boundary: Value = reqwest::get(format!(
-        "{}/google/boundaries/{token}",
-        std::env::var("AZURE_TOKEN_ENDPOINT").expect("the token stand-in")
-    ))
-    .await
-    .expect("the stand-in answers")
-    .json()
-    .await
-    .expect("JSON");
+    let boundary: Value = super::stand_in(&format!("/google/boundaries/{token}")).await;
     // Exactly one rule: reading this bucket, held to the prefix for objects and listings.
     assert_eq!(
         boundary,

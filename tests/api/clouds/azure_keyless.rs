@@ -31,12 +31,7 @@ fn consented() -> String {
 
 /// How many tokens the stand-in has issued through assertions, per tenant.
 async fn assertions() -> Value {
-    reqwest::get(format!("{}/azure/assertions", env("AZURE_TOKEN_ENDPOINT")))
-        .await
-        .expect("the stand-in answers")
-        .json()
-        .await
-        .expect("JSON")
+    super::stand_in("/azure/assertions").await
 }
 
 /// `t` with providers whose STS is the plain moto (its caller is what the app's federated

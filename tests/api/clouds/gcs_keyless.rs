@@ -15,19 +15,65 @@ const PROJECT: &str = "media-project-7";
 
 /// How many tokens the IAM Credentials stand-in has given each service account.
 async fn impersonations() -> Value {
-    reqwest::get(format!(
-        "{}/google/impersonations",
-        std::env::var("AZURE_TOKEN_ENDPOINT").expect("the token stand-in")
-    ))
-    .await
-    .expect("the stand-in answers")
-    .json()
-    .await
-    .expect("JSON")
+    super::stand_in("/google/impersonations").await
 }
 
 fn given(counts: &Value, email: &str) -> u64 {
     counts[email].as_u64().unwrap_or(0)
+}
+
+/// Checks that `url` is a V4 URL whose signature `email`'s key (as the IAM stand-in
+/// publishes it) made over the string to sign the URL itself describes: the canonical
+/// request of a GET that signs `host` alone.
+async fn assert_signed_by(url: &str, email: &str) {
+    use aws_lc_rs::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
+    use base64::Engine as _;
+    use sha2::Digest as _;
+
+    let parsed = url::Url::parse(url).expect("a URL");
+    let query = parsed.query().expect("a query");
+    let (unsigned, signature) = query
+        .split_once("&X-Goog-Signature=")
+        .expect("the signature last");
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_else(|| panic!("{name} in {url}"))
+    };
+    let credential = param("X-Goog-Credential");
+    let scope = credential
+        .strip_prefix(&format!("{email}/"))
+        .unwrap_or_else(|| panic!("{credential} names {email}"));
+    let canonical = format!(
+        "GET\n{}\n{unsigned}\nhost:{}\n\nhost\nUNSIGNED-PAYLOAD",
+        parsed.path(),
+        parsed.host_str().expect("a host")
+    );
+    let to_sign = format!(
+        "GOOG4-RSA-SHA256\n{}\n{scope}\n{}",
+        param("X-Goog-Date"),
+        hex::encode(sha2::Sha256::digest(canonical.as_bytes()))
+    );
+    let keys: Value =
+        super::stand_in(&format!("/google/service_accounts/v1/metadata/jwk/{email}")).await;
+    let part = |name: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(keys["keys"][0][name].as_str().expect("a JWK"))
+            .expect("base64url")
+    };
+    let public = RsaPublicKeyComponents {
+        n: part("n"),
+        e: part("e"),
+    };
+    public
+        .verify(
+            &RSA_PKCS1_2048_8192_SHA256,
+            to_sign.as_bytes(),
+            &hex::decode(signature).expect("hex"),
+        )
+        .unwrap_or_else(|_| panic!("{email}'s key signed {url}"));
 }
 
 fn keyless_body(bucket: &str) -> Value {
@@ -180,17 +226,31 @@ async fn a_keyless_gcs_connector_is_made_tested_browsed_and_vended_with_no_store
         String::from_utf8_lossy(&g.body)
     );
     assert!(g.json()["credentials"]["access_token"].as_str().is_some());
-    // Signed URLs need a key the service holds; a keyless connector says what to send.
+    // Signed URLs: signed by IAM Credentials' signBlob as the account's service account.
     let urls = t
         .json(
             Method::POST,
             &format!("{path}/access"),
             &t.key,
-            &json!({"purpose": "import", "paths": ["incoming/a.mp4"], "ttl_seconds": 600}),
+            &json!({"purpose": "import", "paths": ["incoming/a.mp4", "incoming/b.mov"], "ttl_seconds": 600}),
         )
         .await;
-    assert_eq!(urls.status, StatusCode::CONFLICT);
-    assert_eq!(urls.error_code(), "access_not_supported");
+    assert_eq!(
+        urls.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&urls.body)
+    );
+    let urls = urls.json();
+    let http = reqwest::Client::new();
+    for (i, key) in ["incoming/a.mp4", "incoming/b.mov"].iter().enumerate() {
+        let url = urls["urls"][i]["url"].as_str().expect("a URL");
+        assert_eq!(urls["urls"][i]["path"], *key);
+        assert_signed_by(url, &email).await;
+        let got = http.get(url).send().await.expect("GET");
+        assert_eq!(got.status(), 200, "{url}");
+        assert_eq!(got.bytes().await.expect("body").as_ref(), key.as_bytes());
+    }
     assert_eq!(t.secret_count().await, 0);
 }
 on_every_backend!(a_keyless_gcs_connector_is_made_tested_browsed_and_vended_with_no_stored_secret);
@@ -358,6 +418,52 @@ async fn a_service_account_the_service_may_not_act_as_fails_the_test_at_imperson
         String::from_utf8_lossy(&r.body)
     );
     assert_eq!(t.connector_count().await, 1);
+}
+
+#[tokio::test]
+async fn signed_urls_for_a_service_account_the_service_may_not_sign_as_are_refused_naming_the_grant()
+ {
+    // The third service account may be impersonated but not signed as.
+    let unsignable = impersonable()[2].clone();
+    let t = spawn_with_pool(&[&unsignable], None).await;
+    let bucket = Cloud::Gcs.bucket_with(&["incoming/a.mp4"]).await;
+    let r = create_keyless(&t, &t.key, &bucket).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let path = format!(
+        "/api/v2/connectors/{}",
+        r.json()["connector_id"].as_str().expect("id")
+    );
+    let before = t.get(&path, &t.key).await.json();
+    let r = t
+        .json(
+            Method::POST,
+            &format!("{path}/access"),
+            &t.key,
+            &json!({"purpose": "import", "paths": ["incoming/a.mp4"]}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.error_code(), "impersonation_denied");
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains(&unsignable) && message.contains("roles/iam.serviceAccountTokenCreator"),
+        "{message}"
+    );
+    assert!(!message.contains("ya29."), "no token in {message}");
+    // Credentials for a prefix need no signature, and the connector is as it was.
+    let g = t
+        .json(
+            Method::POST,
+            &format!("{path}/access"),
+            &t.key,
+            &json!({"purpose": "import", "prefix": "incoming"}),
+        )
+        .await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(t.get(&path, &t.key).await.json(), before);
 }
 
 async fn a_patch_switches_a_key_connector_to_workload_identity_and_back(t: TestApp) {

@@ -36,6 +36,16 @@ fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is set by the test command"))
 }
 
+/// What the token stand-in (Google's STS and IAM Credentials, Entra ID) reports at `path`.
+pub async fn stand_in(path: &str) -> Value {
+    reqwest::get(format!("{}{path}", env("AZURE_TOKEN_ENDPOINT")))
+        .await
+        .expect("the stand-in answers")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// The client secret the stand-in token endpoint accepts.
 pub fn azure_good_secret() -> String {
     let s = env("TOKEN_ENDPOINT_CLIENT_SECRET");
