@@ -59,7 +59,12 @@ const LIST_FIELDS: &str = "items(name,size,updated,contentType),nextPageToken";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most `signBlob` calls one grant has in flight (a grant names up to 1,000 objects).
-const SIGNATURES_IN_FLIGHT: usize = 16;
+const SIGNATURES_IN_FLIGHT: usize = 32;
+
+/// The most all of one grant's `signBlob` calls may take together, well inside the
+/// function's 29 seconds, so that a slow IAM Credentials gets the contract's 504 rather
+/// than the gateway's.
+const SIGNING_DEADLINE: Duration = Duration::from_secs(20);
 
 /// Where credentials held to a prefix are minted: Google's OAuth token endpoint (the
 /// key's signed JWT traded for an access token) and its Security Token Service (that token
@@ -581,10 +586,7 @@ impl ObjectStore for GcsStore {
                 url,
             ));
         }
-        futures_util::stream::iter(pending)
-            .buffered(SIGNATURES_IN_FLIGHT)
-            .try_collect()
-            .await
+        all_within(SIGNING_DEADLINE, pending).await
     }
 
     /// An access token held to the prefix by a Credential Access Boundary: the key's
@@ -641,6 +643,30 @@ async fn sign_remotely(
         url.finish(&signature),
         Vec::new(),
     ))
+}
+
+/// Every one of `calls`, in order, at most `SIGNATURES_IN_FLIGHT` at a time: the first
+/// failure, or `deadline` passing, ends them all and answers no URL.
+async fn all_within<F>(deadline: Duration, calls: Vec<F>) -> Result<Vec<SignedUrl>, ProviderError>
+where
+    F: std::future::Future<Output = Result<SignedUrl, ProviderError>>,
+{
+    let count = calls.len();
+    let signed = futures_util::stream::iter(calls)
+        .buffered(SIGNATURES_IN_FLIGHT)
+        .try_collect();
+    tokio::time::timeout(deadline, signed)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ProviderError::new(
+                ProviderErrorKind::Timeout,
+                format!(
+                    "IAM Credentials did not sign {count} URLs within {} seconds; try again, \
+                     or ask for fewer paths in one grant",
+                    deadline.as_secs()
+                ),
+            ))
+        })
 }
 
 impl TokenService {
@@ -759,6 +785,73 @@ fn cel_string(text: &str) -> Result<String, ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn url(key: &str) -> SignedUrl {
+        SignedUrl::new(
+            key.to_owned(),
+            UrlMethod::Get,
+            format!("https://x/{key}"),
+            Vec::new(),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn remote_signatures_answer_every_url_in_the_order_asked() {
+        let calls: Vec<_> = (0..100)
+            .map(|i| async move {
+                // Later keys finish first: the answer keeps the order asked.
+                tokio::time::sleep(Duration::from_millis(100 - i)).await;
+                Ok(url(&format!("k{i}")))
+            })
+            .collect();
+        let signed = all_within(SIGNING_DEADLINE, calls)
+            .await
+            .expect("all signed");
+        let keys: Vec<_> = signed.iter().map(|u| u.key.clone()).collect();
+        let asked: Vec<_> = (0..100).map(|i| format!("k{i}")).collect();
+        assert_eq!(keys, asked);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn remote_signatures_that_outlast_the_deadline_answer_a_timeout_and_no_url() {
+        let calls: Vec<_> = (0..40)
+            .map(|i| async move {
+                if i == 39 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(url("k"))
+            })
+            .collect();
+        let e = all_within(SIGNING_DEADLINE, calls)
+            .await
+            .expect_err("the deadline passes");
+        assert_eq!(e.kind, ProviderErrorKind::Timeout);
+        assert!(
+            e.message.contains("40 URLs within 20 seconds"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
+    async fn one_refused_signature_fails_the_whole_grant() {
+        let calls: Vec<_> = (0..10)
+            .map(|i| async move {
+                if i == 7 {
+                    Err(ProviderError::new(
+                        ProviderErrorKind::ImpersonationDenied,
+                        "no",
+                    ))
+                } else {
+                    Ok(url("k"))
+                }
+            })
+            .collect();
+        let e = all_within(SIGNING_DEADLINE, calls)
+            .await
+            .expect_err("refused");
+        assert_eq!(e.kind, ProviderErrorKind::ImpersonationDenied);
+    }
 
     fn glob(p: &str, ci: bool) -> GlobPattern {
         GlobPattern::parse(p, ci).expect("pattern")

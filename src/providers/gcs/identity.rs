@@ -362,7 +362,14 @@ fn iam_refusal(call: IamCall, status: StatusCode, email: &str) -> ProviderError 
         ),
     };
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ProviderError::new(
+        // The federated token itself was not accepted (it can lapse between two calls of
+        // one request): federating again is the fix, not a grant.
+        StatusCode::UNAUTHORIZED => ProviderError::new(
+            K::ProviderUnavailable,
+            "IAM Credentials did not accept the service's federated token (it may just have \
+             expired); try again",
+        ),
+        StatusCode::FORBIDDEN => ProviderError::new(
             K::ImpersonationDenied,
             format!(
                 "the service may not {what} service account {email}: the operator must grant \
@@ -391,6 +398,17 @@ fn iam_refusal(call: IamCall, status: StatusCode, email: &str) -> ProviderError 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unaccepted_federated_token_is_retryable_and_blames_no_grant() {
+        let email = "sa-1@pool.iam.gserviceaccount.com";
+        for call in [IamCall::GenerateAccessToken, IamCall::SignBlob] {
+            let e = iam_refusal(call, StatusCode::UNAUTHORIZED, email);
+            assert_eq!(e.kind, ProviderErrorKind::ProviderUnavailable);
+            assert!(e.kind.is_retryable());
+            assert!(!e.message.contains("roles/"), "{}", e.message);
+        }
+    }
 
     #[test]
     fn a_refused_impersonation_names_the_service_account_and_the_grant_it_needs() {
