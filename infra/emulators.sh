@@ -122,6 +122,9 @@ export AWS_REGION="us-east-1"
 export GOOGLE_WIF_AWS_KEYS="$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"
 export GOOGLE_WIF_AUDIENCE="//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/videovector/providers/aws"
 export GOOGLE_IMPERSONABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com,vv-3@vv-pool.iam.gserviceaccount.com"
+# One more the stand-in lets the service act as, used by one test alone, so that test
+# can count the tokens it was given while others run.
+export GOOGLE_KEPT_TOKEN_SA="vv-kept@vv-pool.iam.gserviceaccount.com"
 # The pool principal may sign (signBlob) as the first two only.
 export GOOGLE_SIGNABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gserviceaccount.com"
 # Keyless Azure: the operator's multi-tenant app, consented to in two tenants (not in the
@@ -130,6 +133,8 @@ export GOOGLE_SIGNABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gs
 export AZURE_IDENTITY_CLIENT_ID="$(guid)"
 export AZURE_CONSENTED_TENANTS="$(guid),$(guid)"
 export AZURE_UNCONSENTED_TENANT="$(guid)"
+# A consented tenant used by one test alone (it counts the assertions traded there).
+export AZURE_KEPT_TOKEN_TENANT="$(guid)"
 export AZURE_FEDERATION_ISSUER="$AWS_WEB_IDENTITY_ISSUER"
 export AZURE_FEDERATION_JWKS_URL="$MOTO_ENDPOINT/.well-known/jwks.json"
 AZURE_FEDERATION_SUBJECTS="$("$VENV/bin/python" infra/moto_iam.py subject "$MOTO_ENDPOINT")" \

@@ -10,7 +10,7 @@ With client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-beare
 client_assertion instead (a federated identity credential of the operator's multi-tenant
 app, trusting tokens from AWS STS's GetWebIdentityToken), it checks what Entra ID checks,
 in its order, and answers its 400s: client_id is $AZURE_IDENTITY_CLIENT_ID and the tenant
-one of $AZURE_CONSENTED_TENANTS (comma-separated), else `unauthorized_client` AADSTS700016
+one of $AZURE_CONSENTED_TENANTS (comma-separated) or $AZURE_KEPT_TOKEN_TENANT, else `unauthorized_client` AADSTS700016
 (the app is not in that directory: its admin has not consented); the JWT parses (else
 `invalid_client` AADSTS50027); it is signed RS256 with a key of the issuer's JWKS, fetched
 over HTTP from $AZURE_FEDERATION_JWKS_URL once and again for an unknown kid (else
@@ -33,14 +33,19 @@ a test can see what the service asked for.
 
 Workload identity federation from AWS, as Google's STS and IAM Credentials check it:
 POST /google/v1/token with subject_token_type urn:ietf:params:aws:token-type:aws4_request
-decodes the subject token (a signed STS GetCallerIdentity request), recomputes its SigV4
+decodes the subject token (a signed STS GetCallerIdentity request: a POST to its signing
+region's `https://sts.<region>.amazonaws.com`, else refused), recomputes its SigV4
 signature with botocore and $GOOGLE_WIF_AWS_KEYS ("access-key:secret-key"), refuses one
 older than 15 minutes, checks `audience` and the signed `x-goog-cloud-target-resource`
 header against $GOOGLE_WIF_AUDIENCE, and mints a federated token. It cannot call AWS to
-learn which role signed: it trusts the keys it was given. POST
+learn which role signed: it trusts the keys it was given. POST /google/trust with a form
+`audience` trusts that pool provider too from then on, as an operator's fix would, so a
+test can see a refusal lifted without a new process; POST /google/revoke with a form
+`audience` makes every federated token of that pool provider unaccepted from then on
+(IAM Credentials answers them 401), as a revoked or lapsed token is. POST
 /google/iam/v1/projects/-/serviceAccounts/{email}:generateAccessToken answers a token
 of that service account for a federated bearer token when the e-mail is one of
-$GOOGLE_IMPERSONABLE (comma-separated), 403 when not; GET /google/impersonations answers
+$GOOGLE_IMPERSONABLE (comma-separated) or $GOOGLE_KEPT_TOKEN_SA, 403 when not; GET /google/impersonations answers
 how many tokens each service account was given, so a test can see whose was used.
 POST /google/iam/v1/projects/-/serviceAccounts/{email}:signBlob signs the base64 `payload`
 (RSASSA-PKCS1-v1_5, SHA-256) with a key made for that service account in this run, for a
@@ -67,13 +72,17 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SECRET = os.environ["TOKEN_ENDPOINT_CLIENT_SECRET"]
-WIF_AUDIENCE = os.environ.get("GOOGLE_WIF_AUDIENCE", "")
+WIF_AUDIENCES = {os.environ.get("GOOGLE_WIF_AUDIENCE", "")} - {""}
 WIF_KEYS = os.environ.get("GOOGLE_WIF_AWS_KEYS", ":").split(":", 1)
-IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(",")))
+IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(","))) | (
+    {os.environ.get("GOOGLE_KEPT_TOKEN_SA", "")} - {""}
+)
 SIGNABLE = set(filter(None, os.environ.get("GOOGLE_SIGNABLE", "").split(",")))
 AWS4_REQUEST = "urn:ietf:params:aws:token-type:aws4_request"
 CLIENT_ID = os.environ.get("AZURE_IDENTITY_CLIENT_ID", "")
-CONSENTED = set(filter(None, os.environ.get("AZURE_CONSENTED_TENANTS", "").lower().split(",")))
+CONSENTED = set(filter(None, os.environ.get("AZURE_CONSENTED_TENANTS", "").lower().split(","))) | (
+    {os.environ.get("AZURE_KEPT_TOKEN_TENANT", "").lower()} - {""}
+)
 FEDERATION_ISSUER = os.environ.get("AZURE_FEDERATION_ISSUER", "")
 FEDERATION_SUBJECTS = set(filter(None, os.environ.get("AZURE_FEDERATION_SUBJECTS", "").split(",")))
 FEDERATION_JWKS_URL = os.environ.get("AZURE_FEDERATION_JWKS_URL", "")
@@ -104,7 +113,7 @@ def token(tenant: str, client_id: str) -> str:
 
 ISSUED = set()
 BOUNDARIES = {}
-FEDERATED = set()
+FEDERATED = {}  # federated token -> the audience it was made for
 IMPERSONATIONS = {}
 ASSERTIONS = {}
 SIGNING_KEYS = {}  # service account e-mail -> (kid, RSA private key), made on first use
@@ -246,9 +255,11 @@ def federate(field) -> tuple:
         url, method = signed["url"], signed["method"]
     except (ValueError, KeyError, TypeError):
         return refused("The subject token is not a signed AWS request.")
-    if field("audience") != WIF_AUDIENCE:
+    with LOCK:
+        trusted = field("audience") in WIF_AUDIENCES
+    if not trusted:
         return refused(f"Invalid audience: {field('audience')}")
-    if headers.get("x-goog-cloud-target-resource") != WIF_AUDIENCE:
+    if headers.get("x-goog-cloud-target-resource") != field("audience"):
         return refused("The signed request's x-goog-cloud-target-resource is not the audience.")
     try:
         credential = authorization.split("Credential=", 1)[1].split(",", 1)[0]
@@ -260,8 +271,18 @@ def federate(field) -> tuple:
     age = datetime.datetime.utcnow() - when
     if abs(age.total_seconds()) > 15 * 60:
         return refused("The signed request has expired.")
-    if key_id != WIF_KEYS[0] or service != "sts" or "Action=GetCallerIdentity" not in url:
-        return refused("The subject token is not the trusted AWS identity's GetCallerIdentity.")
+    target = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qs(target.query)
+    if (
+        key_id != WIF_KEYS[0]
+        or service != "sts"
+        or method != "POST"
+        or target.scheme != "https"
+        or target.hostname != f"sts.{region}.amazonaws.com"
+        or query.get("Action") != ["GetCallerIdentity"]
+    ):
+        return refused("The subject token is not the trusted AWS identity's GetCallerIdentity "
+                       "at its region's STS.")
     request = AWSRequest(method=method, url=url, headers=headers, data=signed.get("body", ""))
     request.context["timestamp"] = headers["x-amz-date"]
     auth = SigV4Auth(
@@ -273,7 +294,8 @@ def federate(field) -> tuple:
     if not secrets.compare_digest(expected, signature):
         return refused("The AWS signature of the subject token does not match.")
     token = "ya29.federated-" + secrets.token_hex(16)
-    FEDERATED.add(token)
+    with LOCK:
+        FEDERATED[token] = field("audience")
     return 200, {
         "access_token": token,
         "expires_in": 3599,
@@ -341,6 +363,18 @@ def public_jwk(email: str) -> dict:
 
 def google(path: str, field) -> tuple:
     """Google's OAuth token endpoint and STS token exchange."""
+    if path == "google/trust":
+        if not field("audience"):
+            return 400, {"error": "invalid_request", "error_description": "no audience"}
+        with LOCK:
+            WIF_AUDIENCES.add(field("audience"))
+        return 200, {"trusted": field("audience")}
+    if path == "google/revoke":
+        with LOCK:
+            revoked = [t for t, a in FEDERATED.items() if a == field("audience")]
+            for t in revoked:
+                del FEDERATED[t]
+        return 200, {"revoked": len(revoked)}
     if path == "google/token":
         if field("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
             return 400, {"error": "unsupported_grant_type"}

@@ -228,6 +228,26 @@ impl TestResponse {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// Checks the status, showing the body when it is another.
+    pub fn assert_status(&self, status: StatusCode) -> &Self {
+        assert_eq!(
+            self.status,
+            status,
+            "{}",
+            String::from_utf8_lossy(&self.body)
+        );
+        self
+    }
+
+    /// The created connector's path, after checking the answer was a 201.
+    pub fn created_path(&self) -> String {
+        self.assert_status(StatusCode::CREATED);
+        format!(
+            "/api/v2/connectors/{}",
+            self.json()["connector_id"].as_str().expect("id")
+        )
+    }
+
     /// The error code of an error envelope, after checking the envelope's shape.
     pub fn error_code(&self) -> String {
         let v = self.json();

@@ -6,7 +6,7 @@
 //! before they expire; nothing is built before the first keyless call. A keyless
 //! connector's URLs are signed by IAM Credentials' `signBlob` as its service account.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -44,6 +44,11 @@ const MAX_TOKENS: u64 = 10_000;
 /// The most one IAM Credentials call may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The most a request waits for the federated token (the crate's exchange with Google's
+/// STS, its retries included, has no bound of its own). An exchange still under way when
+/// it passes goes on, and the next request waits for the same one.
+const FEDERATION_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The operator's Workload Identity Federation: the pool provider that trusts the
 /// service's AWS role, the service accounts handed to accounts, and where Google's STS and
 /// IAM Credentials are (tests name stand-ins).
@@ -69,8 +74,49 @@ impl IdentitySettings {
     }
 }
 
-/// A federated token: the service's AWS identity as Google's STS sees it. No `Debug`.
-pub struct FederatedToken(SecretString);
+/// A federated token: the service's AWS identity as Google's STS sees it, and the
+/// credentials that made it. No `Debug`.
+pub struct FederatedToken {
+    token: SecretString,
+    made_by: Made,
+}
+
+/// The federation's credentials of one process, built on the first keyless call. The
+/// crate keeps their token until shortly before it expires. They are dropped when Google
+/// refuses (the crate would answer that refusal for good) or IAM Credentials no longer
+/// accepts their token, so the next call federates anew: an operator's fix is seen
+/// without a new process.
+#[derive(Clone, Default)]
+struct Federation(Arc<Mutex<Option<Arc<AccessTokenCredentials>>>>);
+
+/// The credentials a federated token came from, and the slot that holds them.
+#[derive(Clone)]
+struct Made {
+    slot: Federation,
+    credentials: Arc<AccessTokenCredentials>,
+}
+
+impl Made {
+    /// Drops these credentials so that the next call federates anew (unless another call
+    /// has already replaced them).
+    fn forget(&self) {
+        let mut slot = self.slot.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot
+            .as_ref()
+            .is_some_and(|kept| Arc::ptr_eq(kept, &self.credentials))
+        {
+            *slot = None;
+        }
+    }
+
+    /// Forgets the credentials when IAM Credentials answered `status` 401: it no longer
+    /// accepts their token.
+    fn forget_if_unaccepted(&self, status: Option<StatusCode>) {
+        if status == Some(StatusCode::UNAUTHORIZED) {
+            self.forget();
+        }
+    }
+}
 
 /// A service account's access token and when it stops being used.
 #[derive(Clone)]
@@ -101,6 +147,7 @@ pub struct BlobSigner {
     iam_url: String,
     email: String,
     federated: SecretString,
+    made_by: Made,
 }
 
 impl std::fmt::Debug for BlobSigner {
@@ -142,7 +189,11 @@ impl BlobSigner {
             &self.email,
             &serde_json::json!({ "payload": STANDARD.encode(payload) }),
         )
-        .await?;
+        .await
+        .map_err(|(status, e)| {
+            self.made_by.forget_if_unaccepted(status);
+            e
+        })?;
         STANDARD
             .decode(signed.signed_blob)
             .ok()
@@ -163,10 +214,11 @@ impl ServiceAccountToken {
 /// The federation and the service accounts' tokens of one process.
 pub struct WorkloadIdentity {
     settings: IdentitySettings,
-    /// Built on the first keyless call; the crate keeps its token until shortly before
-    /// it expires.
-    federation: OnceLock<Result<AccessTokenCredentials, String>>,
+    federation: Federation,
     tokens: moka::sync::Cache<String, ServiceAccountToken>,
+    /// One `generateAccessToken` at a time per service account, so that requests arriving
+    /// together on a cold instance share the first one's token.
+    making: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// `generateAccessToken`'s answer.
@@ -181,8 +233,9 @@ impl WorkloadIdentity {
     pub fn new(settings: IdentitySettings) -> Self {
         Self {
             settings,
-            federation: OnceLock::new(),
+            federation: Federation::default(),
             tokens: moka::sync::Cache::new(MAX_TOKENS),
+            making: moka::sync::Cache::new(MAX_TOKENS),
         }
     }
 
@@ -191,31 +244,46 @@ impl WorkloadIdentity {
         &self.settings.service_accounts
     }
 
-    fn federation(&self) -> Result<&AccessTokenCredentials, ProviderError> {
-        let built = self.federation.get_or_init(|| {
-            let config = serde_json::json!({
-                "type": "external_account",
-                "audience": self.settings.audience,
-                "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
-                "token_url": self.settings.sts_url,
-                "credential_source": {
-                    "environment_id": "aws1",
-                    "regional_cred_verification_url":
-                        "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
-                },
+    /// The federation's credentials, built on first use.
+    fn federation(&self) -> Result<Made, ProviderError> {
+        let mut slot = self
+            .federation
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(built) = slot.as_ref() {
+            return Ok(Made {
+                slot: self.federation.clone(),
+                credentials: Arc::clone(built),
             });
-            Builder::new(config)
-                .with_scopes([CLOUD_PLATFORM])
-                .build_access_token_credentials()
-                .map_err(|e| e.to_string())
+        }
+        let config = serde_json::json!({
+            "type": "external_account",
+            "audience": self.settings.audience,
+            "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request",
+            "token_url": self.settings.sts_url,
+            "credential_source": {
+                "environment_id": "aws1",
+                "regional_cred_verification_url":
+                    "https://sts.{region}.amazonaws.com?Action=GetCallerIdentity&Version=2011-06-15",
+            },
         });
-        built.as_ref().map_err(|why| {
-            tracing::error!(error = %why, "the GCS workload identity federation is misconfigured");
-            ProviderError::new(
-                ProviderErrorKind::FederationDenied,
-                "the service's workload identity federation with Google is misconfigured; \
-                 the operator must fix GCS_WORKLOAD_IDENTITY_AUDIENCE",
-            )
+        let built = Builder::new(config)
+            .with_scopes([CLOUD_PLATFORM])
+            .build_access_token_credentials()
+            .map_err(|why| {
+                tracing::error!(error = %why, "the GCS workload identity federation is misconfigured");
+                ProviderError::new(
+                    ProviderErrorKind::FederationDenied,
+                    "the service's workload identity federation with Google is misconfigured; \
+                     the operator must fix GCS_WORKLOAD_IDENTITY_AUDIENCE",
+                )
+            })?;
+        let built = Arc::new(built);
+        *slot = Some(Arc::clone(&built));
+        Ok(Made {
+            slot: self.federation.clone(),
+            credentials: built,
         })
     }
 
@@ -223,18 +291,30 @@ impl WorkloadIdentity {
     ///
     /// # Errors
     /// `federation_denied` when Google's STS refuses the service's signed AWS identity;
-    /// `provider_unavailable` when it cannot be reached.
+    /// `provider_unavailable` when it cannot be reached; `timeout` when it does not answer
+    /// within [`FEDERATION_TIMEOUT`].
     pub async fn federate(&self) -> Result<FederatedToken, ProviderError> {
         let federation = self.federation()?;
-        match federation.access_token().await {
-            Ok(token) => Ok(FederatedToken(SecretString::from(token.token))),
-            Err(e) if e.is_transient() => Err(ProviderError::new(
+        let answer =
+            tokio::time::timeout(FEDERATION_TIMEOUT, federation.credentials.access_token()).await;
+        match answer {
+            Ok(Ok(token)) => Ok(FederatedToken {
+                token: SecretString::from(token.token),
+                made_by: federation,
+            }),
+            Err(_) => Err(ProviderError::new(
+                ProviderErrorKind::Timeout,
+                "Google's Security Token Service did not answer in time to federate the \
+                 service's AWS identity; try again",
+            )),
+            Ok(Err(e)) if e.is_transient() => Err(ProviderError::new(
                 ProviderErrorKind::ProviderUnavailable,
                 "Google's Security Token Service could not be reached to federate the \
                  service's AWS identity; try again later",
             )),
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "Google's STS refused the service's AWS identity");
+                federation.forget();
                 Err(ProviderError::new(
                     ProviderErrorKind::FederationDenied,
                     format!(
@@ -263,35 +343,54 @@ impl WorkloadIdentity {
         let signer = Some(BlobSigner {
             iam_url: self.settings.iam_url.clone(),
             email: email.to_owned(),
-            federated: federated.0.clone(),
+            federated: federated.token.clone(),
+            made_by: federated.made_by.clone(),
         });
-        if let Some(kept) = self.tokens.get(email)
-            && kept.expires_at > now + REFRESH_BEFORE
-        {
+        let usable = |now: SystemTime| {
+            self.tokens
+                .get(email)
+                .filter(|kept| kept.expires_at > now + REFRESH_BEFORE)
+        };
+        if let Some(kept) = usable(now) {
             return Ok(ServiceAccountToken { signer, ..kept });
         }
-        let generated: Generated = iam_call(
+        let making = self
+            .making
+            .get_with_by_ref(email, || Arc::new(tokio::sync::Mutex::new(())));
+        let _one_at_a_time = making.lock().await;
+        if let Some(kept) = usable(SystemTime::now()) {
+            return Ok(ServiceAccountToken { signer, ..kept });
+        }
+        let generated: Result<Generated, _> = iam_call(
             http,
             &self.settings.iam_url,
-            &federated.0,
+            &federated.token,
             IamCall::GenerateAccessToken,
             email,
             &serde_json::json!({ "scope": [STORAGE_SCOPE], "lifetime": TOKEN_LIFETIME }),
         )
-        .await?;
+        .await;
+        let generated = match generated {
+            Ok(generated) => generated,
+            Err((status, e)) => {
+                // A federated token IAM Credentials no longer accepts is not used again.
+                federated.made_by.forget_if_unaccepted(status);
+                return Err(e);
+            }
+        };
         // An expiry that does not parse leaves the token unkept: it serves this call only.
         let expires_at = crate::domain::timestamp::Timestamp::parse(&generated.expire_time)
             .ok()
             .and_then(|t| u64::try_from(t.unix()).ok())
-            .map_or(now, |secs| {
-                SystemTime::UNIX_EPOCH + Duration::from_secs(secs)
-            });
+            .map(|secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
         let token = ServiceAccountToken {
             token: generated.access_token,
-            expires_at,
+            expires_at: expires_at.unwrap_or(now),
             signer: None,
         };
-        self.tokens.insert(email.to_owned(), token.clone());
+        if expires_at.is_some() {
+            self.tokens.insert(email.to_owned(), token.clone());
+        }
         Ok(ServiceAccountToken { signer, ..token })
     }
 }
@@ -314,7 +413,7 @@ impl IamCall {
 }
 
 /// One IAM Credentials call on `email`, authorised by the federated token, and its answer
-/// read as `T`.
+/// read as `T`; a refusal comes with the status IAM Credentials answered.
 async fn iam_call<T: serde::de::DeserializeOwned>(
     http: &reqwest::Client,
     iam_url: &str,
@@ -322,7 +421,7 @@ async fn iam_call<T: serde::de::DeserializeOwned>(
     call: IamCall,
     email: &str,
     body: &serde_json::Value,
-) -> Result<T, ProviderError> {
+) -> Result<T, (Option<StatusCode>, ProviderError)> {
     let url = format!(
         "{}/v1/projects/-/serviceAccounts/{email}:{}",
         iam_url.trim_end_matches('/'),
@@ -335,12 +434,12 @@ async fn iam_call<T: serde::de::DeserializeOwned>(
         .timeout(REQUEST_TIMEOUT)
         .send()
         .await
-        .map_err(|e| transport_error(&e))?;
+        .map_err(|e| (None, transport_error(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(iam_refusal(call, status, email));
+        return Err((Some(status), iam_refusal(call, status, email)));
     }
-    response.json().await.map_err(|_| unreadable())
+    response.json().await.map_err(|_| (None, unreadable()))
 }
 
 /// An IAM Credentials answer that does not read as it should.
@@ -421,6 +520,20 @@ mod tests {
             iam_refusal(IamCall::SignBlob, StatusCode::SERVICE_UNAVAILABLE, "x@y").kind,
             ProviderErrorKind::ProviderUnavailable
         );
+    }
+
+    #[test]
+    fn a_service_account_that_does_not_exist_is_refused_naming_it_and_the_pool() {
+        let email = "vv-0999@pool.iam.gserviceaccount.com";
+        let e = iam_refusal(IamCall::GenerateAccessToken, StatusCode::NOT_FOUND, email);
+        assert_eq!(e.kind, ProviderErrorKind::ImpersonationDenied);
+        assert!(
+            e.message.contains(email) && e.message.contains("pool"),
+            "{}",
+            e.message
+        );
+        let e = iam_refusal(IamCall::SignBlob, StatusCode::GATEWAY_TIMEOUT, email);
+        assert_eq!(e.kind, ProviderErrorKind::Timeout);
     }
 
     #[test]

@@ -18,6 +18,26 @@ async fn impersonations() -> Value {
     super::stand_in("/google/impersonations").await
 }
 
+/// Tells the Google STS stand-in to `act` (`trust` or `revoke`) on a pool provider.
+async fn on_provider(act: &str, audience: &str) {
+    let endpoint = std::env::var("AZURE_TOKEN_ENDPOINT").expect("the stand-in");
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/google/{act}"))
+        .form(&[("audience", audience)])
+        .send()
+        .await
+        .expect("the stand-in answers");
+    assert!(r.status().is_success(), "{act} {audience}");
+}
+
+/// A pool provider's resource name no other test uses.
+fn own_audience() -> String {
+    format!(
+        "//iam.googleapis.com/projects/999/locations/global/workloadIdentityPools/other-{}/providers/aws",
+        random_string(8, b"abcdefghijklmnopqrstuvwxyz0123456789")
+    )
+}
+
 fn given(counts: &Value, email: &str) -> u64 {
     counts[email].as_u64().unwrap_or(0)
 }
@@ -92,6 +112,34 @@ async fn create_keyless(t: &TestApp, key: &str, bucket: &str) -> TestResponse {
         "/api/v2/connectors/gcs",
         key,
         &keyless_body(bucket),
+    )
+    .await
+}
+
+/// The path of a keyless connector to `bucket`, made by `t`'s own key.
+async fn keyless_connector(t: &TestApp, bucket: &str) -> String {
+    create_keyless(t, &t.key, bucket).await.created_path()
+}
+
+/// Checks that a test of the connector at `path` stops at `federation` with `code`, and
+/// that a browse is refused with it (answered `status`).
+async fn assert_stops_at_federation(t: &TestApp, path: &str, code: &str, status: StatusCode) {
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], false);
+    assert_eq!(check_names(&report), ["federation"], "{report}");
+    assert_eq!(report["checks"][0]["error"]["code"], code, "{report}");
+    let r = t.post_empty(&format!("{path}/browse"), &t.key).await;
+    assert_eq!(r.status, status);
+    assert_eq!(r.error_code(), code);
+}
+
+/// A PATCH by `key` switching the connector at `path` to workload identity.
+async fn to_workload_identity(t: &TestApp, key: &str, path: &str) -> TestResponse {
+    t.json(
+        Method::PATCH,
+        path,
+        key,
+        &json!({"workload_identity": true}),
     )
     .await
 }
@@ -323,6 +371,16 @@ async fn without_a_service_account_pool_setup_is_404_and_a_keyless_create_409_id
     assert_eq!(r.status, StatusCode::CONFLICT);
     assert_eq!(r.error_code(), "identity_not_configured");
     assert_eq!(t.connector_count().await, 0);
+
+    // A key connector cannot switch either, and stays as it was.
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let path = Cloud::Gcs.connector(&t, &bucket, json!({})).await;
+    let before = t.get(&path, &t.key).await.json();
+    let r = to_workload_identity(&t, &t.key, &path).await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "identity_not_configured");
+    assert_eq!(t.get(&path, &t.key).await.json(), before);
+    assert_eq!(t.secret_count().await, 1);
 }
 
 #[tokio::test]
@@ -350,31 +408,64 @@ async fn an_exhausted_pool_answers_503_with_retry_after_and_alerts_the_operator(
     );
     let r = create_keyless(&t, &globex, "media-bucket").await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "identity_pool_exhausted");
+    assert!(r.header("retry-after").is_some());
     assert_eq!(t.connector_count().await, 0);
+
+    // globex's key connector cannot switch to a service account either, and stays as it was.
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let path = Cloud::Gcs
+        .connector_as(&t, &globex, &bucket, json!({}))
+        .await;
+    let before = t.get(&path, &globex).await.json();
+    let r = to_workload_identity(&t, &globex, &path).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "identity_pool_exhausted");
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(t.get(&path, &globex).await.json(), before);
 }
 
 #[tokio::test]
-async fn a_federation_google_refuses_fails_the_test_at_federation_and_blocks_browse() {
-    // A pool provider the stand-in does not trust: the signed AWS request names it.
-    let t = spawn_with_pool(
-        &[impersonable()[0].as_str()],
-        Some("//iam.googleapis.com/projects/999/locations/global/workloadIdentityPools/other/providers/aws"),
-    )
+async fn a_federation_google_refuses_fails_at_federation_until_the_operator_fixes_the_pool() {
+    // A pool provider the stand-in does not trust yet: the signed AWS request names it.
+    let audience = own_audience();
+    let t = spawn_with_pool(&[impersonable()[0].as_str()], Some(&audience)).await;
+    let bucket = Cloud::Gcs.bucket_with(&[]).await;
+    let path = keyless_connector(&t, &bucket).await;
+    assert_stops_at_federation(&t, &path, "federation_denied", StatusCode::BAD_REQUEST).await;
+
+    // The operator's fix is seen by the same process: Google's refusal is not kept.
+    on_provider("trust", &audience).await;
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], true, "{report}");
+    let r = t.post_empty(&format!("{path}/browse"), &t.key).await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_google_sts_that_does_not_answer_fails_federation_with_timeout_in_bounded_time() {
+    // A token endpoint that takes connections and never answers (no emulator can).
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = silent.local_addr().expect("an address");
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let mut identity = gcs_identity_pool(&impersonable()[..1]).expect("the Google stand-ins");
+    identity.sts_url = format!("http://{address}/v1/token");
+    let t = TestApp::spawn_reaching(ProviderSettings {
+        gcs_identity: Some(identity),
+        ..emulators()
+    })
     .await;
     let bucket = Cloud::Gcs.bucket_with(&[]).await;
-    let r = create_keyless(&t, &t.key, &bucket).await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let path = format!(
-        "/api/v2/connectors/{}",
-        r.json()["connector_id"].as_str().expect("id")
-    );
-    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
-    assert_eq!(report["success"], false);
-    assert_eq!(check_names(&report), ["federation"], "{report}");
-    assert_eq!(report["checks"][0]["error"]["code"], "federation_denied");
-    let r = t.post_empty(&format!("{path}/browse"), &t.key).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert_eq!(r.error_code(), "federation_denied");
+    let path = keyless_connector(&t, &bucket).await;
+    assert_stops_at_federation(&t, &path, "timeout", StatusCode::GATEWAY_TIMEOUT).await;
+    held.abort();
 }
 
 #[tokio::test]
@@ -382,11 +473,7 @@ async fn a_service_account_the_service_may_not_act_as_fails_the_test_at_imperson
     let denied = "vv-unbound@vv-pool.iam.gserviceaccount.com";
     let t = spawn_with_pool(&[denied], None).await;
     let bucket = Cloud::Gcs.bucket_with(&[]).await;
-    let r = create_keyless(&t, &t.key, &bucket).await;
-    let path = format!(
-        "/api/v2/connectors/{}",
-        r.json()["connector_id"].as_str().expect("id")
-    );
+    let path = keyless_connector(&t, &bucket).await;
     let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
     assert_eq!(report["success"], false);
     assert_eq!(
@@ -427,12 +514,7 @@ async fn signed_urls_for_a_service_account_the_service_may_not_sign_as_are_refus
     let unsignable = impersonable()[2].clone();
     let t = spawn_with_pool(&[&unsignable], None).await;
     let bucket = Cloud::Gcs.bucket_with(&["incoming/a.mp4"]).await;
-    let r = create_keyless(&t, &t.key, &bucket).await;
-    assert_eq!(r.status, StatusCode::CREATED);
-    let path = format!(
-        "/api/v2/connectors/{}",
-        r.json()["connector_id"].as_str().expect("id")
-    );
+    let path = keyless_connector(&t, &bucket).await;
     let before = t.get(&path, &t.key).await.json();
     let r = t
         .json(
@@ -474,14 +556,7 @@ async fn a_patch_switches_a_key_connector_to_workload_identity_and_back(t: TestA
     assert_eq!(keyed["auth_type"], "service_account_key");
     let email = keyed["service_account_email"].clone();
 
-    let r = t
-        .json(
-            Method::PATCH,
-            &path,
-            &t.key,
-            &json!({"workload_identity": true}),
-        )
-        .await;
+    let r = to_workload_identity(&t, &t.key, &path).await;
     assert_eq!(
         r.status,
         StatusCode::OK,
@@ -544,14 +619,7 @@ async fn a_switch_to_a_service_account_the_service_may_not_act_as_is_rejected_an
     let path = Cloud::Gcs.connector(&t, &bucket, json!({})).await;
     let before = t.get(&path, &t.key).await;
     let secret = t.only_stored_secret().await;
-    let r = t
-        .json(
-            Method::PATCH,
-            &path,
-            &t.key,
-            &json!({"workload_identity": true}),
-        )
-        .await;
+    let r = to_workload_identity(&t, &t.key, &path).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.error_code(), "credentials_rejected");
     let report = &r.json()["error"]["details"];
@@ -572,4 +640,76 @@ async fn a_switch_to_a_service_account_the_service_may_not_act_as_is_rejected_an
         secret,
         "the key is still the one in use"
     );
+}
+
+#[tokio::test]
+async fn a_service_accounts_token_is_made_once_and_kept_across_tests_browses_and_grants() {
+    // A service account no other test acts as, so its count is this test's alone.
+    let kept = std::env::var("GOOGLE_KEPT_TOKEN_SA").expect("set by the test command");
+    let t = spawn_with_pool(&[kept.as_str()], None).await;
+    let bucket = Cloud::Gcs.bucket_with(&["incoming/a.mp4"]).await;
+    let path = keyless_connector(&t, &bucket).await;
+    let before = given(&impersonations().await, &kept);
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(given(&impersonations().await, &kept), before + 1);
+    super::use_repeatedly(
+        &t,
+        &path,
+        &json!({"purpose": "import", "prefix": "incoming"}),
+        3,
+    )
+    .await;
+    assert_eq!(
+        given(&impersonations().await, &kept),
+        before + 1,
+        "one token served every later request"
+    );
+}
+
+#[tokio::test]
+async fn a_federated_token_iam_credentials_stops_accepting_fails_once_retryably_then_is_made_anew()
+{
+    let audience = own_audience();
+    on_provider("trust", &audience).await;
+    let t = spawn_with_pool(&[impersonable()[0].as_str()], Some(&audience)).await;
+    let bucket = Cloud::Gcs.bucket_with(&["incoming/a.mp4"]).await;
+    let r = create_keyless(&t, &t.key, &bucket).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let path = format!(
+        "/api/v2/connectors/{}/access",
+        r.json()["connector_id"].as_str().expect("id")
+    );
+    let grant = json!({"purpose": "import", "paths": ["incoming/a.mp4"]});
+    t.json(Method::POST, &path, &t.key, &grant)
+        .await
+        .assert_status(StatusCode::OK);
+
+    // IAM Credentials stops accepting the federated token the instance holds.
+    on_provider("revoke", &audience).await;
+    let r = t.json(Method::POST, &path, &t.key, &grant).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.error_code(), "provider_unavailable");
+    let message = r.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(!message.contains("roles/"), "no grant is blamed: {message}");
+    // The retry federates anew rather than sending the same token again.
+    t.json(Method::POST, &path, &t.key, &grant)
+        .await
+        .assert_status(StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_identity_setup_needs_the_read_scope_and_no_more() {
+    let t = spawn_with_pool(&[impersonable()[0].as_str()], None).await;
+    let read = t.key_for("acme", &[KeyScope::Read]).await;
+    let access_only = t.key_for("acme", &[KeyScope::Access]).await;
+    t.get(&setup_path("media-bucket"), &read)
+        .await
+        .assert_status(StatusCode::OK);
+    let r = t.get(&setup_path("media-bucket"), &access_only).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.error_code(), "insufficient_scope");
 }

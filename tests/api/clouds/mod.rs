@@ -12,7 +12,7 @@ mod s3_only;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use azure_core::credentials::{Secret, TokenCredential};
 use azure_core::http::{ClientOptions, RequestContent};
 use azure_identity::{ClientSecretCredential, ClientSecretCredentialOptions};
@@ -44,6 +44,21 @@ pub async fn stand_in(path: &str) -> Value {
         .json()
         .await
         .expect("JSON")
+}
+
+/// Tests, browses and grants `grant` on the connector at `path` `rounds` times, each
+/// answered with success.
+pub async fn use_repeatedly(t: &TestApp, path: &str, grant: &Value, rounds: usize) {
+    for _ in 0..rounds {
+        let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+        assert_eq!(report["success"], true, "{report}");
+        t.post_empty(&format!("{path}/browse"), &t.key)
+            .await
+            .assert_status(StatusCode::OK);
+        t.json(Method::POST, &format!("{path}/access"), &t.key, grant)
+            .await
+            .assert_status(StatusCode::OK);
+    }
 }
 
 /// The client secret the stand-in token endpoint accepts.
@@ -272,12 +287,17 @@ impl Cloud {
 
     /// Creates a connector to `bucket` and answers its path.
     pub async fn connector(self, t: &TestApp, bucket: &str, fields: Value) -> String {
+        self.connector_as(t, &t.key, bucket, fields).await
+    }
+
+    /// [`Self::connector`], created with `key` (another account's, say).
+    pub async fn connector_as(self, t: &TestApp, key: &str, bucket: &str, fields: Value) -> String {
         let (provider, body, content_type) = self.create_request(bucket, &fields);
         let request = t
             .request(
                 Method::POST,
                 &format!("/api/v2/connectors/{provider}"),
-                Some(&t.key),
+                Some(key),
             )
             .header("content-type", content_type)
             .body(body)
