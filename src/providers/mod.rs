@@ -388,7 +388,9 @@ impl Providers {
         self.gcs_identity.as_ref().ok_or_else(|| {
             ProviderError::new(
                 ProviderErrorKind::FederationDenied,
-                "keyless GCS connectors are not configured on this service",
+                "keyless GCS connectors are not configured on this service: the operator must set \
+                 GCS_WORKLOAD_IDENTITY_AUDIENCE and GCS_SERVICE_ACCOUNTS (the template's \
+                 GcsWorkloadIdentityAudience and GcsServiceAccounts)",
             )
         })
     }

@@ -188,7 +188,7 @@ async fn every_operation_documents_the_statuses_the_contract_lists_for_it() {
             (
                 "patch",
                 ONE,
-                vec!["200", "400", "404", "412", "413", "415", "422"],
+                vec!["200", "400", "404", "409", "412", "413", "415", "422"],
             ),
             ("delete", ONE, vec!["200", "404", "412"]),
             (
@@ -199,6 +199,11 @@ async fn every_operation_documents_the_statuses_the_contract_lists_for_it() {
             (
                 "get",
                 "/api/v2/connectors/azure/identity-setup",
+                vec!["200", "404", "422"],
+            ),
+            (
+                "get",
+                "/api/v2/connectors/gcs/identity-setup",
                 vec!["200", "404", "422"],
             ),
             (

@@ -108,6 +108,8 @@ pub(in crate::http) async fn list_connectors(
             headers(("ETag" = String, description = "The connector's new version."))),
         (status = 400, description = "`malformed_json`.", body = crate::http::openapi::ErrorEnvelope),
         (status = 404, description = "`connector_not_found`.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 409, description = "`identity_not_configured`: a switch to (or a new tenant for) \
+            workload identity where the operator has set none up for the provider; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
         (status = 412, description = "`precondition_failed`: `If-Match` names another version.", body = crate::http::openapi::ErrorEnvelope),
         (status = 413, description = "`payload_too_large`: over 64 KiB.", body = crate::http::openapi::ErrorEnvelope),
         (status = 415, description = "`unsupported_media_type`: not JSON.", body = crate::http::openapi::ErrorEnvelope),
@@ -116,7 +118,9 @@ pub(in crate::http) async fn list_connectors(
             `credentials_rejected`: the new credentials failed a check (`details` is the test \
             report), nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
         (status = 429, description = "`rate_limited`: new credentials to check, past the account's test limit.", body = crate::http::openapi::ErrorEnvelope),
-        (status = 503, description = "`provider_unavailable`: the provider could not be reached to check new credentials; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
+        (status = 503, description = "`provider_unavailable`: the provider could not be reached to check new credentials; \
+            `identity_pool_exhausted` (with `Retry-After`): a switch to workload identity found no service account \
+            left to give the account; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
         (status = 504, description = "`timeout`: the provider did not answer the checks of new credentials in time; nothing was changed.", body = crate::http::openapi::ErrorEnvelope),
     ),
 )]

@@ -225,7 +225,8 @@ impl AzureFactory {
 fn not_configured() -> ProviderError {
     ProviderError::new(
         ProviderErrorKind::AssertionDenied,
-        "keyless Azure connectors are not configured on this service",
+        "keyless Azure connectors are not configured on this service: the operator must set \
+         AZURE_IDENTITY_CLIENT_ID (the template's AzureIdentityClientId)",
     )
 }
 

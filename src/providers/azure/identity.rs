@@ -360,14 +360,16 @@ fn token_error(err: &azure_core::Error, tenant: &AzureTenant, client_id: &Guid) 
     }
     let (status, codes) = entra_codes(err);
     let has = |code: &str| codes.split(',').any(|c| c == code);
-    if has("700016") || has("65001") {
+    // The app has no service principal in the tenant (700016, 7000229) or lacks consent
+    // for what it asks (65001): the tenant's admin consent is the fix for each.
+    if has("700016") || has("7000229") || has("65001") {
         return ProviderError::new(
             K::ConsentMissing,
             format!(
                 "tenant {tenant} has not consented to the VideoVector app {client_id}: an \
                  administrator of the tenant opens the admin-consent URL of \
-                 GET /api/v2/connectors/azure/identity-setup; consent can take a few minutes \
-                 to reach Entra ID"
+                 GET /api/v2/connectors/azure/identity-setup; consent can take from minutes \
+                 to an hour to reach Entra ID; test again then"
             ),
         );
     }
@@ -438,14 +440,12 @@ mod tests {
 
     #[test]
     fn an_app_unknown_in_the_tenant_is_consent_missing_naming_the_tenant_and_the_app() {
-        let e = token_error(
-            &refused(StatusCode::BadRequest, "700016"),
-            &tenant(),
-            &app(),
-        );
-        assert_eq!(e.kind, ProviderErrorKind::ConsentMissing);
-        assert!(e.message.contains(tenant().as_str()) && e.message.contains(app().as_str()));
-        assert!(e.message.contains("minutes"), "{}", e.message);
+        for code in ["700016", "7000229", "65001"] {
+            let e = token_error(&refused(StatusCode::BadRequest, code), &tenant(), &app());
+            assert_eq!(e.kind, ProviderErrorKind::ConsentMissing, "{code}");
+            assert!(e.message.contains(tenant().as_str()) && e.message.contains(app().as_str()));
+            assert!(e.message.contains("minutes to an hour"), "{}", e.message);
+        }
     }
 
     #[test]

@@ -126,8 +126,10 @@ fn commands(email: &str, g: &GrantRequest, project: &str, export_role: &str) -> 
         out.push(bind(IMPORT_ROLE));
     }
     if g.scopes.contains(Scope::Export) {
+        // Made once per project: a second bucket of the same project finds it there.
         out.push(format!(
-            "gcloud iam roles create {EXPORT_ROLE_ID} --project={project} \
+            "gcloud iam roles describe {EXPORT_ROLE_ID} --project={project} >/dev/null 2>&1 || \
+             gcloud iam roles create {EXPORT_ROLE_ID} --project={project} \
              --title=\"VideoVector export\" --permissions={}",
             EXPORT_PERMISSIONS.join(",")
         ));
@@ -176,9 +178,11 @@ mod tests {
             "projects/my-project/roles/videovectorExport",
         );
         assert_eq!(out.len(), 2);
-        assert!(
-            out[0].starts_with("gcloud iam roles create videovectorExport --project=my-project")
-        );
+        // Made only where the project lacks it, so a second bucket's setup runs as well.
+        assert!(out[0].starts_with(
+            "gcloud iam roles describe videovectorExport --project=my-project >/dev/null 2>&1 || \
+             gcloud iam roles create videovectorExport --project=my-project"
+        ));
         assert!(out[0].ends_with(
             "--permissions=storage.objects.create,storage.objects.delete,storage.objects.list"
         ));

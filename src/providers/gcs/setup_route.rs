@@ -66,8 +66,8 @@ fn parse(raw: Option<&str>) -> Result<Option<GrantRequest>, ApiError> {
             pattern = "^(import|export|import,export|export,import)$",
             description = "Comma-separated scopes (`import`, `export`); default `import`. Needs `bucket`."),
         ("gcp_project_id" = Option<String>, Query, nullable = false, max_length = 284,
-            pattern = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
-            description = "The bucket's project, where the export role is made \
+            pattern = r"^(?:(?:(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,3}[A-Za-z]{2,61}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}):)?[a-z][a-z0-9-]{4,28}[a-z0-9]$",
+            description = "The bucket's project (optionally behind a domain, `example.com:my-project`), where the export role is made \
                 (`PROJECT_ID` in the commands otherwise). Needs `bucket`."),
     ),
     responses(

@@ -82,16 +82,7 @@ async fn create(t: &TestApp, key: &str, container: &str, tenant: &str) -> String
             &body(container, tenant),
         )
         .await;
-    assert_eq!(
-        r.status,
-        StatusCode::CREATED,
-        "{}",
-        String::from_utf8_lossy(&r.body)
-    );
-    format!(
-        "/api/v2/connectors/{}",
-        r.json()["connector_id"].as_str().expect("id")
-    )
+    r.created_path()
 }
 
 async fn a_keyless_azure_connector_is_made_tested_browsed_and_vended_with_no_stored_secret(
@@ -344,13 +335,18 @@ async fn an_identity_sts_refuses_an_assertion_fails_the_test_at_assertion() {
 
 #[tokio::test]
 async fn an_assertion_of_an_identity_the_app_does_not_trust_fails_the_test_at_token() {
-    // Allowed to ask for this audience only, as the template grants; but the app's
+    // Allowed exactly what the template's AssertionsForEntraIdOnly grants (this audience
+    // only, five minutes at most, RS256), which is enough for the service's ask; but the app's
     // federated credential trusts the service's identity, not this user.
     let may_ask = json!({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
         "Action": "sts:GetWebIdentityToken",
         "Resource": "*",
-        "Condition": {"ForAnyValue:StringEquals": {"sts:IdentityTokenAudience": "api://AzureADTokenExchange"}}
+        "Condition": {
+            "ForAllValues:StringEquals": {"sts:IdentityTokenAudience": "api://AzureADTokenExchange"},
+            "NumericLessThanEquals": {"sts:DurationSeconds": "300"},
+            "StringEquals": {"sts:SigningAlgorithm": "RS256"}
+        }
     }]});
     let t = on_iam_checking_moto(Some(&may_ask)).await;
     let name = container(&[], Some("acme")).await;
@@ -582,3 +578,46 @@ async fn tests_and_browses_racing_switches_between_a_secret_and_workload_identit
 on_every_backend!(
     tests_and_browses_racing_switches_between_a_secret_and_workload_identity_never_answer_a_5xx
 );
+
+#[tokio::test]
+async fn a_tenants_token_is_traded_once_and_kept_across_tests_browses_and_grants() {
+    let t = on_moto(TestApp::spawn().await).await;
+    // A tenant no other test trades in, so its count is this test's alone.
+    let tenant = env("AZURE_KEPT_TOKEN_TENANT");
+    let name = container(&["incoming/a.mp4"], Some("acme")).await;
+    let path = create(&t, &t.key, &name, &tenant).await;
+    let traded = || async { assertions().await[&tenant].as_u64().unwrap_or(0) };
+    let before = traded().await;
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], true, "{report}");
+    assert_eq!(traded().await, before + 1);
+    super::use_repeatedly(
+        &t,
+        &path,
+        &json!({"purpose": "import", "paths": ["incoming/a.mp4"], "ttl_seconds": 600}),
+        3,
+    )
+    .await;
+    assert_eq!(
+        traded().await,
+        before + 1,
+        "one token served every later request"
+    );
+}
+
+#[tokio::test]
+async fn the_identity_setup_needs_the_read_scope_and_no_more() {
+    let t = TestApp::spawn().await;
+    let read = t.key_for("acme", &[KeyScope::Read]).await;
+    let access_only = t.key_for("acme", &[KeyScope::Access]).await;
+    let setup = format!(
+        "/api/v2/connectors/azure/identity-setup?tenant_id={}",
+        consented()
+    );
+    let r = t.get(&setup, &read).await;
+    r.assert_status(StatusCode::OK);
+    assert_eq!(r.json()["binding"]["metadata_value"], "acme");
+    let r = t.get(&setup, &access_only).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.error_code(), "insufficient_scope");
+}
