@@ -18,8 +18,8 @@
 //!   (`AWS_LAMBDA_MAX_CONCURRENCY`, as on Lambda Managed Instances);
 //! - `roles`: a test on an IAM role connector (AssumeRole included) against one on a key
 //!   connector, cold and warm, on the moto that checks IAM ([`roles`]).
-//! - `keyless`: a test on a keyless GCS connector (workload identity) against one on a
-//!   GCS connector with a key file, cold and warm ([`keyless`]).
+//! - `keyless`: a test on a keyless GCS connector and a keyless Azure connector (workload
+//!   identity) against their key-file and client-secret twins, cold and warm ([`keyless`]).
 //!
 //! Under `cargo test` (no `--bench`) it runs a small latency pass, and skips when the
 //! emulators are not running.
