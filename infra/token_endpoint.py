@@ -319,7 +319,8 @@ def impersonate(path: str, bearer: str, body: str) -> tuple:
                                "message": "Permission 'iam.serviceAccounts.getAccessToken' denied"}}
     token = "ya29.sa-" + secrets.token_hex(16)
     ISSUED.add(token)
-    IMPERSONATIONS[email] = IMPERSONATIONS.get(email, 0) + 1
+    with LOCK:
+        IMPERSONATIONS[email] = IMPERSONATIONS.get(email, 0) + 1
     expires = datetime.datetime.utcnow() + datetime.timedelta(hours=1)
     return 200, {"accessToken": token, "expireTime": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
 
@@ -416,7 +417,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith(jwk) and self.path[len(jwk):] in SIGNABLE:
             return self.answer(200, public_jwk(self.path[len(jwk):]))
         if self.path == "/google/impersonations":
-            return self.answer(200, IMPERSONATIONS)
+            with LOCK:
+                return self.answer(200, dict(IMPERSONATIONS))
         if self.path == "/azure/assertions":
             with LOCK:
                 return self.answer(200, dict(ASSERTIONS))

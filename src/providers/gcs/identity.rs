@@ -49,6 +49,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// it passes goes on, and the next request waits for the same one.
 const FEDERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Credentials at least this old whose token a request still waits for past
+/// [`FEDERATION_TIMEOUT`] are dropped: their exchange (the crate's, which no timeout ends)
+/// is taken as hung, and the next request starts another.
+const FEDERATION_HUNG_AFTER: Duration = Duration::from_secs(30);
+
 /// The operator's Workload Identity Federation: the pool provider that trusts the
 /// service's AWS role, the service accounts handed to accounts, and where Google's STS and
 /// IAM Credentials are (tests name stand-ins).
@@ -87,13 +92,19 @@ pub struct FederatedToken {
 /// accepts their token, so the next call federates anew: an operator's fix is seen
 /// without a new process.
 #[derive(Clone, Default)]
-struct Federation(Arc<Mutex<Option<Arc<AccessTokenCredentials>>>>);
+struct Federation(Arc<Mutex<Option<Arc<Built>>>>);
 
 /// The credentials a federated token came from, and the slot that holds them.
 #[derive(Clone)]
 struct Made {
     slot: Federation,
-    credentials: Arc<AccessTokenCredentials>,
+    credentials: Arc<Built>,
+}
+
+/// Credentials and when they were built.
+struct Built {
+    credentials: AccessTokenCredentials,
+    at: std::time::Instant,
 }
 
 impl Made {
@@ -217,7 +228,8 @@ pub struct WorkloadIdentity {
     federation: Federation,
     tokens: moka::sync::Cache<String, ServiceAccountToken>,
     /// One `generateAccessToken` at a time per service account, so that requests arriving
-    /// together on a cold instance share the first one's token.
+    /// together on a cold instance share the first one's token; a request waits for
+    /// another's call at most [`REQUEST_TIMEOUT`], then makes its own.
     making: moka::sync::Cache<String, Arc<tokio::sync::Mutex<()>>>,
 }
 
@@ -279,7 +291,10 @@ impl WorkloadIdentity {
                      the operator must fix GCS_WORKLOAD_IDENTITY_AUDIENCE",
                 )
             })?;
-        let built = Arc::new(built);
+        let built = Arc::new(Built {
+            credentials: built,
+            at: std::time::Instant::now(),
+        });
         *slot = Some(Arc::clone(&built));
         Ok(Made {
             slot: self.federation.clone(),
@@ -295,18 +310,27 @@ impl WorkloadIdentity {
     /// within [`FEDERATION_TIMEOUT`].
     pub async fn federate(&self) -> Result<FederatedToken, ProviderError> {
         let federation = self.federation()?;
-        let answer =
-            tokio::time::timeout(FEDERATION_TIMEOUT, federation.credentials.access_token()).await;
+        let answer = tokio::time::timeout(
+            FEDERATION_TIMEOUT,
+            federation.credentials.credentials.access_token(),
+        )
+        .await;
         match answer {
             Ok(Ok(token)) => Ok(FederatedToken {
                 token: SecretString::from(token.token),
                 made_by: federation,
             }),
-            Err(_) => Err(ProviderError::new(
-                ProviderErrorKind::Timeout,
-                "Google's Security Token Service did not answer in time to federate the \
-                 service's AWS identity; try again",
-            )),
+            Err(_) => {
+                // A young exchange may be slow but working: the next request waits for it.
+                if federation.credentials.at.elapsed() >= FEDERATION_HUNG_AFTER {
+                    federation.forget();
+                }
+                Err(ProviderError::new(
+                    ProviderErrorKind::Timeout,
+                    "Google's Security Token Service did not answer in time to federate the \
+                     service's AWS identity; try again",
+                ))
+            }
             Ok(Err(e)) if e.is_transient() => Err(ProviderError::new(
                 ProviderErrorKind::ProviderUnavailable,
                 "Google's Security Token Service could not be reached to federate the \
@@ -357,7 +381,9 @@ impl WorkloadIdentity {
         let making = self
             .making
             .get_with_by_ref(email, || Arc::new(tokio::sync::Mutex::new(())));
-        let _one_at_a_time = making.lock().await;
+        let _one_at_a_time = tokio::time::timeout(REQUEST_TIMEOUT, making.lock())
+            .await
+            .ok();
         if let Some(kept) = usable(SystemTime::now()) {
             return Ok(ServiceAccountToken { signer, ..kept });
         }

@@ -650,8 +650,12 @@ async fn a_service_accounts_token_is_made_once_and_kept_across_tests_browses_and
     let bucket = Cloud::Gcs.bucket_with(&["incoming/a.mp4"]).await;
     let path = keyless_connector(&t, &bucket).await;
     let before = given(&impersonations().await, &kept);
-    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
-    assert_eq!(report["success"], true, "{report}");
+    // Five tests at once on the cold instance share one generateAccessToken.
+    let test = format!("{path}/test");
+    let reports = futures_util::future::join_all((0..5).map(|_| t.post_empty(&test, &t.key))).await;
+    for report in reports {
+        assert_eq!(report.json()["success"], true, "{}", report.json());
+    }
     assert_eq!(given(&impersonations().await, &kept), before + 1);
     super::use_repeatedly(
         &t,
