@@ -133,6 +133,8 @@ export GOOGLE_SIGNABLE="vv-1@vv-pool.iam.gserviceaccount.com,vv-2@vv-pool.iam.gs
 export AZURE_IDENTITY_CLIENT_ID="$(guid)"
 export AZURE_CONSENTED_TENANTS="$(guid),$(guid)"
 export AZURE_UNCONSENTED_TENANT="$(guid)"
+# A tenant Entra ID does not know at all (AADSTS90002).
+export AZURE_UNKNOWN_TENANT="$(guid)"
 # A consented tenant used by one test alone (it counts the assertions traded there).
 export AZURE_KEPT_TOKEN_TENANT="$(guid)"
 export AZURE_FEDERATION_ISSUER="$AWS_WEB_IDENTITY_ISSUER"

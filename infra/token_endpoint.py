@@ -9,9 +9,11 @@ ID's 401 `invalid_client` otherwise.
 With client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer and a
 client_assertion instead (a federated identity credential of the operator's multi-tenant
 app, trusting tokens from AWS STS's GetWebIdentityToken), it checks what Entra ID checks,
-in its order, and answers its 400s: client_id is $AZURE_IDENTITY_CLIENT_ID and the tenant
-one of $AZURE_CONSENTED_TENANTS (comma-separated) or $AZURE_KEPT_TOKEN_TENANT, else `unauthorized_client` AADSTS700016
-(the app is not in that directory: its admin has not consented); the JWT parses (else
+in its order, and answers its 400s: the tenant is not $AZURE_UNKNOWN_TENANT (else
+`invalid_request` AADSTS90002, a tenant Entra ID does not know); client_id is
+$AZURE_IDENTITY_CLIENT_ID and the tenant one of $AZURE_CONSENTED_TENANTS (comma-separated)
+or $AZURE_KEPT_TOKEN_TENANT, else `unauthorized_client` AADSTS700016 (the app is not in
+that directory: its admin has not consented); the JWT parses (else
 `invalid_client` AADSTS50027); it is signed RS256 with a key of the issuer's JWKS, fetched
 over HTTP from $AZURE_FEDERATION_JWKS_URL once and again for an unknown kid (else
 AADSTS700027); now is within its nbf and exp, 5 minutes' skew allowed (else AADSTS700024);
@@ -80,6 +82,7 @@ IMPERSONABLE = set(filter(None, os.environ.get("GOOGLE_IMPERSONABLE", "").split(
 SIGNABLE = set(filter(None, os.environ.get("GOOGLE_SIGNABLE", "").split(",")))
 AWS4_REQUEST = "urn:ietf:params:aws:token-type:aws4_request"
 CLIENT_ID = os.environ.get("AZURE_IDENTITY_CLIENT_ID", "")
+UNKNOWN_TENANT = os.environ.get("AZURE_UNKNOWN_TENANT", "").lower()
 CONSENTED = set(filter(None, os.environ.get("AZURE_CONSENTED_TENANTS", "").lower().split(","))) | (
     {os.environ.get("AZURE_KEPT_TOKEN_TENANT", "").lower()} - {""}
 )
@@ -179,6 +182,13 @@ def assertion_checked(tenant: str, field) -> tuple:
     from cryptography.hazmat.primitives.asymmetric import padding
 
     client_id = field("client_id")
+    if UNKNOWN_TENANT and tenant.lower() == UNKNOWN_TENANT:
+        return entra_error(
+            "invalid_request",
+            90002,
+            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID "
+            "and are signing into the correct cloud.",
+        )
     if not CLIENT_ID or client_id.lower() != CLIENT_ID.lower() or tenant.lower() not in CONSENTED:
         return entra_error(
             "unauthorized_client",

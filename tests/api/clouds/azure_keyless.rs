@@ -300,6 +300,26 @@ async fn a_tenant_that_has_not_consented_fails_the_test_at_token_with_consent_mi
     assert_eq!(r.error_code(), "consent_missing");
 }
 
+#[tokio::test]
+async fn a_tenant_entra_id_does_not_know_fails_the_test_at_token_naming_tenant_id() {
+    let t = on_moto(TestApp::spawn().await).await;
+    let name = container(&[], Some("acme")).await;
+    let tenant = env("AZURE_UNKNOWN_TENANT");
+    let path = create(&t, &t.key, &name, &tenant).await;
+    let report = t.post_empty(&format!("{path}/test"), &t.key).await.json();
+    assert_eq!(report["success"], false);
+    assert_eq!(check_names(&report), ["assertion", "token"], "{report}");
+    let failed = &report["checks"][1]["error"];
+    assert_eq!(failed["code"], "invalid_credentials", "{report}");
+    let message = failed["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&tenant) && message.contains("tenant_id"),
+        "{message}"
+    );
+    let r = t.post_empty(&format!("{path}/browse"), &t.key).await;
+    assert_eq!(r.error_code(), "invalid_credentials");
+}
+
 /// The service's AWS identity on the IAM-checking moto: a user with `permissions`.
 async fn on_iam_checking_moto(permissions: Option<&Value>) -> TestApp {
     let endpoint = env("MOTO_IAM_ENDPOINT");
